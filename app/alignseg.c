@@ -1,0 +1,61 @@
+/* alignseg: command-line entry point; dispatches to the sub-commands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+#ifndef ALIGNSEG_VERSION
+#define ALIGNSEG_VERSION "unknown"
+#endif
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    { "segment", cmd_segment, "segment images; write label maps, overlays, optional .npy dumps" },
+    { "export", cmd_export, "segment and export masks for annotation tools (VOC, masks, COCO, labelme)" },
+    { "train", cmd_train, "train the AlignSeg decoder on a folder of images (CPU)" },
+    { "train-step", cmd_train_step, "run exactly one training step on given crops (reference check)" },
+    { "eval", cmd_eval, "evaluate segmentations against ground-truth masks (mIoU)" },
+    { "bench", cmd_bench, "measure per-stage speed on randomly initialised weights" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: alignseg COMMAND [OPTIONS...]\n"
+            "\n"
+            "Self-supervised semantic segmentation (AlignSeg, Liu et al., TPAMI 2024) on the CPU.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "Run 'alignseg COMMAND --help' for the options of a command.\n"
+            "Checkpoints: DINO backbones (ViT-S/16, ViT-S/8, ViT-B/16, ViT-B/8) from the DINO\n"
+            "release, AlignSeg checkpoints from the AlignSeg authors' release; see README.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("alignseg %s\n", ALIGNSEG_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "alignseg: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,41 @@
+/* error: the one error type of alignseg. Every fallible function takes an
+ * AsError* (may be NULL) and returns 0 on success or a non-zero AsStatus.
+ * Messages are one readable line: what is wrong and where (file, tensor, offset). */
+#ifndef ALIGNSEG_ERROR_H
+#define ALIGNSEG_ERROR_H
+
+#include <stdarg.h>
+
+typedef enum {
+    AS_OK = 0,
+    AS_ERR_IO,          /* cannot open / read / write a file */
+    AS_ERR_FORMAT,      /* file is malformed, truncated or hostile */
+    AS_ERR_UNSUPPORTED, /* valid but not supported (old torch format, dtype...) */
+    AS_ERR_SHAPE,       /* tensor shapes do not fit together */
+    AS_ERR_NOMEM,       /* allocation failed or a size is absurd */
+    AS_ERR_ARG,         /* bad argument from the caller / user */
+    AS_ERR_CANCELLED    /* the caller asked to stop */
+} AsStatus;
+
+#define AS_ERROR_MSG_MAX 1024
+
+typedef struct {
+    AsStatus code;
+    char msg[AS_ERROR_MSG_MAX];
+} AsError;
+
+#if defined(__GNUC__)
+#define AS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define AS_PRINTF(a, b)
+#endif
+
+/* Set err (if non-NULL) and return code, so callers can write
+ *   return as_error_set(err, AS_ERR_FORMAT, "%s: bad magic", path); */
+int as_error_set(AsError *err, AsStatus code, const char *fmt, ...) AS_PRINTF(3, 4);
+/* Prepend context ("model.pth: ") to an error already set. Returns err->code. */
+int as_error_prefix(AsError *err, const char *fmt, ...) AS_PRINTF(2, 3);
+void as_error_clear(AsError *err);
+const char *as_status_name(AsStatus code);
+
+#endif

@@ -1,0 +1,98 @@
+/* model: the DINO ViT encoder and the AlignSeg prototype decoder, as weights.
+ * Configuration is inferred from tensor shapes. A loaded AsModel is immutable
+ * and may be shared between threads; per-run scratch lives in workspaces
+ * (see vit.h / decoder.h). All matrices are row-major float32; a linear layer
+ * y = x W^T + b has W of shape (out, in) as in PyTorch. */
+#ifndef ALIGNSEG_MODEL_H
+#define ALIGNSEG_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "tensor.h"
+
+typedef struct { float *w, *b; int out, in; } AsLinear; /* w: (out,in), b: (out) */
+typedef struct { float *w, *b; int dim; float eps; } AsNorm;
+
+typedef struct {
+    int dim;        /* D */
+    int depth;      /* L */
+    int heads;      /* encoder heads */
+    int patch;      /* p: 8 or 16 */
+    int pos_gh, pos_gw; /* grid of pos_embed (training grid), e.g. 14x14 */
+    int mlp_hidden; /* 4D */
+} AsEncoderConfig;
+
+typedef struct {
+    AsNorm norm1, norm2;
+    AsLinear qkv, proj, fc1, fc2;
+} AsEncoderBlock;
+
+typedef struct {
+    AsEncoderConfig cfg;
+    float *cls_token;  /* (D) */
+    float *pos_embed;  /* (1 + pos_gh*pos_gw, D) */
+    AsLinear patch;    /* (D, 3*p*p) */
+    AsEncoderBlock *blocks; /* depth */
+    AsNorm norm;
+} AsEncoder;
+
+typedef struct {
+    int dim;     /* D, equal to the encoder width */
+    int queries; /* Q */
+    int hidden;  /* H, FFN width */
+    int layers;  /* number of decoder layers */
+    int heads;   /* decoder heads (not stored in checkpoints; default 3) */
+} AsDecoderConfig;
+
+typedef struct {
+    AsLinear in_proj;  /* (3D, D) */
+    AsLinear out_proj; /* (D, D) */
+    AsNorm norm;
+} AsAttnLayer;
+
+typedef struct {
+    AsAttnLayer cross, self;
+    AsLinear linear1, linear2; /* (H,D), (D,H) */
+    AsNorm ffn_norm;
+} AsDecoderLayer;
+
+typedef struct {
+    AsDecoderConfig cfg;
+    float *queries;          /* clsQueries.weight (Q, D) */
+    AsDecoderLayer *layers;  /* cfg.layers */
+} AsDecoder;
+
+typedef struct {
+    AsEncoder enc;
+    bool has_decoder; /* false: backbone-only mode (k-means prototypes) */
+    AsDecoder dec;
+    bool untrained;   /* weights are a random initialisation */
+    AsTensorMap weights; /* owns every tensor the structs point into */
+    char *source;        /* human-readable origin (file names) */
+} AsModel;
+
+typedef struct {
+    int encoder_heads; /* 0: D/64 */
+    int decoder_heads; /* 0: 3 */
+} AsModelOptions;
+
+/* model_path: an AlignSeg checkpoint (encoder+decoder), a decoder-only file,
+ * or a DINO backbone. backbone_path (may be NULL): a DINO backbone supplying
+ * the encoder. Errors name the file, the tensor and both shapes. */
+int as_model_load(const char *model_path, const char *backbone_path,
+                  const AsModelOptions *opt, AsModel **out, AsError *err);
+/* Build a model from a tensor map with normalised names (consumes map). */
+int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt,
+                          AsModel **out, AsError *err);
+
+typedef enum { AS_ARCH_VIT_SMALL, AS_ARCH_VIT_BASE } AsArch;
+/* Random initialisation of the published shapes (DINO ViT-S or ViT-B, patch
+ * 8 or 16, 224 training grid; decoder Q=5, H=768, 1 layer, 3 heads), for
+ * benchmarks and for trying the viewer without weights. Deterministic in seed. */
+int as_model_random(AsArch arch, int patch, int queries, int dec_layers, uint64_t seed,
+                    AsModel **out, AsError *err);
+void as_model_free(AsModel *m);
+
+#endif

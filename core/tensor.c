@@ -1,0 +1,136 @@
+/* tensor: see tensor.h */
+#include "tensor.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void as_tmap_init(AsTensorMap *m)
+{
+    memset(m, 0, sizeof *m);
+}
+
+void as_tmap_free(AsTensorMap *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->items[i].name);
+        if (!m->items[i].borrowed)
+            free(m->items[i].data);
+    }
+    free(m->items);
+    for (size_t i = 0; i < m->nregions; i++)
+        if (m->regions[i].release)
+            m->regions[i].release(m->regions[i].base, m->regions[i].len);
+    free(m->regions);
+    memset(m, 0, sizeof *m);
+}
+
+int as_tmap_add(AsTensorMap *m, const char *name, int ndim, const int64_t *shape,
+                float *data, bool borrowed, AsError *err)
+{
+    int64_t numel = 1;
+    if (ndim < 0 || ndim > AS_MAX_DIMS) {
+        if (!borrowed)
+            free(data);
+        return as_error_set(err, AS_ERR_FORMAT, "tensor '%s': %d dimensions (at most %d)",
+                            name, ndim, AS_MAX_DIMS);
+    }
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] > 0 && numel > INT64_MAX / shape[i])) {
+            if (!borrowed)
+                free(data);
+            return as_error_set(err, AS_ERR_FORMAT, "tensor '%s': invalid size %lld",
+                                name, (long long)shape[i]);
+        }
+        numel *= shape[i];
+    }
+    if (as_tmap_find(m, name)) {
+        if (!borrowed)
+            free(data);
+        return as_error_set(err, AS_ERR_FORMAT, "tensor '%s' appears twice", name);
+    }
+    if (m->count == m->cap) {
+        size_t ncap = m->cap ? m->cap * 2 : 64;
+        AsTensor *n = realloc(m->items, ncap * sizeof *n);
+        if (!n) {
+            if (!borrowed)
+                free(data);
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory adding tensor '%s'", name);
+        }
+        m->items = n;
+        m->cap = ncap;
+    }
+    AsTensor *t = &m->items[m->count];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    if (!t->name) {
+        if (!borrowed)
+            free(data);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory adding tensor '%s'", name);
+    }
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->shape[i] = shape[i];
+    t->numel = numel;
+    t->data = data;
+    t->borrowed = borrowed;
+    m->count++;
+    return AS_OK;
+}
+
+int as_tmap_add_region(AsTensorMap *m, void *base, size_t len,
+                       void (*release)(void *, size_t), AsError *err)
+{
+    if (m->nregions == m->cap_regions) {
+        size_t ncap = m->cap_regions ? m->cap_regions * 2 : 4;
+        AsRegion *n = realloc(m->regions, ncap * sizeof *n);
+        if (!n) {
+            if (release)
+                release(base, len);
+            return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+        }
+        m->regions = n;
+        m->cap_regions = ncap;
+    }
+    m->regions[m->nregions++] = (AsRegion){ base, len, release };
+    return AS_OK;
+}
+
+AsTensor *as_tmap_find(const AsTensorMap *m, const char *name)
+{
+    for (size_t i = 0; i < m->count; i++)
+        if (strcmp(m->items[i].name, name) == 0)
+            return &m->items[i];
+    return NULL;
+}
+
+bool as_tmap_remove(AsTensorMap *m, const char *name)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        if (strcmp(m->items[i].name, name) == 0) {
+            free(m->items[i].name);
+            if (!m->items[i].borrowed)
+                free(m->items[i].data);
+            memmove(&m->items[i], &m->items[i + 1], (m->count - i - 1) * sizeof m->items[0]);
+            m->count--;
+            return true;
+        }
+    }
+    return false;
+}
+
+char *as_shape_str(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+    size_t off = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    off += (size_t)snprintf(buf + off, len - off, "(");
+    for (int i = 0; i < ndim && off < len; i++)
+        off += (size_t)snprintf(buf + off, len - off, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (off < len)
+        snprintf(buf + off, len - off, ")");
+    return buf;
+}

@@ -1,0 +1,35 @@
+/* test_error: the error type formats, prefixes and names statuses. */
+#include "check.h"
+#include "error.h"
+#include "tensor.h"
+
+int main(void)
+{
+    AsError e;
+    as_error_clear(&e);
+    CHECK(e.code == AS_OK && e.msg[0] == '\0', "cleared");
+    int rc = as_error_set(&e, AS_ERR_FORMAT, "tensor '%s' is %d bytes short", "x", 12);
+    CHECK(rc == AS_ERR_FORMAT, "returns code");
+    CHECK(!strcmp(e.msg, "tensor 'x' is 12 bytes short"), "msg '%s'", e.msg);
+    as_error_prefix(&e, "%s: ", "model.pth");
+    CHECK(!strcmp(e.msg, "model.pth: tensor 'x' is 12 bytes short"), "prefixed '%s'", e.msg);
+    CHECK(!strcmp(as_status_name(AS_ERR_SHAPE), "shape mismatch"), "name");
+    CHECK(as_error_set(NULL, AS_ERR_IO, "x") == AS_ERR_IO, "NULL err ok");
+
+    AsTensorMap m;
+    as_tmap_init(&m);
+    int64_t shp[2] = { 2, 3 };
+    float *d = calloc(6, sizeof *d);
+    CHECK(as_tmap_add(&m, "a", 2, shp, d, false, &e) == 0, "add");
+    float *d2 = calloc(6, sizeof *d2);
+    CHECK(as_tmap_add(&m, "a", 2, shp, d2, false, &e) == AS_ERR_FORMAT, "duplicate refused");
+    AsTensor *t = as_tmap_find(&m, "a");
+    CHECK(t && t->numel == 6, "find");
+    char buf[64];
+    CHECK(!strcmp(as_shape_str(2, shp, buf, sizeof buf), "(2, 3)"), "shape str %s", buf);
+    int64_t bad[1] = { -4 };
+    CHECK(as_tmap_add(&m, "b", 1, bad, NULL, true, &e) == AS_ERR_FORMAT, "negative size refused");
+    CHECK(as_tmap_remove(&m, "a") && m.count == 0, "remove");
+    as_tmap_free(&m);
+    return check_report("error");
+}
