@@ -1,12 +1,244 @@
-/* cmd_segment: the 'alignseg segment' sub-command (not implemented yet). */
+/* cmd_segment: 'alignseg segment' — segment images and write, per image,
+ * NAME.labels.png (indexed, VOC palette, original size), NAME.overlay.png
+ * (photo blended with label colours, label and foreground contours) and with
+ * --dump the model-size arrays NAME/<array>.npy named as the reference files. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "cli.h"
 #include "commands.h"
+#include "image.h"
+#include "npy.h"
+#include "segment.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: alignseg segment -m MODEL [-b BACKBONE] [OPTIONS] [-o OUTDIR] [--dump] IMAGE...\n"
+            "\n"
+            "Segment each image (PNG or JPEG) and write into OUTDIR (default '.'):\n"
+            "  NAME.labels.png   8-bit indexed PNG at the original image size; pixel value =\n"
+            "                    prototype index, PASCAL VOC colour palette\n"
+            "  NAME.overlay.png  the photo blended with the label colours, label borders and\n"
+            "                    the foreground (attention-map) contour drawn in white\n"
+            "With --dump also NAME/<array>.npy at the model input size: tokens, cls_token, cls_attn,\n"
+            "cls_attn_mean, fg_mask, queries, similarity, assign, labels_patch (int32),\n"
+            "labels_full (int32), with the names and shapes of the reference arrays.\n"
+            "\n"
+            "%s"
+            "Output:\n"
+            "  -o, --output DIR       output folder (created if missing; default '.')\n"
+            "      --dump             also write the .npy arrays\n"
+            "  -q, --quiet            no progress lines\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "A bad image or checkpoint gives a one-line error naming the file; the other images\n"
+            "are still processed and the exit status is 1. Usage errors exit with 2.\n"
+            "\n"
+            "Example:\n"
+            "  alignseg segment -m alignseg_vits16.pth -o out data/samples/chelsea.png\n"
+            "  alignseg segment -m dino_deitsmall16_pretrain.pth --prototypes 6 photo.jpg\n",
+            cli_model_help);
+}
+
+static int dump_f32(const char *dir, const char *name, const float *d, int ndim,
+                    const int64_t *shape, AsError *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+    return as_npy_write(path, AS_DT_F32, ndim, shape, d, err);
+}
+
+static int write_dump(const char *dir, const AsResult *r, AsError *err)
+{
+    int rc = 0;
+    int64_t s_nd[2] = { r->n, r->dim }, s_d[1] = { r->dim }, s_hn[2] = { r->heads, r->n },
+            s_g[2] = { r->gh, r->gw }, s_qd[2] = { r->q, r->dim }, s_nq[2] = { r->n, r->q },
+            s_hw[2] = { r->in_h, r->in_w };
+    float *fg = malloc((size_t)r->n * sizeof *fg);
+    if (!fg)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < r->n; i++)
+        fg[i] = (float)r->fg_mask[i];
+    char path[PATH_MAX];
+    rc = rc ? rc : dump_f32(dir, "tokens", r->tokens, 2, s_nd, err);
+    rc = rc ? rc : dump_f32(dir, "cls_token", r->cls_token, 1, s_d, err);
+    rc = rc ? rc : dump_f32(dir, "cls_attn", r->cls_attn, 2, s_hn, err);
+    rc = rc ? rc : dump_f32(dir, "cls_attn_mean", r->cls_attn_mean, 2, s_g, err);
+    rc = rc ? rc : dump_f32(dir, "fg_mask", fg, 2, s_g, err);
+    rc = rc ? rc : dump_f32(dir, "queries", r->queries, 2, s_qd, err);
+    rc = rc ? rc : dump_f32(dir, "similarity", r->similarity, 2, s_nq, err);
+    rc = rc ? rc : dump_f32(dir, "assign", r->assign, 2, s_nq, err);
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/labels_patch.npy", dir);
+        rc = as_npy_write(path, AS_DT_I32, 2, s_g, r->labels_patch, err);
+    }
+    if (!rc) {
+        snprintf(path, sizeof path, "%s/labels_full.npy", dir);
+        rc = as_npy_write(path, AS_DT_I32, 2, s_hw, r->labels_full, err);
+    }
+    free(fg);
+    return rc;
+}
+
+/* Photo blended 50% with label colours; pixels on a label border darkened;
+ * foreground contour (patch mask, nearest upsampled) in white. */
+static void draw_overlay(const AsImage *img, const uint8_t *labels, const uint8_t *pal,
+                         const AsResult *r, uint8_t *out)
+{
+    int w = img->w, h = img->h;
+    for (int y = 0; y < h; y++) {
+        int py = (int)((long)y * r->gh / h);
+        for (int x = 0; x < w; x++) {
+            int px = (int)((long)x * r->gw / w);
+            long i = (long)y * w + x;
+            const uint8_t *c = pal + 3 * labels[i];
+            uint8_t *o = out + 3 * i;
+            const uint8_t *s = img->rgb + 3 * i;
+            bool border = (x + 1 < w && labels[i + 1] != labels[i]) ||
+                          (y + 1 < h && labels[i + w] != labels[i]);
+            int fg = r->fg_mask[py * r->gw + px];
+            int fg_r = x + 1 < w ? r->fg_mask[py * r->gw + (int)((long)(x + 1) * r->gw / w)] : fg;
+            int fg_d = y + 1 < h ? r->fg_mask[(int)((long)(y + 1) * r->gh / h) * r->gw + px] : fg;
+            if (fg != fg_r || fg != fg_d) {
+                o[0] = o[1] = o[2] = 255;
+                continue;
+            }
+            for (int k = 0; k < 3; k++) {
+                int v = (s[k] + c[k] + 1) / 2;
+                o[k] = (uint8_t)(border ? v / 3 : v);
+            }
+        }
+    }
+}
+
+static int process(const AsModel *m, const CliModelArgs *a, const char *path, const char *outdir,
+                   bool dump, bool quiet)
+{
+    AsError err;
+    as_error_clear(&err);
+    AsImage img = { 0 };
+    AsResult r;
+    memset(&r, 0, sizeof r);
+    uint8_t *labels = NULL, *overlay = NULL;
+    int32_t *full = NULL;
+    int rc = as_image_load(path, &img, &err);
+    if (!rc)
+        rc = as_segment_image(m, &img, &a->sopt, &r, &err);
+    if (rc) {
+        fprintf(stderr, "alignseg segment: %s\n", err.msg);
+        goto out;
+    }
+    char stem[256], file[PATH_MAX];
+    cli_stem(path, stem, sizeof stem);
+    long npx = (long)img.w * img.h;
+    full = malloc((size_t)npx * sizeof *full);
+    labels = malloc((size_t)npx);
+    overlay = malloc((size_t)npx * 3);
+    if (!full || !labels || !overlay) {
+        fprintf(stderr, "alignseg segment: %s: out of memory\n", path);
+        rc = AS_ERR_NOMEM;
+        goto out;
+    }
+    as_upsample_argmax(r.assign, r.gh, r.gw, r.q, img.h, img.w, full);
+    for (long i = 0; i < npx; i++)
+        labels[i] = (uint8_t)full[i];
+    uint8_t pal[768];
+    as_voc_palette(pal);
+    snprintf(file, sizeof file, "%s/%s.labels.png", outdir, stem);
+    rc = as_png_write_indexed(file, labels, img.w, img.h, pal, r.q > 256 ? 256 : r.q, &err);
+    if (!rc) {
+        draw_overlay(&img, labels, pal, &r, overlay);
+        snprintf(file, sizeof file, "%s/%s.overlay.png", outdir, stem);
+        rc = as_png_write_rgb(file, overlay, img.w, img.h, &err);
+    }
+    if (!rc && dump) {
+        snprintf(file, sizeof file, "%s/%s", outdir, stem);
+        if (cli_mkdirs("segment", file) != 0)
+            rc = AS_ERR_IO;
+        else
+            rc = write_dump(file, &r, &err);
+    }
+    if (rc)
+        fprintf(stderr, "alignseg segment: %s\n", err.msg);
+    else if (!quiet)
+        printf("%s: %dx%d -> input %dx%d, %d prototypes%s -> %s/%s.labels.png\n", path, img.w,
+               img.h, r.in_w, r.in_h, r.q, m->untrained ? " (untrained model)" : "", outdir, stem);
+out:
+    free(full);
+    free(labels);
+    free(overlay);
+    as_result_free(&r);
+    as_image_free(&img);
+    return rc;
+}
 
 int cmd_segment(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "alignseg segment: not implemented yet\n");
-    return 2;
+    CliModelArgs a;
+    cli_model_args_init(&a);
+    const char *outdir = ".";
+    bool dump = false, quiet = false;
+    const char **images = calloc((size_t)argc, sizeof *images);
+    int nimages = 0;
+    if (!images)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        int c = cli_model_option(&a, "segment", argc, argv, &i);
+        if (c < 0) {
+            free(images);
+            return 2;
+        }
+        if (c > 0)
+            continue;
+        if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
+            usage(stdout);
+            free(images);
+            return 0;
+        } else if (!strcmp(o, "-o") || !strcmp(o, "--output")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "alignseg segment: %s needs a value\n", o);
+                free(images);
+                return 2;
+            }
+            outdir = argv[++i];
+        } else if (!strcmp(o, "--dump")) {
+            dump = true;
+        } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
+            quiet = true;
+        } else if (o[0] == '-' && o[1] != '\0') {
+            fprintf(stderr, "alignseg segment: unknown option '%s' (see --help)\n", o);
+            free(images);
+            return 2;
+        } else {
+            images[nimages++] = o;
+        }
+    }
+    if (nimages == 0) {
+        fprintf(stderr, "alignseg segment: no images given (see --help)\n");
+        free(images);
+        return 2;
+    }
+    AsModel *m = NULL;
+    if (cli_load_model(&a, "segment", &m) != 0) {
+        free(images);
+        return 1;
+    }
+    if (cli_mkdirs("segment", outdir) != 0) {
+        as_model_free(m);
+        free(images);
+        return 1;
+    }
+    int failed = 0;
+    for (int i = 0; i < nimages; i++)
+        if (process(m, &a, images[i], outdir, dump, quiet) != 0)
+            failed++;
+    if (failed && !quiet)
+        fprintf(stderr, "alignseg segment: %d of %d images failed\n", failed, nimages);
+    as_model_free(m);
+    free(images);
+    return failed ? 1 : 0;
 }

@@ -3,6 +3,8 @@
 #ifndef ALIGNSEG_KERNELS_H
 #define ALIGNSEG_KERNELS_H
 
+#include <stdint.h>
+
 #include "model.h"
 
 /* y (n,out) = x (n,in) W^T + b */
@@ -20,5 +22,41 @@ void as_l2norm_rows(const float *x, int n, int d, float eps, float *y);
  * probs (heads, nq, nk) is scratch and, on return, holds the probabilities. */
 void as_mha(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
             int nq, int nk, int dim, int heads, float *probs, float *out);
+/* As as_mha but with scratch for one head only: scratch (nq, nk). If row0 is
+ * not NULL, the probabilities of query row 0 of every head are copied to
+ * row0 (heads, nk) (the encoder's CLS attention). For large token counts. */
+void as_mha_lowmem(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                   int nq, int nk, int dim, int heads, float *scratch, float *row0,
+                   float *out);
+
+/* x += y elementwise (n values). */
+void as_add_inplace(float *x, const float *y, long n);
+
+/* Bicubic resampling in PyTorch's semantics (a = -0.75, align_corners=False,
+ * clamped borders) of a (sh, sw, c) grid, channels last, to (dh, dw, c).
+ * scale_h/scale_w are source pixels per destination pixel:
+ * src = (dst + 0.5) * scale - 0.5. */
+void as_bicubic_resize_hwc(const float *src, int sh, int sw, int c, int dh, int dw,
+                           double scale_h, double scale_w, float *dst);
+
+/* Bilinear (align_corners=False, PyTorch semantics) source index and weights
+ * for destination index i of an out-sized axis sampled from an in-sized one:
+ * value = w0 * src[*i0] + w1 * src[*i1]. */
+void as_bilinear_index(int i, int in, int out, int *i0, int *i1, float *w0, float *w1);
+
+/* Normalised 1-D Gaussian of `taps` (odd) values with standard deviation sigma,
+ * sampled at integer offsets -taps/2 .. taps/2. */
+void as_gaussian_kernel(int taps, float sigma, float *k);
+/* Separable 2-D convolution of an h x w map with the same 1-D kernel along
+ * rows and columns, reflect padding (mirror without repeating the edge). */
+int as_blur_separable(const float *in, int h, int w, const float *k, int taps, float *out,
+                      AsError *err);
+/* Cumulative-mass threshold: sort the n values ascending, divide by their sum,
+ * cumulative sum; mask[i] = 1 where the cumulative mass up to and including
+ * value i exceeds 1 - keep. Ties keep index order. */
+int as_mass_threshold(const float *v, int n, float keep, uint8_t *mask, AsError *err);
+/* Remove 8-connected components of mask (h x w, 0/1) with at most max_size
+ * cells. Returns the number of components removed, or -1 if out of memory. */
+int as_drop_small_components(uint8_t *mask, int h, int w, int max_size);
 
 #endif
