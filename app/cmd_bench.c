@@ -1,12 +1,785 @@
-/* cmd_bench: the 'alignseg bench' sub-command (not implemented yet). */
+/* cmd_bench: the 'alignseg bench' sub-command. Builds randomly initialised
+ * weights of a published shape in memory, runs the whole per-image pipeline
+ * (encoder, decoder, assignment, foreground mask, upsampling) and prints
+ * per-stage medians, GFLOP, GFLOPS and the share of the sgemm peak, which it
+ * measures on the model's own matrix shapes. Optional: peak RSS, checkpoint
+ * load time, slider relabel time, a kernel-level encoder breakdown, and
+ * --save-weights / --save-input / --dump for bench/compare's equality check
+ * against our PyTorch implementation and ONNX Runtime. */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "decoder.h"
+#include "error.h"
+#include "kernels.h"
+#include "model.h"
+#include "npy.h"
+#include "pickle.h"
+#include "pth.h"
+#include "segment.h"
+#include "vit.h"
+
+enum { ST_ENCODER, ST_DECODER, ST_ASSIGN, ST_FOREGROUND, ST_UPSAMPLE, ST_COUNT };
+static const char *const stage_names[ST_COUNT] = { "encoder", "decoder", "assignment",
+                                                   "foreground", "upsample" };
+
+typedef struct {
+    AsArch arch;
+    int patch, size, threads, runs, queries, dec_layers;
+    float mass_threshold;
+    bool peak, load, breakdown, json;
+    const char *save_weights, *save_input, *dump;
+} BenchArgs;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n)
+{
+    if (n <= 0)
+        return 0.0;
+    double *s = malloc((size_t)n * sizeof *s);
+    if (!s)
+        return v[0];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    const double m = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+    free(s);
+    return m;
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
+}
+
+static int all_cores(void)
+{
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* ---------------------------------------------------------------- FLOPs */
+
+/* 2*m*n*k for y (m,n) = x (m,k) W^T. */
+static double gemm_flop(double m, double n, double k)
+{
+    return 2.0 * m * n * k;
+}
+
+static double encoder_gflop(const AsEncoderConfig *c, int gh, int gw)
+{
+    const double n = (double)gh * gw, t = n + 1, d = c->dim, hid = c->mlp_hidden;
+    const double patch = gemm_flop(n, d, 3.0 * c->patch * c->patch);
+    const double block = gemm_flop(t, 3 * d, d) + 2.0 * gemm_flop(t, t, d) /* QK^T, PV */ +
+                         gemm_flop(t, d, d) + gemm_flop(t, hid, d) + gemm_flop(t, d, hid);
+    return (patch + c->depth * block) * 1e-9;
+}
+
+static double decoder_gflop(const AsDecoderConfig *c, int n)
+{
+    const double q = c->queries, d = c->dim, h = c->hidden;
+    const double cross = gemm_flop(q, d, d) + gemm_flop(n, 2 * d, d) + 2.0 * gemm_flop(q, n, d) +
+                         gemm_flop(q, d, d);
+    const double self = gemm_flop(q, 3 * d, d) + 2.0 * gemm_flop(q, q, d) + gemm_flop(q, d, d);
+    const double ffn = gemm_flop(q, h, d) + gemm_flop(q, d, h);
+    /* by default only the last layer runs (every layer reads Q0) */
+    return (cross + self + ffn) * 1e-9;
+}
+
+/* ---------------------------------------------------------------- input */
+
+/* The deterministic test image, normalised (3, s, s): the same formula as
+ * bench/torch_alignseg.py test_image and bench/ort_run.js testImage. */
+static void test_image(int s, float *out)
+{
+    static const double mean[3] = { 0.485, 0.456, 0.406 }, stdv[3] = { 0.229, 0.224, 0.225 };
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < s; y++)
+            for (int x = 0; x < s; x++) {
+                const double v = 0.5 + 0.5 * sin(0.05 * x * (c + 1) + 0.031 * y * (3 - c) + c);
+                out[((size_t)c * s + y) * s + x] = (float)((v - mean[c]) / stdv[c]);
+            }
+}
+
+/* ---------------------------------------------------------------- pipeline */
+
+typedef struct {
+    AsVitWorkspace vit;
+    AsDecoderWorkspace dec;
+    float *tn, *pn, *assign, *attn_mean;
+    int32_t *labels_patch, *labels_full;
+    uint8_t *fg;
+    int h, w, n, q, dim;
+} Pipeline;
+
+static void pipeline_free(Pipeline *p)
+{
+    as_vit_workspace_free(&p->vit);
+    as_decoder_workspace_free(&p->dec);
+    free(p->tn);
+    free(p->pn);
+    free(p->assign);
+    free(p->attn_mean);
+    free(p->labels_patch);
+    free(p->labels_full);
+    free(p->fg);
+    memset(p, 0, sizeof *p);
+}
+
+static int pipeline_init(Pipeline *p, const AsModel *m, int h, int w, AsError *err)
+{
+    memset(p, 0, sizeof *p);
+    as_vit_workspace_init(&p->vit);
+    as_decoder_workspace_init(&p->dec);
+    int rc = as_vit_workspace_prepare(&p->vit, &m->enc, h, w, err);
+    if (rc)
+        return rc;
+    const int n = p->vit.n, d = m->enc.cfg.dim, q = m->dec.cfg.queries;
+    rc = as_decoder_workspace_prepare(&p->dec, &m->dec, n, err);
+    if (rc)
+        return rc;
+    p->h = h;
+    p->w = w;
+    p->n = n;
+    p->q = q;
+    p->dim = d;
+    p->tn = malloc((size_t)n * d * sizeof(float));
+    p->pn = malloc((size_t)q * d * sizeof(float));
+    p->assign = malloc((size_t)n * q * sizeof(float));
+    p->attn_mean = malloc((size_t)n * sizeof(float));
+    p->labels_patch = malloc((size_t)n * sizeof(int32_t));
+    p->labels_full = malloc((size_t)h * w * sizeof(int32_t));
+    p->fg = malloc((size_t)n);
+    if (!p->tn || !p->pn || !p->assign || !p->attn_mean || !p->labels_patch || !p->labels_full ||
+        !p->fg)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %dx%d pipeline", w, h);
+    return 0;
+}
+
+/* SPEC 4.3-4.5 at patch resolution: cosine similarity, softmax, argmax. */
+static void assignment(Pipeline *p)
+{
+    const int n = p->n, q = p->q, d = p->dim;
+    as_l2norm_rows(p->vit.tokens, n, d, 1e-10f, p->tn);
+    as_l2norm_rows(p->dec.out, q, d, 1e-10f, p->pn);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, q, d, 1.0f, p->tn, d, p->pn, d, 0.0f,
+                p->assign, q);
+    as_softmax_rows(p->assign, n, q);
+    for (int i = 0; i < n; i++) {
+        const float *r = p->assign + (size_t)i * q;
+        int best = 0;
+        for (int k = 1; k < q; k++)
+            if (r[k] > r[best])
+                best = k;
+        p->labels_patch[i] = best;
+    }
+}
+
+static void foreground(Pipeline *p, int heads, float mass_threshold)
+{
+    const int n = p->n;
+    for (int i = 0; i < n; i++) {
+        float s = 0.0f;
+        for (int h = 0; h < heads; h++)
+            s += p->vit.cls_attn[(size_t)h * n + i];
+        p->attn_mean[i] = s / (float)heads;
+    }
+    as_foreground_mask(p->attn_mean, p->vit.gh, p->vit.gw, mass_threshold, p->fg);
+}
+
+/* One image through every stage; t[ST_*] receives seconds per stage. */
+static int pipeline_run(Pipeline *p, const AsModel *m, const float *input, float mass_threshold,
+                        double t[ST_COUNT], AsError *err)
+{
+    double t0 = now_s();
+    int rc = as_vit_forward(&m->enc, input, p->h, p->w, &p->vit, NULL, err);
+    if (rc)
+        return rc;
+    double t1 = now_s();
+    t[ST_ENCODER] = t1 - t0;
+    rc = as_decoder_forward(&m->dec, p->vit.tokens, p->n, &p->dec, err);
+    if (rc)
+        return rc;
+    t0 = now_s();
+    t[ST_DECODER] = t0 - t1;
+    assignment(p);
+    t1 = now_s();
+    t[ST_ASSIGN] = t1 - t0;
+    foreground(p, m->enc.cfg.heads, mass_threshold);
+    t0 = now_s();
+    t[ST_FOREGROUND] = t0 - t1;
+    as_upsample_argmax(p->assign, p->vit.gh, p->vit.gw, p->q, p->h, p->w, p->labels_full);
+    t1 = now_s();
+    t[ST_UPSAMPLE] = t1 - t0;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- sgemm peak */
+
+/* Best GFLOPS of cblas_sgemm on the encoder's linear-layer shapes at this
+ * input size (x (m,k) times W^T, W (n,k) row-major, as as_linear does it). */
+static double sgemm_peak(const AsEncoderConfig *c, int ntok, char *best_shape, size_t len)
+{
+    const int d = c->dim, hid = c->mlp_hidden;
+    const int shapes[4][3] = { { ntok, 3 * d, d }, { ntok, d, d }, { ntok, hid, d }, { ntok, d, hid } };
+    const char *names[4] = { "qkv", "proj", "fc1", "fc2" };
+    double best = 0.0;
+    const size_t maxa = (size_t)ntok * hid, maxw = (size_t)hid * d;
+    float *a = malloc(maxa * sizeof *a), *wt = malloc(maxw * sizeof *wt),
+          *y = malloc(maxa * sizeof *y);
+    if (!a || !wt || !y) {
+        free(a);
+        free(wt);
+        free(y);
+        return 0.0;
+    }
+    for (size_t i = 0; i < maxa; i++)
+        a[i] = (float)((i * 2654435761u) % 1000) * 1e-3f - 0.5f;
+    for (size_t i = 0; i < maxw; i++)
+        wt[i] = (float)((i * 40503u) % 1000) * 1e-3f - 0.5f;
+    for (int s = 0; s < 4; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        const double flop = gemm_flop(m, n, k);
+        /* enough repetitions for ~0.15 s per shape at 150 GFLOPS, at least 3 */
+        int reps = (int)(0.15 * 150e9 / flop);
+        if (reps < 3)
+            reps = 3;
+        if (reps > 200)
+            reps = 200;
+        double tbest = 1e30;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, wt, k, 0.0f, y,
+                    n);
+        for (int r = 0; r < reps; r++) {
+            const double t0 = now_s();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, wt, k, 0.0f,
+                        y, n);
+            const double dt = now_s() - t0;
+            if (dt < tbest)
+                tbest = dt;
+        }
+        const double g = flop / tbest * 1e-9;
+        if (g > best) {
+            best = g;
+            snprintf(best_shape, len, "%s %dx%dx%d", names[s], m, n, k);
+        }
+    }
+    free(a);
+    free(wt);
+    free(y);
+    return best;
+}
+
+/* ---------------------------------------------------------------- breakdown */
+
+enum { BK_NORM_ADD, BK_QKV, BK_ATTN, BK_PROJ, BK_FC1, BK_GELU, BK_FC2, BK_PATCH, BK_COUNT };
+static const char *const bk_names[BK_COUNT] = { "layernorm+residual", "qkv linear", "attention",
+                                                "proj linear", "fc1 linear", "gelu",
+                                                "fc2 linear", "patch embed+pos" };
+
+/* The encoder's kernel sequence (as core/vit.c runs it: kernels.h calls),
+ * timed per kernel kind over all blocks, in the pipeline's workspace. */
+static void encoder_breakdown(const AsEncoder *enc, const float *input, AsVitWorkspace *ws,
+                              double t[BK_COUNT], double flop[BK_COUNT])
+{
+    const AsEncoderConfig *c = &enc->cfg;
+    const int nt = ws->ntok, d = c->dim, n = ws->n, p = c->patch;
+    const long nd = (long)nt * d;
+    memset(t, 0, BK_COUNT * sizeof *t);
+    memset(flop, 0, BK_COUNT * sizeof *flop);
+    double t0 = now_s(), t1;
+    as_vit_pos_embed(enc, ws->gh, ws->gw, ws->pos);
+    for (int py = 0; py < ws->gh; py++)
+        for (int px = 0; px < ws->gw; px++) {
+            float *o = ws->patches + ((size_t)py * ws->gw + px) * 3 * p * p;
+            for (int ch = 0; ch < 3; ch++)
+                for (int ky = 0; ky < p; ky++) {
+                    memcpy(o, input + ((size_t)ch * ws->h + (size_t)py * p + ky) * ws->w +
+                                  (size_t)px * p,
+                           (size_t)p * sizeof *o);
+                    o += p;
+                }
+        }
+    memcpy(ws->x, enc->cls_token, (size_t)d * sizeof *ws->x);
+    as_linear(ws->patches, n, &enc->patch, ws->x + d);
+    as_add_inplace(ws->x, ws->pos, nd);
+    t1 = now_s();
+    t[BK_PATCH] += t1 - t0;
+    flop[BK_PATCH] += gemm_flop(n, d, 3.0 * p * p);
+    for (int i = 0; i < c->depth; i++) {
+        const AsEncoderBlock *b = &enc->blocks[i];
+#define STEP(kind, call)       \
+    do {                       \
+        t0 = now_s();          \
+        call;                  \
+        t[kind] += now_s() - t0; \
+    } while (0)
+        STEP(BK_NORM_ADD, as_layernorm(ws->x, nt, &b->norm1, ws->xn));
+        STEP(BK_QKV, as_linear(ws->xn, nt, &b->qkv, ws->qkv));
+        STEP(BK_ATTN, as_mha_lowmem(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d,
+                                    nt, nt, d, c->heads, ws->probs, ws->cls_row, ws->attn_out));
+        STEP(BK_PROJ, as_linear(ws->attn_out, nt, &b->proj, ws->xn));
+        STEP(BK_NORM_ADD, as_add_inplace(ws->x, ws->xn, nd));
+        STEP(BK_NORM_ADD, as_layernorm(ws->x, nt, &b->norm2, ws->xn));
+        STEP(BK_FC1, as_linear(ws->xn, nt, &b->fc1, ws->hidden));
+        STEP(BK_GELU, as_gelu_inplace(ws->hidden, (long)nt * c->mlp_hidden));
+        STEP(BK_FC2, as_linear(ws->hidden, nt, &b->fc2, ws->xn));
+        STEP(BK_NORM_ADD, as_add_inplace(ws->x, ws->xn, nd));
+#undef STEP
+        flop[BK_QKV] += gemm_flop(nt, 3.0 * d, d);
+        flop[BK_ATTN] += 2.0 * gemm_flop(nt, nt, d);
+        flop[BK_PROJ] += gemm_flop(nt, d, d);
+        flop[BK_FC1] += gemm_flop(nt, c->mlp_hidden, d);
+        flop[BK_FC2] += gemm_flop(nt, d, c->mlp_hidden);
+    }
+    t0 = now_s();
+    as_layernorm(ws->x, nt, &enc->norm, ws->x);
+    t[BK_NORM_ADD] += now_s() - t0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+static bool is_decoder_key(const char *name)
+{
+    return !strncmp(name, "clsQueries", 10) || !strncmp(name, "decoder_", 8);
+}
+
+/* The model's tensors as an AlignSeg checkpoint: {"state_dict": {...}} with
+ * the encoder under "backbone.". Tensor data is borrowed from the model. */
+static int write_checkpoint(const AsModel *m, const char *path, AsError *err)
+{
+    AsPValue *root = as_pv_dict(false), *sd = as_pv_dict(true);
+    if (!root || !sd) {
+        as_pv_free(root);
+        as_pv_free(sd);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory building %s", path);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < m->weights.count && !rc; i++) {
+        const AsTensor *t = &m->weights.items[i];
+        char key[512];
+        snprintf(key, sizeof key, "%s%s", is_decoder_key(t->name) ? "" : "backbone.", t->name);
+        AsPValue *v = as_pv_tensor_f32(t->ndim, t->shape, t->data, false);
+        if (!v)
+            rc = as_error_set(err, AS_ERR_NOMEM, "out of memory building %s", path);
+        else
+            rc = as_pv_dict_set_str(sd, key, v, err);
+    }
+    if (!rc)
+        rc = as_pv_dict_set_str(root, "state_dict", sd, err);
+    else
+        as_pv_free(sd);
+    if (!rc)
+        rc = as_pth_write(path, NULL, root, err);
+    as_pv_free(root);
+    return rc;
+}
+
+static int save_npy_f32(const char *dir, const char *name, int ndim, const int64_t *shape,
+                        const void *data, AsDtype dt, AsError *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+    return as_npy_write(path, dt, ndim, shape, data, err);
+}
+
+static int dump_outputs(const Pipeline *p, const AsModel *m, const char *dir, AsError *err)
+{
+    const int64_t tok[2] = { p->n, p->dim }, pro[2] = { p->q, p->dim },
+                  att[2] = { m->enc.cfg.heads, p->n }, asg[2] = { p->n, p->q },
+                  lab[2] = { p->h, p->w }, fg[1] = { p->n };
+    int rc = save_npy_f32(dir, "tokens", 2, tok, p->vit.tokens, AS_DT_F32, err);
+    if (!rc)
+        rc = save_npy_f32(dir, "prototypes", 2, pro, p->dec.out, AS_DT_F32, err);
+    if (!rc)
+        rc = save_npy_f32(dir, "cls_attn", 2, att, p->vit.cls_attn, AS_DT_F32, err);
+    if (!rc)
+        rc = save_npy_f32(dir, "assign", 2, asg, p->assign, AS_DT_F32, err);
+    if (!rc)
+        rc = save_npy_f32(dir, "labels_full", 2, lab, p->labels_full, AS_DT_I32, err);
+    if (!rc)
+        rc = save_npy_f32(dir, "fg_mask", 1, fg, p->fg, AS_DT_U8, err);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static const char help[] =
+    "Usage: alignseg bench [OPTIONS]\n"
+    "\n"
+    "Measure the per-image pipeline (encoder, decoder, assignment, foreground mask,\n"
+    "upsampling) on randomly initialised weights of a published shape; no files needed.\n"
+    "Prints the median of R runs after one warm-up per stage, GFLOP, GFLOPS and the\n"
+    "share of the sgemm peak measured on the model's own matrix shapes.\n"
+    "\n"
+    "  --arch vit_small|vit_base  encoder (default vit_small)\n"
+    "  --patch 16|8               patch size (default 16)\n"
+    "  --size S                   square input side, a multiple of the patch (default 448)\n"
+    "  --threads N                OpenBLAS threads (default: all cores)\n"
+    "  --runs R                   timed runs after the warm-up (default 5)\n"
+    "  --queries Q                prototypes (default 5)\n"
+    "  --decoder-layers L         decoder layers (default 1)\n"
+    "  --no-peak                  skip the sgemm peak measurement\n"
+    "  --no-load                  skip the checkpoint load timing (writes a temp .pth)\n"
+    "  --breakdown                also time the encoder's kernels one by one\n"
+    "  --json                     print one JSON line instead of the table\n"
+    "  --save-weights FILE.pth    write the random model as an AlignSeg checkpoint\n"
+    "  --save-input FILE.npy      write the normalised (3,S,S) test input\n"
+    "  --dump DIR                 write tokens, prototypes, cls_attn, assign, labels_full,\n"
+    "                             fg_mask (.npy) of the last run to DIR (must exist)\n";
+
+static bool parse_int(const char *opt, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    errno = 0;
+    const long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "alignseg bench: %s: '%s' is not a whole number in [%d, %d]\n", opt, s,
+                lo, hi);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+/* 0 ok, 1 = --help printed, 2 usage error */
+static int parse_args(int argc, char **argv, BenchArgs *a)
+{
+    *a = (BenchArgs){ .arch = AS_ARCH_VIT_SMALL, .patch = 16, .size = 448, .threads = 0,
+                      .runs = 5, .queries = 5, .dec_layers = 1, .mass_threshold = 0.6f,
+                      .peak = true, .load = true };
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = true;
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            fputs(help, stdout);
+            return 1;
+        } else if (!strcmp(o, "--no-peak")) {
+            a->peak = false, takes = false;
+        } else if (!strcmp(o, "--no-load")) {
+            a->load = false, takes = false;
+        } else if (!strcmp(o, "--breakdown")) {
+            a->breakdown = true, takes = false;
+        } else if (!strcmp(o, "--json")) {
+            a->json = true, takes = false;
+        } else if (!v) {
+            fprintf(stderr, "alignseg bench: unknown option or missing value: '%s'\n", o);
+            return 2;
+        } else if (!strcmp(o, "--arch")) {
+            if (!strcmp(v, "vit_small"))
+                a->arch = AS_ARCH_VIT_SMALL;
+            else if (!strcmp(v, "vit_base"))
+                a->arch = AS_ARCH_VIT_BASE;
+            else {
+                fprintf(stderr, "alignseg bench: --arch: '%s' is not vit_small or vit_base\n", v);
+                return 2;
+            }
+        } else if (!strcmp(o, "--patch")) {
+            if (!parse_int(o, v, 8, 16, &a->patch))
+                return 2;
+            if (a->patch != 8 && a->patch != 16) {
+                fprintf(stderr, "alignseg bench: --patch: must be 8 or 16, not %d\n", a->patch);
+                return 2;
+            }
+        } else if (!strcmp(o, "--size")) {
+            if (!parse_int(o, v, 1, 4096, &a->size))
+                return 2;
+        } else if (!strcmp(o, "--threads")) {
+            if (!parse_int(o, v, 1, 1024, &a->threads))
+                return 2;
+        } else if (!strcmp(o, "--runs")) {
+            if (!parse_int(o, v, 1, 100000, &a->runs))
+                return 2;
+        } else if (!strcmp(o, "--queries")) {
+            if (!parse_int(o, v, 1, 1000, &a->queries))
+                return 2;
+        } else if (!strcmp(o, "--decoder-layers")) {
+            if (!parse_int(o, v, 1, 100, &a->dec_layers))
+                return 2;
+        } else if (!strcmp(o, "--save-weights")) {
+            a->save_weights = v;
+        } else if (!strcmp(o, "--save-input")) {
+            a->save_input = v;
+        } else if (!strcmp(o, "--dump")) {
+            a->dump = v;
+        } else {
+            fprintf(stderr, "alignseg bench: unknown option '%s' (see 'alignseg bench --help')\n",
+                    o);
+            return 2;
+        }
+        if (takes)
+            i++;
+    }
+    if (a->size % a->patch) {
+        fprintf(stderr, "alignseg bench: --size %d is not a multiple of the patch size %d\n",
+                a->size, a->patch);
+        return 2;
+    }
+    if (a->threads == 0)
+        a->threads = all_cores();
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static double model_mib(const AsModel *m)
+{
+    double bytes = 0;
+    for (size_t i = 0; i < m->weights.count; i++)
+        bytes += (double)m->weights.items[i].numel * sizeof(float);
+    return bytes / (1024.0 * 1024.0);
+}
+
+static volatile float load_sink;
+
+/* Write the model to a temporary .pth and time as_model_load (median of 3,
+ * file in the page cache). Returns seconds, or a negative value on error. */
+static double time_load(const AsModel *m, double *file_mb, AsError *err)
+{
+    char path[256];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/alignseg-bench-%ld.pth", tmp && *tmp ? tmp : "/tmp",
+             (long)getpid());
+    if (write_checkpoint(m, path, err) != 0)
+        return -1.0;
+    FILE *f = fopen(path, "rb");
+    *file_mb = 0;
+    if (f) {
+        if (fseek(f, 0, SEEK_END) == 0)
+            *file_mb = (double)ftell(f) / 1e6;
+        fclose(f);
+    }
+    double t[3];
+    int k = 0;
+    for (; k < 3; k++) {
+        AsModel *m2 = NULL;
+        AsModelOptions opt;
+        memset(&opt, 0, sizeof opt);
+        const double t0 = now_s();
+        if (as_model_load(path, NULL, &opt, &m2, err) != 0) {
+            unlink(path);
+            return -1.0;
+        }
+        /* touch every page of the weights once, as the first inference would */
+        float sink = 0;
+        for (size_t i = 0; i < m2->weights.count; i++) {
+            const AsTensor *tt = &m2->weights.items[i];
+            for (int64_t j = 0; j < tt->numel; j += 1024)
+                sink += tt->data[j];
+        }
+        load_sink = sink;
+        t[k] = now_s() - t0;
+        as_model_free(m2);
+    }
+    unlink(path);
+    return median(t, k);
+}
 
 int cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "alignseg bench: not implemented yet\n");
-    return 2;
+    BenchArgs a;
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    openblas_set_num_threads(a.threads);
+
+    AsError err;
+    as_error_clear(&err);
+    AsModel *m = NULL;
+    double t0 = now_s();
+    if (as_model_random(a.arch, a.patch, a.queries, a.dec_layers, 12345, &m, &err) != 0) {
+        fprintf(stderr, "alignseg bench: %s\n", err.msg);
+        return 1;
+    }
+    const double t_build = now_s() - t0;
+    const AsEncoderConfig *ec = &m->enc.cfg;
+    if (a.save_weights && write_checkpoint(m, a.save_weights, &err) != 0) {
+        fprintf(stderr, "alignseg bench: %s\n", err.msg);
+        as_model_free(m);
+        return 1;
+    }
+
+    const int s = a.size;
+    float *input = malloc((size_t)3 * s * s * sizeof *input);
+    Pipeline p;
+    double (*times)[ST_COUNT] = calloc((size_t)a.runs, sizeof *times);
+    double *totals = calloc((size_t)a.runs, sizeof *totals);
+    int status = 1;
+    if (!input || !times || !totals) {
+        fprintf(stderr, "alignseg bench: out of memory\n");
+        free(input);
+        free(times);
+        free(totals);
+        as_model_free(m);
+        return 1;
+    }
+    test_image(s, input);
+    if (a.save_input) {
+        const int64_t shape[3] = { 3, s, s };
+        if (as_npy_write(a.save_input, AS_DT_F32, 3, shape, input, &err) != 0) {
+            fprintf(stderr, "alignseg bench: %s\n", err.msg);
+            goto done_nopipe;
+        }
+    }
+    if (pipeline_init(&p, m, s, s, &err) != 0) {
+        fprintf(stderr, "alignseg bench: %s\n", err.msg);
+        pipeline_free(&p);
+        goto done_nopipe;
+    }
+
+    /* warm-up, then R timed runs */
+    double warm[ST_COUNT];
+    if (pipeline_run(&p, m, input, a.mass_threshold, warm, &err) != 0) {
+        fprintf(stderr, "alignseg bench: %s\n", err.msg);
+        goto done;
+    }
+    for (int r = 0; r < a.runs; r++) {
+        if (pipeline_run(&p, m, input, a.mass_threshold, times[r], &err) != 0) {
+            fprintf(stderr, "alignseg bench: %s\n", err.msg);
+            goto done;
+        }
+        totals[r] = 0;
+        for (int k = 0; k < ST_COUNT; k++)
+            totals[r] += times[r][k];
+    }
+    const double rss = peak_rss_mib();
+    if (a.dump && dump_outputs(&p, m, a.dump, &err) != 0) {
+        fprintf(stderr, "alignseg bench: %s\n", err.msg);
+        goto done;
+    }
+
+    double med[ST_COUNT];
+    for (int k = 0; k < ST_COUNT; k++) {
+        for (int r = 0; r < a.runs; r++)
+            totals[r] = times[r][k]; /* reused as a column, restored below */
+        med[k] = median(totals, a.runs);
+    }
+    for (int r = 0; r < a.runs; r++) {
+        totals[r] = 0;
+        for (int k = 0; k < ST_COUNT; k++)
+            totals[r] += times[r][k];
+    }
+    const double total = median(totals, a.runs);
+
+    /* relabel after a slider move: foreground mask + full-resolution labels */
+    double relabel[5];
+    for (int r = 0; r < 5; r++) {
+        t0 = now_s();
+        foreground(&p, ec->heads, 0.3f + 0.1f * (float)r);
+        as_upsample_argmax(p.assign, p.vit.gh, p.vit.gw, p.q, p.h, p.w, p.labels_full);
+        relabel[r] = now_s() - t0;
+    }
+    const double t_relabel = median(relabel, 5);
+
+    const double g_enc = encoder_gflop(ec, p.vit.gh, p.vit.gw);
+    const double g_dec = decoder_gflop(&m->dec.cfg, p.n);
+    const double g_asg = 2.0 * p.n * p.q * p.dim * 1e-9;
+    const double g_total = g_enc + g_dec + g_asg;
+
+    double bk_t[BK_COUNT], bk_f[BK_COUNT];
+    if (a.breakdown)
+        encoder_breakdown(&m->enc, input, &p.vit, bk_t, bk_f);
+
+    char peak_shape[64] = "";
+    const double peak = a.peak ? sgemm_peak(ec, p.vit.ntok, peak_shape, sizeof peak_shape) : 0.0;
+    double load_s = -1.0, file_mb = 0.0;
+    if (a.load) {
+        load_s = time_load(m, &file_mb, &err);
+        if (load_s < 0) {
+            fprintf(stderr, "alignseg bench: checkpoint load timing: %s\n", err.msg);
+            as_error_clear(&err);
+        }
+    }
+
+    const char *arch = a.arch == AS_ARCH_VIT_SMALL ? "vit_small" : "vit_base";
+    if (a.json) {
+        printf("{\"runtime\": \"alignseg\", \"arch\": \"%s\", \"patch\": %d, \"size\": %d, "
+               "\"threads\": %d, \"runs\": %d, \"times_ms\": [",
+               arch, a.patch, s, a.threads, a.runs);
+        for (int r = 0; r < a.runs; r++)
+            printf("%s%.4f", r ? ", " : "", totals[r] * 1e3);
+        printf("], \"stages_ms\": {");
+        for (int k = 0; k < ST_COUNT; k++)
+            printf("%s\"%s\": %.4f", k ? ", " : "", stage_names[k], med[k] * 1e3);
+        printf("}, \"total_ms\": %.4f, \"gflop\": %.4f, \"encoder_gflop\": %.4f, "
+               "\"sgemm_peak_gflops\": %.2f, \"encoder_share_of_peak\": %.4f, "
+               "\"peak_rss_mib\": %.2f, \"model_mib\": %.2f, \"relabel_ms\": %.4f, "
+               "\"load_s\": %.4f, \"build_s\": %.4f}\n",
+               total * 1e3, g_total, g_enc, peak,
+               peak > 0 ? g_enc / med[ST_ENCODER] / peak : 0.0, rss, model_mib(m),
+               t_relabel * 1e3, load_s, t_build);
+    } else {
+        printf("alignseg bench: %s/%d, %dx%d input (%dx%d patches), decoder %d layer(s) Q=%d, "
+               "%d thread(s), median of %d run(s) after 1 warm-up\n",
+               arch, a.patch, s, s, p.vit.gh, p.vit.gw, m->dec.cfg.layers, m->dec.cfg.queries,
+               a.threads, a.runs);
+        printf("  %-12s %10s %9s %9s\n", "stage", "ms", "GFLOP", "GFLOPS");
+        const double gf[ST_COUNT] = { g_enc, g_dec, g_asg, 0, 0 };
+        for (int k = 0; k < ST_COUNT; k++) {
+            if (gf[k] > 0)
+                printf("  %-12s %10.3f %9.3f %9.1f\n", stage_names[k], med[k] * 1e3, gf[k],
+                       gf[k] / med[k]);
+            else
+                printf("  %-12s %10.3f %9s %9s\n", stage_names[k], med[k] * 1e3, "-", "-");
+        }
+        printf("  %-12s %10.3f %9.3f %9.1f\n", "total", total * 1e3, g_total, g_total / total);
+        if (peak > 0)
+            printf("sgemm peak: %.1f GFLOPS (%s, %d thread(s)); encoder at %.0f%% of it, "
+                   "whole pipeline at %.0f%%\n",
+                   peak, peak_shape, a.threads, 100.0 * g_enc / med[ST_ENCODER] / peak,
+                   100.0 * g_total / total / peak);
+        printf("relabel after a slider move (foreground mask + %dx%d labels): %.3f ms\n", s, s,
+               t_relabel * 1e3);
+        printf("peak RSS: %.1f MiB (weights %.1f MiB)\n", rss, model_mib(m));
+        if (load_s >= 0)
+            printf("checkpoint load (%.1f MB .pth, warm page cache): %.3f s\n", file_mb, load_s);
+        if (a.breakdown) {
+            printf("encoder breakdown (one run, kernels.h calls in core/vit.c's order):\n");
+            double sum = 0;
+            for (int k = 0; k < BK_COUNT; k++)
+                sum += bk_t[k];
+            for (int k = 0; k < BK_COUNT; k++) {
+                if (bk_f[k] > 0)
+                    printf("  %-20s %9.3f ms %5.1f%% %7.3f GFLOP %7.1f GFLOPS\n", bk_names[k],
+                           bk_t[k] * 1e3, 100.0 * bk_t[k] / sum, bk_f[k] * 1e-9,
+                           bk_f[k] * 1e-9 / bk_t[k]);
+                else
+                    printf("  %-20s %9.3f ms %5.1f%%\n", bk_names[k], bk_t[k] * 1e3,
+                           100.0 * bk_t[k] / sum);
+            }
+        }
+    }
+    status = 0;
+done:
+    pipeline_free(&p);
+done_nopipe:
+    free(input);
+    free(times);
+    free(totals);
+    as_model_free(m);
+    return status;
 }

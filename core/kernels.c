@@ -271,8 +271,8 @@ int as_mass_threshold(const float *v, int n, float keep, uint8_t *mask, AsError 
     ValIdx *s = malloc((size_t)n * sizeof *s);
     if (!s)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory sorting %d values", n);
-    for (int i = 0; i < n; i++)
-        s[i] = (ValIdx){ v[i], i };
+    for (int i = 0; i < n; i++) /* NaN would make the order inconsistent */
+        s[i] = (ValIdx){ isnan(v[i]) ? -INFINITY : v[i], i };
     qsort(s, (size_t)n, sizeof *s, cmp_validx);
     double sum = 0.0;
     for (int i = 0; i < n; i++)

@@ -44,6 +44,9 @@ typedef struct {
     int hidden;  /* H, FFN width */
     int layers;  /* number of decoder layers */
     int heads;   /* decoder heads (not stored in checkpoints; default 3) */
+    bool chain_layers; /* false (default, the reference): every layer reads Q0 and
+                          only the last layer's output is kept; true: layer j
+                          reads layer j-1's output */
 } AsDecoderConfig;
 
 typedef struct {
@@ -76,14 +79,20 @@ typedef struct {
 typedef struct {
     int encoder_heads; /* 0: D/64 */
     int decoder_heads; /* 0: 3 */
+    bool decoder_chain; /* see AsDecoderConfig.chain_layers (default false) */
 } AsModelOptions;
 
 /* model_path: an AlignSeg checkpoint (encoder+decoder), a decoder-only file,
- * or a DINO backbone. backbone_path (may be NULL): a DINO backbone supplying
- * the encoder. Errors name the file, the tensor and both shapes. */
+ * or a DINO backbone (then backbone-only mode: has_decoder false).
+ * backbone_path (may be NULL): a DINO backbone supplying the encoder; when
+ * given, its encoder replaces any encoder in model_path (of which only the
+ * decoder is used). A decoder-only model_path without backbone_path is an
+ * error saying so. Errors name the file, the tensor and both shapes. */
 int as_model_load(const char *model_path, const char *backbone_path,
                   const AsModelOptions *opt, AsModel **out, AsError *err);
-/* Build a model from a tensor map with normalised names (consumes map). */
+/* Build a model from a tensor map with normalised names (consumes map: it is
+ * empty afterwards, on success and on error). Every tensor's shape is checked.
+ * Encoder heads: opt->encoder_heads or D/64; decoder heads: opt->decoder_heads or 3. */
 int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt,
                           AsModel **out, AsError *err);
 

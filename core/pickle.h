@@ -50,9 +50,11 @@ typedef struct {
     int64_t shape[AS_MAX_DIMS];
     int64_t stride[AS_MAX_DIMS];
     int64_t numel;
-    /* data, contiguous row-major, filled by pth.h (NULL right after
-     * as_pickle_read). Float dtypes land in f32, integer/bool ones in i64;
-     * exactly one of them is set once the data is resolved. */
+    /* data, numel values contiguous row-major, filled by pth.h (NULL right
+     * after as_pickle_read; offset and stride keep describing the file's
+     * view). Float dtypes land in f32, integer/bool ones in i64: exactly one
+     * of them is set once the data is resolved. The writer writes f32 data as
+     * torch.FloatStorage and i64 data as torch.LongStorage. */
     float *f32;
     int64_t *i64;
     bool borrowed; /* f32/i64 point into memory owned elsewhere (file map,
@@ -92,7 +94,10 @@ struct AsPValue {
     bool ordered;
     AsPDtype dtype;   /* AS_PV_STORAGE */
     AsPTensor *t;     /* AS_PV_TENSOR */
+    int height;       /* nesting height (1 for a leaf); reading bounds it */
 };
+
+#define AS_PICKLE_MAX_DEPTH 256
 
 /* ---- reading ---- */
 
@@ -140,7 +145,8 @@ const char *as_pv_kind_name(AsPvKind k);
  * 'cpu', numel), offset 0, shape, contiguous stride, False, OrderedDict()).
  * Storage keys are "0", "1", ... in order of appearance; *tensors (malloc'd,
  * caller frees the array only) lists the tensors in that order, so that
- * tensors[k] is the content of data/<k>. */
+ * tensors[k] is the content of data/<k>. Only data-holding kinds can be
+ * written (not AS_PV_GLOBAL / AS_PV_STORAGE / AS_PV_OBJECT). */
 int as_pickle_write(const AsPValue *root, uint8_t **out, size_t *out_len,
                     const AsPTensor ***tensors, size_t *ntensors, AsError *err);
 

@@ -24,6 +24,8 @@ static bool in_buf(uint64_t off, uint64_t n, size_t len)
     return off <= (uint64_t)len && n <= (uint64_t)len - off;
 }
 
+static int cmp_entry(const void *a, const void *b);
+
 void as_zip_close(AsZip *z)
 {
     if (!z)
@@ -208,14 +210,32 @@ int as_zip_open(AsZip *z, const uint8_t *buf, size_t len, const char *name, AsEr
         e->data_off = doff;
         p += 46 + nlen + xlen + clen;
     }
+    qsort(z->entries, z->count, sizeof *z->entries, cmp_entry);
     return AS_OK;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const AsZipEntry *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c)
+        return c;
+    return x->data_off < y->data_off ? -1 : x->data_off > y->data_off;
 }
 
 const AsZipEntry *as_zip_find(const AsZip *z, const char *entry_name)
 {
-    for (size_t i = 0; i < z->count; i++)
-        if (strcmp(z->entries[i].name, entry_name) == 0)
-            return &z->entries[i];
+    /* entries are sorted by name (as_zip_open): binary search, first match */
+    size_t lo = 0, hi = z->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(z->entries[mid].name, entry_name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < z->count && strcmp(z->entries[lo].name, entry_name) == 0)
+        return &z->entries[lo];
     return NULL;
 }
 
@@ -442,4 +462,52 @@ int as_zipw_finish(AsZipWriter *w, uint8_t **out, size_t *out_len, AsError *err)
     w->buf = NULL;
     w->len = w->cap = 0;
     return AS_OK;
+}
+
+/* ---- file mapping ---- */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int as_file_map(const char *path, uint8_t **base, size_t *len, AsError *err)
+{
+    *base = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return as_error_set(err, AS_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return as_error_set(err, AS_ERR_IO, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return as_error_set(err, AS_ERR_FORMAT, "%s: empty file", path);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
+        close(fd);
+        return as_error_set(err, AS_ERR_NOMEM, "%s: file too large", path);
+    }
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    int e = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return as_error_set(err, AS_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+    *base = p;
+    *len = (size_t)st.st_size;
+    return AS_OK;
+}
+
+void as_file_unmap(void *base, size_t len)
+{
+    if (base && len)
+        munmap(base, len);
 }

@@ -25,7 +25,7 @@ typedef struct {
 typedef struct {
     const uint8_t *buf; /* not owned */
     size_t len;
-    AsZipEntry *entries;
+    AsZipEntry *entries; /* sorted by name */
     size_t count;
     char *name;         /* file name used in messages */
 } AsZip;
@@ -40,6 +40,12 @@ const AsZipEntry *as_zip_find(const AsZip *z, const char *entry_name);
  * maximum ratio). */
 int as_zip_get(const AsZip *z, const AsZipEntry *e, const uint8_t **data, uint8_t **owned,
                size_t *len, AsError *err);
+
+/* Map a whole file read-only into memory (copy-on-write private mapping, so
+ * callers may even write to it without touching the file). An empty file or
+ * a non-regular file is an error. Release with as_file_unmap. */
+int as_file_map(const char *path, uint8_t **base, size_t *len, AsError *err);
+void as_file_unmap(void *base, size_t len);
 
 /* ---- writing (in memory) ---- */
 typedef struct {

@@ -1,0 +1,185 @@
+/* checkpoint: see checkpoint.h */
+#include "checkpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pth.h"
+#include "safetensors.h"
+#include "zip.h"
+
+/* far above any real model (ViT-g: ~600); bounds the O(n^2) name checks */
+#define MAX_TENSORS 20000
+
+static bool has_tensor_values(const AsPValue *d)
+{
+    if (!d || d->kind != AS_PV_DICT)
+        return false;
+    for (size_t i = 0; i < d->count; i++)
+        if (d->items[i]->kind == AS_PV_TENSOR && d->keys[i]->kind == AS_PV_STR)
+            return true;
+    return false;
+}
+
+/* "module.backbone.blocks.0..." -> "blocks.0..." */
+static const char *strip_prefixes(const char *k)
+{
+    if (strncmp(k, "module.", 7) == 0)
+        k += 7;
+    if (strncmp(k, "backbone.", 9) == 0)
+        k += 9;
+    else if (strncmp(k, "model.", 6) == 0)
+        k += 6;
+    return k;
+}
+
+/* Move every tensor and region of src into dst (src is left empty of both). */
+static int tmap_move(AsTensorMap *dst, AsTensorMap *src, AsError *err)
+{
+    for (size_t i = 0; i < src->nregions; i++) {
+        AsRegion r = src->regions[i];
+        src->regions[i].release = NULL;
+        int rc = as_tmap_add_region(dst, r.base, r.len, r.release, err);
+        if (rc) {
+            for (size_t j = 0; j < src->count; j++)
+                if (src->items[j].borrowed)
+                    src->items[j].data = NULL;
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < src->count; i++) {
+        AsTensor *t = &src->items[i];
+        int rc = as_tmap_add(dst, t->name, t->ndim, t->shape, t->data, t->borrowed, err);
+        t->borrowed = true; /* dst owns (or freed) it now */
+        t->data = NULL;
+        if (rc)
+            return rc;
+    }
+    return AS_OK;
+}
+
+static int load_pth(const char *path, uint8_t *base, size_t len, AsTensorMap *tmp, bool *uses_map,
+                    AsError *err)
+{
+    AsPth p;
+    int rc = as_pth_read_mem(base, len, path, &p, AS_PTH_BORROW, err);
+    if (rc)
+        return rc;
+    static const char *const nests[] = { "state_dict", "model", "teacher", "student" };
+    const AsPValue *sd = NULL;
+    const char *where = NULL;
+    if (has_tensor_values(p.root)) {
+        sd = p.root;
+    } else {
+        for (size_t i = 0; i < sizeof nests / sizeof nests[0] && !sd; i++) {
+            const AsPValue *c = as_pv_get(p.root, nests[i]);
+            if (has_tensor_values(c)) {
+                sd = c;
+                where = nests[i];
+            }
+        }
+    }
+    if (!sd) {
+        as_pth_free(&p);
+        return as_error_set(err, AS_ERR_FORMAT, "%s: no tensors found (looked at the top level and under "
+                            "'state_dict', 'model', 'teacher' and 'student')", path);
+    }
+    if (sd->count > MAX_TENSORS) {
+        as_pth_free(&p);
+        return as_error_set(err, AS_ERR_FORMAT, "%s: state dict with more than %d entries", path, MAX_TENSORS);
+    }
+    size_t nfloat = 0;
+    for (size_t i = 0; i < sd->count; i++) {
+        const AsPValue *k = sd->keys[i], *v = sd->items[i];
+        if (k->kind != AS_PV_STR || v->kind != AS_PV_TENSOR || !v->t->f32)
+            continue; /* plain values and integer tensors are skipped */
+        AsPTensor *t = v->t;
+        const char *name = strip_prefixes(k->s);
+        rc = as_tmap_add(tmp, name, t->ndim, t->shape, t->f32, t->borrowed, err);
+        if (t->borrowed)
+            *uses_map = true;
+        t->f32 = NULL; /* the map owns (or has freed) it now */
+        t->borrowed = false;
+        if (rc) {
+            as_error_prefix(err, "%s%s%s: key '%s': ", path, where ? ": " : "", where ? where : "", k->s);
+            as_pth_free(&p);
+            return rc;
+        }
+        nfloat++;
+    }
+    as_pth_free(&p);
+    if (nfloat == 0)
+        return as_error_set(err, AS_ERR_FORMAT, "%s: no float tensors found%s%s", path,
+                            where ? " under " : "", where ? where : "");
+    return AS_OK;
+}
+
+static int load_safetensors(const char *path, uint8_t *base, size_t len, AsTensorMap *tmp, bool *uses_map,
+                            AsError *err)
+{
+    AsTensorMap raw;
+    as_tmap_init(&raw);
+    int rc = as_safetensors_read_mem(base, len, path, true, &raw, err);
+    if (!rc && raw.count > MAX_TENSORS)
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: more than %d tensors", path, MAX_TENSORS);
+    for (size_t i = 0; !rc && i < raw.count; i++) {
+        AsTensor *t = &raw.items[i];
+        rc = as_tmap_add(tmp, strip_prefixes(t->name), t->ndim, t->shape, t->data, t->borrowed, err);
+        if (t->borrowed)
+            *uses_map = true;
+        t->data = NULL;
+        t->borrowed = true;
+        if (rc)
+            as_error_prefix(err, "%s: key '%s': ", path, t->name);
+    }
+    if (!rc && raw.count == 0)
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: no float tensors found", path);
+    as_tmap_free(&raw);
+    return rc;
+}
+
+int as_checkpoint_load(const char *path, AsTensorMap *out, AsError *err)
+{
+    if (!path || !out)
+        return as_error_set(err, AS_ERR_ARG, "as_checkpoint_load: no path or map");
+    uint8_t *base;
+    size_t len;
+    int rc = as_file_map(path, &base, &len, err);
+    if (rc)
+        return rc;
+    AsTensorMap tmp;
+    as_tmap_init(&tmp);
+    bool uses_map = false;
+    if (len >= 4 && memcmp(base, "PK\x03\x04", 4) == 0) {
+        rc = load_pth(path, base, len, &tmp, &uses_map, err);
+    } else if (as_pth_is_legacy(base, len)) {
+        rc = as_pth_read_mem(base, len, path, &(AsPth){ 0 }, 0, err);
+    } else if (as_safetensors_sniff(base, len)) {
+        rc = load_safetensors(path, base, len, &tmp, &uses_map, err);
+    } else {
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: not a checkpoint (neither a PyTorch zip file nor "
+                          "safetensors)", path);
+    }
+    if (rc) {
+        as_tmap_free(&tmp);
+        as_file_unmap(base, len);
+        return rc;
+    }
+    if (uses_map) {
+        rc = as_tmap_add_region(&tmp, base, len, as_file_unmap, err);
+        if (rc) { /* the mapping was released: borrowed tensors are gone */
+            for (size_t i = 0; i < tmp.count; i++)
+                if (tmp.items[i].borrowed)
+                    tmp.items[i].data = NULL;
+            as_tmap_free(&tmp);
+            return rc;
+        }
+    } else {
+        as_file_unmap(base, len);
+    }
+    rc = tmap_move(out, &tmp, err);
+    as_tmap_free(&tmp);
+    if (rc)
+        return as_error_prefix(err, "%s: ", path);
+    return AS_OK;
+}

@@ -1,0 +1,619 @@
+/* export: see export.h */
+#include "export.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "jsonw.h"
+#include "merge.h"
+#include "polygon.h"
+#include "rle.h"
+
+#define LABELME_VERSION "5.2.1"
+
+void as_export_options_default(AsExportOptions *o)
+{
+    o->formats = AS_EXPORT_ALL;
+    o->polygon_epsilon = AS_EXPORT_POLYGON_EPSILON;
+}
+
+int as_export_parse_formats(const char *list, unsigned *formats, AsError *err)
+{
+    unsigned f = 0;
+    const char *p = list ? list : "";
+    if (!*p)
+        return as_error_set(err, AS_ERR_ARG, "empty format list (choose from voc,masks,coco,labelme)");
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 3 && !strncmp(p, "voc", 3))
+            f |= AS_EXPORT_VOC;
+        else if (n == 5 && !strncmp(p, "masks", 5))
+            f |= AS_EXPORT_MASKS;
+        else if (n == 4 && !strncmp(p, "coco", 4))
+            f |= AS_EXPORT_COCO;
+        else if (n == 7 && !strncmp(p, "labelme", 7))
+            f |= AS_EXPORT_LABELME;
+        else if (n == 3 && !strncmp(p, "all", 3))
+            f |= AS_EXPORT_ALL;
+        else
+            return as_error_set(err, AS_ERR_ARG,
+                                "unknown export format '%.*s' (choose from voc,masks,coco,labelme)",
+                                (int)(n > 64 ? 64 : n), p);
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    *formats = f;
+    return 0;
+}
+
+void as_export_label_name(int group, char *buf, size_t len)
+{
+    snprintf(buf, len, "prototype_%d", group);
+}
+
+static int check_labels(const char *what, const int32_t *labels, int w, int h, int ngroups,
+                        AsError *err)
+{
+    if (!labels || w < 1 || h < 1 || (int64_t)w * h > AS_IMAGE_MAX_PIXELS)
+        return as_error_set(err, AS_ERR_ARG, "%s: bad label map size %dx%d", what, w, h);
+    if (ngroups < 1 || ngroups > AS_MAX_GROUPS)
+        return as_error_set(err, AS_ERR_ARG, "%s: %d groups (1..%d can be exported)", what,
+                            ngroups, AS_MAX_GROUPS);
+    size_t n = (size_t)w * h;
+    for (size_t i = 0; i < n; i++)
+        if ((labels[i] < 0 || labels[i] >= ngroups) && labels[i] != AS_LABEL_BACKGROUND)
+            return as_error_set(err, AS_ERR_ARG, "%s: label %d at pixel (%zu,%zu) is not a group",
+                                what, (int)labels[i], i % (size_t)w, i / (size_t)w);
+    return 0;
+}
+
+static int mkdir_p(const char *path, AsError *err)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return as_error_set(err, AS_ERR_ARG, "%s: path too long", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+            return as_error_set(err, AS_ERR_IO, "%s: cannot create folder: %s", tmp,
+                                strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+        return as_error_set(err, AS_ERR_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
+    struct stat st;
+    if (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))
+        return as_error_set(err, AS_ERR_IO, "%s: not a folder", tmp);
+    return 0;
+}
+
+int as_export_voc_png(const char *path, const int32_t *labels, int w, int h, int ngroups,
+                      AsError *err)
+{
+    if (check_labels(path, labels, w, h, ngroups, err))
+        return err ? err->code : AS_ERR_ARG;
+    size_t n = (size_t)w * h;
+    uint8_t *idx = malloc(n);
+    if (!idx)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < n; i++)
+        idx[i] = labels[i] == AS_LABEL_BACKGROUND ? 0 : (uint8_t)(labels[i] + 1);
+    uint8_t pal[768];
+    as_voc_palette(pal);
+    int rc = as_png_write_indexed(path, idx, w, h, pal, 256, err);
+    free(idx);
+    return rc;
+}
+
+int as_export_voc_labelmap(const char *path, int ngroups, AsError *err)
+{
+    if (ngroups < 1 || ngroups > AS_MAX_GROUPS)
+        return as_error_set(err, AS_ERR_ARG, "%s: %d groups (1..%d can be exported)", path,
+                            ngroups, AS_MAX_GROUPS);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    uint8_t pal[768];
+    as_voc_palette(pal);
+    fprintf(f, "# label:color_rgb:parts:actions\n");
+    fprintf(f, "background:%d,%d,%d::\n", pal[0], pal[1], pal[2]);
+    for (int g = 0; g < ngroups; g++) {
+        char name[32];
+        as_export_label_name(g, name, sizeof name);
+        const uint8_t *c = pal + 3 * (g + 1);
+        fprintf(f, "%s:%d,%d,%d::\n", name, c[0], c[1], c[2]);
+    }
+    bool ok = !ferror(f);
+    if (fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        return as_error_set(err, AS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+int as_export_masks(const char *dir, const int32_t *labels, int w, int h, int ngroups,
+                    AsError *err)
+{
+    if (check_labels(dir, labels, w, h, ngroups, err))
+        return err ? err->code : AS_ERR_ARG;
+    if (mkdir_p(dir, err))
+        return err ? err->code : AS_ERR_IO;
+    size_t n = (size_t)w * h;
+    uint8_t *m = malloc(n);
+    if (!m)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", dir);
+    int rc = 0;
+    for (int g = 0; g < ngroups && rc == 0; g++) {
+        for (size_t i = 0; i < n; i++)
+            m[i] = labels[i] == g ? 255 : 0;
+        char path[PATH_MAX], name[32];
+        as_export_label_name(g, name, sizeof name);
+        if (snprintf(path, sizeof path, "%s/%s.png", dir, name) >= (int)sizeof path)
+            rc = as_error_set(err, AS_ERR_ARG, "%s: path too long", dir);
+        else
+            rc = as_png_write_gray(path, m, w, h, err);
+    }
+    free(m);
+    return rc;
+}
+
+int as_export_labelme(const char *path, const char *image_path_rel, const int32_t *labels, int w,
+                      int h, int ngroups, double epsilon, AsError *err)
+{
+    if (check_labels(path, labels, w, h, ngroups, err))
+        return err ? err->code : AS_ERR_ARG;
+    AsPolygonSet ps;
+    if (as_trace_polygons(labels, w, h, ngroups, epsilon, &ps, err))
+        return as_error_prefix(err, "%s: ", path);
+    AsJsonW jw;
+    as_jw_init(&jw, 2);
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "version");
+    as_jw_string(&jw, LABELME_VERSION);
+    as_jw_key(&jw, "flags");
+    as_jw_object_begin(&jw);
+    as_jw_object_end(&jw);
+    as_jw_key(&jw, "shapes");
+    as_jw_array_begin(&jw);
+    for (size_t k = 0; k < ps.count; k++) {
+        const AsPolygon *p = &ps.items[k];
+        char name[32];
+        as_export_label_name(p->label, name, sizeof name);
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "label");
+        as_jw_string(&jw, name);
+        as_jw_key(&jw, "points");
+        as_jw_array_begin(&jw);
+        for (size_t i = 0; i < p->n; i++) {
+            as_jw_array_begin_inline(&jw);
+            as_jw_int(&jw, p->xy[2 * i]);
+            as_jw_int(&jw, p->xy[2 * i + 1]);
+            as_jw_array_end(&jw);
+        }
+        as_jw_array_end(&jw);
+        as_jw_key(&jw, "group_id");
+        as_jw_null(&jw);
+        as_jw_key(&jw, "description");
+        as_jw_string(&jw, "");
+        as_jw_key(&jw, "shape_type");
+        as_jw_string(&jw, "polygon");
+        as_jw_key(&jw, "flags");
+        as_jw_object_begin(&jw);
+        as_jw_object_end(&jw);
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "imagePath");
+    as_jw_string(&jw, image_path_rel ? image_path_rel : "");
+    as_jw_key(&jw, "imageData");
+    as_jw_null(&jw);
+    as_jw_key(&jw, "imageHeight");
+    as_jw_int(&jw, h);
+    as_jw_key(&jw, "imageWidth");
+    as_jw_int(&jw, w);
+    as_jw_object_end(&jw);
+    as_polygon_set_free(&ps);
+    int rc = as_jw_write_file(&jw, path, err);
+    as_jw_free(&jw);
+    return rc;
+}
+
+/* ---- relative paths ---- */
+static void resolve(const char *p, char *out, size_t len)
+{
+    char buf[PATH_MAX];
+    if (realpath(p, buf)) {
+        snprintf(out, len, "%s", buf);
+        return;
+    }
+    if (p[0] == '/') {
+        snprintf(out, len, "%s", p);
+        return;
+    }
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd) || snprintf(out, len, "%s/%s", cwd, p) >= (int)len)
+        snprintf(out, len, "%s", p);
+}
+
+int as_relative_path(const char *from_dir, const char *to, char *buf, size_t len, AsError *err)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    resolve(from_dir, a, sizeof a);
+    resolve(to, b, sizeof b);
+    /* common prefix on whole components */
+    size_t i = 0, last = 0;
+    while (a[i] && b[i] && a[i] == b[i]) {
+        if (a[i] == '/')
+            last = i;
+        i++;
+    }
+    if ((a[i] == '\0' && b[i] == '/') || (a[i] == '\0' && b[i] == '\0'))
+        last = i;
+    else if (a[i] == '/' && b[i] == '\0')
+        last = i;
+    size_t o = 0;
+    buf[0] = '\0';
+    /* one ".." per remaining component of a */
+    for (const char *p = a + last; *p; p++) {
+        if (*p == '/' && p[1] != '\0') {
+            int n = snprintf(buf + o, len - o, "../");
+            if (n < 0 || (size_t)n >= len - o)
+                return as_error_set(err, AS_ERR_ARG, "%s: relative path too long", to);
+            o += (size_t)n;
+        }
+    }
+    const char *rest = b + last;
+    while (*rest == '/')
+        rest++;
+    int n = snprintf(buf + o, len - o, "%s", rest);
+    if (n < 0 || (size_t)n >= len - o)
+        return as_error_set(err, AS_ERR_ARG, "%s: relative path too long", to);
+    return 0;
+}
+
+/* ---- the exporter ---- */
+typedef struct {
+    char *name;
+    char *file;
+    int w, h;
+} ExpImage;
+
+struct AsExporter {
+    char *outdir;
+    AsExportOptions opt;
+    ExpImage *images;
+    size_t nimages, capimages;
+    int max_groups;
+    /* COCO annotations, already as JSON objects joined by ",\n" */
+    char *ann;
+    size_t annlen, anncap;
+    int64_t next_ann_id;
+};
+
+static int sub_path(const AsExporter *x, char *out, size_t len, AsError *err, const char *fmt,
+                    const char *a, const char *b)
+{
+    int n = snprintf(out, len, fmt, x->outdir, a, b);
+    if (n < 0 || (size_t)n >= len)
+        return as_error_set(err, AS_ERR_ARG, "%s: output path too long", x->outdir);
+    return 0;
+}
+
+int as_exporter_open(const char *outdir, const AsExportOptions *o, AsExporter **out,
+                     AsError *err)
+{
+    *out = NULL;
+    AsExporter *x = calloc(1, sizeof *x);
+    if (!x)
+        return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+    if (o)
+        x->opt = *o;
+    else
+        as_export_options_default(&x->opt);
+    if (!x->opt.formats)
+        x->opt.formats = AS_EXPORT_ALL;
+    x->outdir = strdup(outdir && *outdir ? outdir : ".");
+    x->next_ann_id = 1;
+    if (!x->outdir) {
+        free(x);
+        return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+    }
+    static const struct {
+        unsigned f;
+        const char *sub;
+    } dirs[] = { { AS_EXPORT_VOC, "voc/SegmentationClass" },
+                 { AS_EXPORT_VOC, "voc/ImageSets/Segmentation" },
+                 { AS_EXPORT_MASKS, "masks" },
+                 { AS_EXPORT_COCO, "coco" },
+                 { AS_EXPORT_LABELME, "labelme" } };
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        if (!(x->opt.formats & dirs[i].f))
+            continue;
+        char p[PATH_MAX];
+        if (sub_path(x, p, sizeof p, err, "%s/%s%s", dirs[i].sub, "") || mkdir_p(p, err)) {
+            as_exporter_free(x);
+            return err ? err->code : AS_ERR_IO;
+        }
+    }
+    *out = x;
+    return 0;
+}
+
+static bool ann_append(AsExporter *x, const char *s, size_t n)
+{
+    if (x->annlen + n + 1 > x->anncap) {
+        size_t nc = x->anncap ? x->anncap : 4096;
+        while (nc < x->annlen + n + 1)
+            nc *= 2;
+        char *nb = realloc(x->ann, nc);
+        if (!nb)
+            return false;
+        x->ann = nb;
+        x->anncap = nc;
+    }
+    memcpy(x->ann + x->annlen, s, n);
+    x->annlen += n;
+    x->ann[x->annlen] = '\0';
+    return true;
+}
+
+static int coco_add(AsExporter *x, int64_t image_id, const int32_t *labels, int w, int h,
+                    int ngroups, AsError *err)
+{
+    for (int g = 0; g < ngroups; g++) {
+        AsRle r;
+        if (as_rle_encode_labels(labels, w, h, g, &r, err))
+            return err ? err->code : AS_ERR_NOMEM;
+        uint64_t area = as_rle_area(&r);
+        if (area == 0) {
+            as_rle_free(&r);
+            continue;
+        }
+        double bb[4];
+        as_rle_bbox(&r, bb);
+        char *counts = as_rle_to_string(&r);
+        as_rle_free(&r);
+        if (!counts)
+            return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+        AsJsonW jw;
+        as_jw_init(&jw, 0);
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, x->next_ann_id++);
+        as_jw_key(&jw, "image_id");
+        as_jw_int(&jw, image_id);
+        as_jw_key(&jw, "category_id");
+        as_jw_int(&jw, g + 1);
+        as_jw_key(&jw, "segmentation");
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "size");
+        as_jw_array_begin(&jw);
+        as_jw_int(&jw, h);
+        as_jw_int(&jw, w);
+        as_jw_array_end(&jw);
+        as_jw_key(&jw, "counts");
+        as_jw_string(&jw, counts);
+        as_jw_object_end(&jw);
+        as_jw_key(&jw, "area");
+        as_jw_int(&jw, (int64_t)area);
+        as_jw_key(&jw, "bbox");
+        as_jw_array_begin(&jw);
+        for (int k = 0; k < 4; k++)
+            as_jw_double(&jw, bb[k]);
+        as_jw_array_end(&jw);
+        as_jw_key(&jw, "iscrowd");
+        as_jw_int(&jw, 0);
+        as_jw_object_end(&jw);
+        free(counts);
+        bool ok = as_jw_finish(&jw, "annotations.json", err) == 0;
+        if (ok)
+            ok = (x->annlen == 0 || ann_append(x, ",\n    ", 6)) &&
+                 ann_append(x, jw.buf, jw.len);
+        as_jw_free(&jw);
+        if (!ok)
+            return as_error_set(err, AS_ERR_NOMEM, "export: out of memory for COCO annotations");
+    }
+    return 0;
+}
+
+int as_exporter_add(AsExporter *x, const char *name, const char *image_path,
+                    const int32_t *labels, int w, int h, int ngroups, AsError *err)
+{
+    if (!name || !*name || strchr(name, '/'))
+        return as_error_set(err, AS_ERR_ARG, "%s: bad export name '%s'",
+                            image_path ? image_path : "image", name ? name : "");
+    if (check_labels(name, labels, w, h, ngroups, err))
+        return err ? err->code : AS_ERR_ARG;
+    for (size_t i = 0; i < x->nimages; i++)
+        if (!strcmp(x->images[i].name, name))
+            return as_error_set(err, AS_ERR_ARG,
+                                "%s: another image of this call (%s) is already exported as '%s'",
+                                image_path ? image_path : name, x->images[i].file, name);
+    char p[PATH_MAX];
+    int rc = 0;
+    const unsigned f = x->opt.formats;
+    if (f & AS_EXPORT_VOC) {
+        rc = sub_path(x, p, sizeof p, err, "%s/voc/SegmentationClass/%s%s", name, ".png");
+        if (!rc)
+            rc = as_export_voc_png(p, labels, w, h, ngroups, err);
+        if (rc)
+            return rc;
+    }
+    if (f & AS_EXPORT_MASKS) {
+        rc = sub_path(x, p, sizeof p, err, "%s/masks/%s%s", name, "");
+        if (!rc)
+            rc = as_export_masks(p, labels, w, h, ngroups, err);
+        if (rc)
+            return rc;
+    }
+    if (f & AS_EXPORT_LABELME) {
+        char dir[PATH_MAX], rel[PATH_MAX];
+        rc = sub_path(x, dir, sizeof dir, err, "%s/%s%s", "labelme", "");
+        if (!rc)
+            rc = sub_path(x, p, sizeof p, err, "%s/labelme/%s%s", name, ".json");
+        if (!rc)
+            rc = as_relative_path(dir, image_path ? image_path : name, rel, sizeof rel, err);
+        if (!rc)
+            rc = as_export_labelme(p, rel, labels, w, h, ngroups, x->opt.polygon_epsilon, err);
+        if (rc)
+            return rc;
+    }
+    int64_t image_id = (int64_t)x->nimages + 1;
+    if (f & AS_EXPORT_COCO) {
+        rc = coco_add(x, image_id, labels, w, h, ngroups, err);
+        if (rc)
+            return rc;
+    }
+    if (x->nimages == x->capimages) {
+        size_t nc = x->capimages ? x->capimages * 2 : 16;
+        ExpImage *ni = realloc(x->images, nc * sizeof *ni);
+        if (!ni)
+            return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+        x->images = ni;
+        x->capimages = nc;
+    }
+    const char *base = image_path ? strrchr(image_path, '/') : NULL;
+    base = base ? base + 1 : (image_path ? image_path : name);
+    ExpImage *im = &x->images[x->nimages];
+    im->name = strdup(name);
+    im->file = strdup(base);
+    im->w = w;
+    im->h = h;
+    if (!im->name || !im->file) {
+        free(im->name);
+        free(im->file);
+        return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+    }
+    x->nimages++;
+    if (ngroups > x->max_groups)
+        x->max_groups = ngroups;
+    return 0;
+}
+
+static int write_coco(AsExporter *x, const char *path, AsError *err)
+{
+    AsJsonW jw;
+    as_jw_init(&jw, 2);
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "info");
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "description");
+    as_jw_string(&jw, "AlignSeg prototype segmentation exported by alignseg");
+    as_jw_object_end(&jw);
+    as_jw_key(&jw, "licenses");
+    as_jw_array_begin(&jw);
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "images");
+    as_jw_array_begin(&jw);
+    for (size_t i = 0; i < x->nimages; i++) {
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, (int64_t)i + 1);
+        as_jw_key(&jw, "file_name");
+        as_jw_string(&jw, x->images[i].file);
+        as_jw_key(&jw, "width");
+        as_jw_int(&jw, x->images[i].w);
+        as_jw_key(&jw, "height");
+        as_jw_int(&jw, x->images[i].h);
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "categories");
+    as_jw_array_begin(&jw);
+    for (int g = 0; g < x->max_groups; g++) {
+        char name[32];
+        as_export_label_name(g, name, sizeof name);
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, g + 1);
+        as_jw_key(&jw, "name");
+        as_jw_string(&jw, name);
+        as_jw_key(&jw, "supercategory");
+        as_jw_string(&jw, "prototype");
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "annotations");
+    /* the annotation objects were built already; splice them in as raw text */
+    as_jw_array_begin(&jw);
+    as_jw_array_end(&jw);
+    as_jw_object_end(&jw);
+    int rc = as_jw_finish(&jw, path, err);
+    if (rc == 0) {
+        /* jw.buf ends with "[]\n}" for annotations: insert the annotations */
+        char *tail = strrchr(jw.buf, '[');
+        FILE *f = fopen(path, "wb");
+        if (!f) {
+            rc = as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        } else {
+            bool ok = fwrite(jw.buf, 1, (size_t)(tail - jw.buf) + 1, f) ==
+                      (size_t)(tail - jw.buf) + 1;
+            if (x->annlen) {
+                ok = ok && fputs("\n    ", f) != EOF;
+                ok = ok && fwrite(x->ann, 1, x->annlen, f) == x->annlen;
+                ok = ok && fputs("\n  ", f) != EOF;
+            }
+            ok = ok && fputs(tail + 1, f) != EOF && fputc('\n', f) != EOF;
+            if (fclose(f) != 0)
+                ok = false;
+            if (!ok)
+                rc = as_error_set(err, AS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        }
+    }
+    as_jw_free(&jw);
+    return rc;
+}
+
+int as_exporter_finish(AsExporter *x, AsError *err)
+{
+    char p[PATH_MAX];
+    int groups = x->max_groups > 0 ? x->max_groups : 1;
+    if (x->opt.formats & AS_EXPORT_VOC) {
+        if (sub_path(x, p, sizeof p, err, "%s/%s%s", "voc/labelmap.txt", "") ||
+            as_export_voc_labelmap(p, groups, err))
+            return err ? err->code : AS_ERR_IO;
+        if (sub_path(x, p, sizeof p, err, "%s/%s%s", "voc/ImageSets/Segmentation/default.txt", ""))
+            return err ? err->code : AS_ERR_ARG;
+        FILE *f = fopen(p, "w");
+        if (!f)
+            return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        for (size_t i = 0; i < x->nimages; i++)
+            fprintf(f, "%s\n", x->images[i].name);
+        bool ok = !ferror(f);
+        if (fclose(f) != 0)
+            ok = false;
+        if (!ok)
+            return as_error_set(err, AS_ERR_IO, "%s: write failed: %s", p, strerror(errno));
+    }
+    if (x->opt.formats & AS_EXPORT_COCO) {
+        if (sub_path(x, p, sizeof p, err, "%s/%s%s", "coco/annotations.json", "") ||
+            write_coco(x, p, err))
+            return err ? err->code : AS_ERR_IO;
+    }
+    return 0;
+}
+
+void as_exporter_free(AsExporter *x)
+{
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->nimages; i++) {
+        free(x->images[i].name);
+        free(x->images[i].file);
+    }
+    free(x->images);
+    free(x->ann);
+    free(x->outdir);
+    free(x);
+}

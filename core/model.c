@@ -1,0 +1,556 @@
+/* model: see model.h */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "rng.h"
+
+#define NAME_MAX_LEN 160
+
+/* ---- shape checking ------------------------------------------------------ */
+
+/* Size of axis `axis` of tensor `name`, or -1 if absent / too few axes. */
+static int64_t dim_of(const AsTensorMap *m, const char *name, int axis)
+{
+    const AsTensor *t = as_tmap_find(m, name);
+    if (!t || axis >= t->ndim)
+        return -1;
+    return t->shape[axis];
+}
+
+/* Find tensor `name` and check that its shape is exactly `shape`. */
+static int want(const AsTensorMap *m, const char *name, int ndim, const int64_t *shape,
+                float **data, AsError *err)
+{
+    const AsTensor *t = as_tmap_find(m, name);
+    char want_s[96];
+    if (!t)
+        return as_error_set(err, AS_ERR_SHAPE, "tensor %s is missing (expected shape %s)", name,
+                            as_shape_str(ndim, shape, want_s, sizeof want_s));
+    bool ok = t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++)
+        ok = t->shape[i] == shape[i];
+    if (!ok) {
+        char have_s[96];
+        return as_error_set(err, AS_ERR_SHAPE, "%s has shape %s, expected %s", name,
+                            as_shape_str(t->ndim, t->shape, have_s, sizeof have_s),
+                            as_shape_str(ndim, shape, want_s, sizeof want_s));
+    }
+    *data = t->data;
+    return 0;
+}
+
+static int want_linear(const AsTensorMap *m, const char *prefix, int out, int in, AsLinear *l,
+                       AsError *err)
+{
+    char name[NAME_MAX_LEN + 64];
+    int rc;
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if ((rc = want(m, name, 2, (int64_t[]){ out, in }, &l->w, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if ((rc = want(m, name, 1, (int64_t[]){ out }, &l->b, err)))
+        return rc;
+    l->out = out;
+    l->in = in;
+    return 0;
+}
+
+/* torch.nn.MultiheadAttention stores in_proj_weight/in_proj_bias unprefixed. */
+static int want_mha(const AsTensorMap *m, const char *prefix, int d, AsAttnLayer *a,
+                    AsError *err)
+{
+    char name[NAME_MAX_LEN + 32];
+    int rc;
+    snprintf(name, sizeof name, "%s.in_proj_weight", prefix);
+    if ((rc = want(m, name, 2, (int64_t[]){ 3 * (int64_t)d, d }, &a->in_proj.w, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.in_proj_bias", prefix);
+    if ((rc = want(m, name, 1, (int64_t[]){ 3 * (int64_t)d }, &a->in_proj.b, err)))
+        return rc;
+    a->in_proj.out = 3 * d;
+    a->in_proj.in = d;
+    snprintf(name, sizeof name, "%s.out_proj", prefix);
+    return want_linear(m, name, d, d, &a->out_proj, err);
+}
+
+static int want_norm(const AsTensorMap *m, const char *prefix, int d, float eps, AsNorm *nm,
+                     AsError *err)
+{
+    char name[NAME_MAX_LEN + 64];
+    int rc;
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if ((rc = want(m, name, 1, (int64_t[]){ d }, &nm->w, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    if ((rc = want(m, name, 1, (int64_t[]){ d }, &nm->b, err)))
+        return rc;
+    nm->dim = d;
+    nm->eps = eps;
+    return 0;
+}
+
+/* ---- configuration from shapes --------------------------------------------- */
+
+#define AS_DIM_LIMIT 65536 /* widths beyond this are refused as absurd */
+
+static int build_encoder(const AsTensorMap *m, const AsModelOptions *opt, AsEncoder *e,
+                         AsError *err)
+{
+    const AsTensor *pe = as_tmap_find(m, "patch_embed.proj.weight");
+    if (!pe)
+        return as_error_set(err, AS_ERR_SHAPE,
+                            "no DINO encoder: tensor patch_embed.proj.weight is missing");
+    char s[96];
+    if (pe->ndim != 4 || pe->shape[1] != 3 || pe->shape[2] != pe->shape[3] || pe->shape[0] < 1 ||
+        pe->shape[0] > AS_DIM_LIMIT || pe->shape[2] < 1 || pe->shape[2] > 64)
+        return as_error_set(err, AS_ERR_SHAPE,
+                            "patch_embed.proj.weight has shape %s, expected (D, 3, p, p)",
+                            as_shape_str(pe->ndim, pe->shape, s, sizeof s));
+    AsEncoderConfig *c = &e->cfg;
+    c->dim = (int)pe->shape[0];
+    c->patch = (int)pe->shape[2];
+    const int d = c->dim, p = c->patch;
+
+    const AsTensor *pos = as_tmap_find(m, "pos_embed");
+    if (!pos)
+        return as_error_set(err, AS_ERR_SHAPE, "tensor pos_embed is missing");
+    int64_t g = -1;
+    if (pos->ndim == 3 && pos->shape[0] == 1 && pos->shape[2] == d && pos->shape[1] >= 2) {
+        int64_t r = pos->shape[1] - 1;
+        g = (int64_t)llround(sqrt((double)r));
+        if (g * g != r)
+            g = -1;
+    }
+    if (g < 1)
+        return as_error_set(err, AS_ERR_SHAPE,
+                            "pos_embed has shape %s, expected (1, 1 + g*g, %d) for a square "
+                            "g x g training grid", as_shape_str(pos->ndim, pos->shape, s, sizeof s),
+                            d);
+    c->pos_gh = c->pos_gw = (int)g;
+    e->pos_embed = pos->data;
+
+    int depth = 0;
+    char name[NAME_MAX_LEN];
+    for (;; depth++) {
+        snprintf(name, sizeof name, "blocks.%d.norm1.weight", depth);
+        if (!as_tmap_find(m, name))
+            break;
+    }
+    if (depth == 0)
+        return as_error_set(err, AS_ERR_SHAPE, "no encoder blocks: blocks.0.norm1.weight is missing");
+    c->depth = depth;
+    int64_t hid = dim_of(m, "blocks.0.mlp.fc1.weight", 0);
+    if (hid < 1 || hid > 16 * AS_DIM_LIMIT)
+        return as_error_set(err, AS_ERR_SHAPE,
+                            "blocks.0.mlp.fc1.weight is missing or has no rows");
+    c->mlp_hidden = (int)hid;
+    if (opt && opt->encoder_heads > 0) {
+        c->heads = opt->encoder_heads;
+    } else {
+        if (d % 64)
+            return as_error_set(err, AS_ERR_ARG,
+                                "cannot infer the encoder heads: width %d is not a multiple of "
+                                "64; give the head count", d);
+        c->heads = d / 64;
+    }
+    if (c->heads < 1 || d % c->heads)
+        return as_error_set(err, AS_ERR_ARG, "encoder heads %d do not divide the width %d",
+                            c->heads, d);
+
+    int rc;
+    if ((rc = want(m, "cls_token", 3, (int64_t[]){ 1, 1, d }, &e->cls_token, err)))
+        return rc;
+    if ((rc = want(m, "patch_embed.proj.bias", 1, (int64_t[]){ d }, &e->patch.b, err)))
+        return rc;
+    e->patch.w = pe->data;
+    e->patch.out = d;
+    e->patch.in = 3 * p * p;
+    e->blocks = calloc((size_t)depth, sizeof *e->blocks);
+    if (!e->blocks)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %d encoder blocks", depth);
+    for (int i = 0; i < depth; i++) {
+        AsEncoderBlock *b = &e->blocks[i];
+        char pre[NAME_MAX_LEN];
+#define BLK(suffix) (snprintf(pre, sizeof pre, "blocks.%d.%s", i, suffix), pre)
+        if ((rc = want_norm(m, BLK("norm1"), d, 1e-6f, &b->norm1, err)) ||
+            (rc = want_linear(m, BLK("attn.qkv"), 3 * d, d, &b->qkv, err)) ||
+            (rc = want_linear(m, BLK("attn.proj"), d, d, &b->proj, err)) ||
+            (rc = want_norm(m, BLK("norm2"), d, 1e-6f, &b->norm2, err)) ||
+            (rc = want_linear(m, BLK("mlp.fc1"), c->mlp_hidden, d, &b->fc1, err)) ||
+            (rc = want_linear(m, BLK("mlp.fc2"), d, c->mlp_hidden, &b->fc2, err)))
+            return rc;
+#undef BLK
+    }
+    return want_norm(m, "norm", d, 1e-6f, &e->norm, err);
+}
+
+static int build_decoder(const AsTensorMap *m, const AsModelOptions *opt, int enc_dim,
+                         AsDecoder *dc, AsError *err)
+{
+    const AsTensor *qt = as_tmap_find(m, "clsQueries.weight");
+    char s[96];
+    if (!qt || qt->ndim != 2 || qt->shape[0] < 1 || qt->shape[0] > 4096)
+        return as_error_set(err, AS_ERR_SHAPE, "clsQueries.weight has shape %s, expected (Q, %d)",
+                            qt ? as_shape_str(qt->ndim, qt->shape, s, sizeof s) : "(missing)",
+                            enc_dim);
+    if (qt->shape[1] != enc_dim)
+        return as_error_set(err, AS_ERR_SHAPE,
+                            "clsQueries.weight has shape %s, expected (%lld, %d): the decoder "
+                            "does not fit the encoder width %d",
+                            as_shape_str(qt->ndim, qt->shape, s, sizeof s),
+                            (long long)qt->shape[0], enc_dim, enc_dim);
+    AsDecoderConfig *c = &dc->cfg;
+    c->dim = enc_dim;
+    c->queries = (int)qt->shape[0];
+    dc->queries = qt->data;
+    int layers = 0;
+    char name[NAME_MAX_LEN];
+    for (;; layers++) {
+        snprintf(name, sizeof name, "decoder_cross_attention_layers.%d.norm.weight", layers);
+        if (!as_tmap_find(m, name))
+            break;
+    }
+    if (layers == 0)
+        return as_error_set(err, AS_ERR_SHAPE,
+                            "no decoder layers: decoder_cross_attention_layers.0.norm.weight "
+                            "is missing");
+    c->layers = layers;
+    int64_t hid = dim_of(m, "decoder_ffn_layers.0.linear1.weight", 0);
+    if (hid < 1 || hid > 16 * AS_DIM_LIMIT)
+        return as_error_set(err, AS_ERR_SHAPE,
+                            "decoder_ffn_layers.0.linear1.weight is missing or has no rows");
+    c->hidden = (int)hid;
+    c->heads = opt && opt->decoder_heads > 0 ? opt->decoder_heads : 3;
+    c->chain_layers = opt ? opt->decoder_chain : false;
+    if (enc_dim % c->heads)
+        return as_error_set(err, AS_ERR_ARG, "decoder heads %d do not divide the width %d",
+                            c->heads, enc_dim);
+    dc->layers = calloc((size_t)layers, sizeof *dc->layers);
+    if (!dc->layers)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %d decoder layers", layers);
+    const int d = enc_dim;
+    int rc;
+    for (int j = 0; j < layers; j++) {
+        AsDecoderLayer *L = &dc->layers[j];
+        char pre[NAME_MAX_LEN];
+#define LYR(fmt) (snprintf(pre, sizeof pre, fmt, j), pre)
+        if ((rc = want_mha(m, LYR("decoder_cross_attention_layers.%d.multihead_attn"), d,
+                           &L->cross, err)) ||
+            (rc = want_norm(m, LYR("decoder_cross_attention_layers.%d.norm"), d, 1e-5f,
+                            &L->cross.norm, err)) ||
+            (rc = want_mha(m, LYR("decoder_self_attention_layers.%d.self_attn"), d, &L->self,
+                           err)) ||
+            (rc = want_norm(m, LYR("decoder_self_attention_layers.%d.norm"), d, 1e-5f,
+                            &L->self.norm, err)) ||
+            (rc = want_linear(m, LYR("decoder_ffn_layers.%d.linear1"), c->hidden, d,
+                              &L->linear1, err)) ||
+            (rc = want_linear(m, LYR("decoder_ffn_layers.%d.linear2"), d, c->hidden,
+                              &L->linear2, err)) ||
+            (rc = want_norm(m, LYR("decoder_ffn_layers.%d.norm"), d, 1e-5f, &L->ffn_norm, err)))
+            return rc;
+#undef LYR
+    }
+    return 0;
+}
+
+int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt, AsModel **out,
+                          AsError *err)
+{
+    *out = NULL;
+    AsModel *m = calloc(1, sizeof *m);
+    if (!m) {
+        as_tmap_free(map);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    }
+    m->weights = *map;
+    as_tmap_init(map);
+    int rc = build_encoder(&m->weights, opt, &m->enc, err);
+    if (!rc && as_tmap_find(&m->weights, "clsQueries.weight")) {
+        m->has_decoder = true;
+        rc = build_decoder(&m->weights, opt, m->enc.cfg.dim, &m->dec, err);
+    }
+    if (rc) {
+        as_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void as_model_free(AsModel *m)
+{
+    if (!m)
+        return;
+    free(m->enc.blocks);
+    free(m->dec.layers);
+    as_tmap_free(&m->weights);
+    free(m->source);
+    free(m);
+}
+
+/* ---- loading files ------------------------------------------------------------ */
+
+static bool is_decoder_key(const char *name)
+{
+    return !strncmp(name, "clsQueries.", 11) || !strncmp(name, "decoder_", 8);
+}
+
+static bool is_encoder_key(const char *name)
+{
+    return !strncmp(name, "blocks.", 7) || !strncmp(name, "patch_embed.", 12) ||
+           !strcmp(name, "cls_token") || !strcmp(name, "pos_embed") ||
+           !strcmp(name, "norm.weight") || !strcmp(name, "norm.bias");
+}
+
+/* Move the tensors of src accepted by keep (and all of src's regions, which
+ * borrowed tensors may point into) to dst. src keeps the rest; free it after. */
+static int tmap_take(AsTensorMap *dst, AsTensorMap *src, bool (*keep)(const char *),
+                     AsError *err)
+{
+    for (size_t i = 0; i < src->nregions; i++) {
+        AsRegion r = src->regions[i];
+        src->regions[i].release = NULL; /* now owned by dst (or already released) */
+        int rc = as_tmap_add_region(dst, r.base, r.len, r.release, err);
+        if (rc) {
+            /* the region is gone: drop src's tensors borrowing from any region */
+            for (size_t j = 0; j < src->count; j++)
+                if (src->items[j].borrowed)
+                    src->items[j].data = NULL;
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < src->count; i++) {
+        AsTensor *t = &src->items[i];
+        if (!keep(t->name) || !t->data)
+            continue;
+        int rc = as_tmap_add(dst, t->name, t->ndim, t->shape, t->data, t->borrowed, err);
+        t->borrowed = true; /* dst owns (or freed) the data now */
+        t->data = NULL;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static bool any_key(const char *name)
+{
+    (void)name;
+    return true;
+}
+
+int as_model_load(const char *model_path, const char *backbone_path,
+                  const AsModelOptions *opt, AsModel **out, AsError *err)
+{
+    *out = NULL;
+    AsTensorMap mm, bm, final;
+    as_tmap_init(&mm);
+    as_tmap_init(&bm);
+    as_tmap_init(&final);
+    int rc = as_checkpoint_load(model_path, &mm, err);
+    if (rc)
+        return rc;
+    const bool m_enc = as_tmap_find(&mm, "patch_embed.proj.weight") != NULL;
+    const bool m_dec = as_tmap_find(&mm, "clsQueries.weight") != NULL;
+    if (!m_enc && !m_dec) {
+        as_tmap_free(&mm);
+        return as_error_set(err, AS_ERR_FORMAT,
+                            "%s: neither a DINO encoder (patch_embed.proj.weight) nor an "
+                            "AlignSeg decoder (clsQueries.weight) found", model_path);
+    }
+    char *source = NULL;
+    if (backbone_path) {
+        rc = as_checkpoint_load(backbone_path, &bm, err);
+        if (rc) {
+            as_tmap_free(&mm);
+            return rc;
+        }
+        if (!as_tmap_find(&bm, "patch_embed.proj.weight")) {
+            as_tmap_free(&mm);
+            as_tmap_free(&bm);
+            return as_error_set(err, AS_ERR_FORMAT,
+                                "%s: not a DINO backbone (patch_embed.proj.weight missing)",
+                                backbone_path);
+        }
+        rc = tmap_take(&final, &bm, is_encoder_key, err);
+        if (!rc)
+            rc = tmap_take(&final, &mm, is_decoder_key, err);
+        as_tmap_free(&bm);
+        as_tmap_free(&mm);
+        if (rc) {
+            as_tmap_free(&final);
+            return rc;
+        }
+        if (asprintf(&source, "%s + backbone %s", model_path, backbone_path) < 0)
+            source = NULL;
+    } else {
+        if (!m_enc) {
+            as_tmap_free(&mm);
+            return as_error_set(err, AS_ERR_ARG,
+                                "%s holds only the AlignSeg decoder (no encoder tensors): give "
+                                "the DINO backbone too (-b/--backbone)", model_path);
+        }
+        rc = tmap_take(&final, &mm, any_key, err);
+        as_tmap_free(&mm);
+        if (rc) {
+            as_tmap_free(&final);
+            return rc;
+        }
+        source = strdup(model_path);
+    }
+    if (!source) {
+        as_tmap_free(&final);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    }
+    rc = as_model_from_tensors(&final, opt, out, err);
+    if (rc) {
+        as_error_prefix(err, "%s: ", source);
+        free(source);
+        return rc;
+    }
+    (*out)->source = source;
+    return 0;
+}
+
+/* ---- random initialisation ---------------------------------------------------- */
+
+typedef enum { INIT_ZERO, INIT_ONE, INIT_TRUNC, INIT_XAVIER, INIT_NORMAL } InitKind;
+
+static int add_init(AsTensorMap *m, AsRng *r, InitKind kind, const char *name, int ndim,
+                    const int64_t *shape, AsError *err)
+{
+    int64_t numel = 1;
+    for (int i = 0; i < ndim; i++)
+        numel *= shape[i];
+    float *data = malloc((size_t)numel * sizeof *data);
+    if (!data)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %s", name);
+    const double bound = kind == INIT_XAVIER ? sqrt(6.0 / (double)(shape[0] + shape[1])) : 0.0;
+    for (int64_t i = 0; i < numel; i++) {
+        double v = 0.0;
+        switch (kind) {
+        case INIT_ZERO: v = 0.0; break;
+        case INIT_ONE: v = 1.0; break;
+        case INIT_TRUNC: v = as_rng_trunc_normal(r, 0.02, -0.04, 0.04); break;
+        case INIT_XAVIER: v = as_rng_uniform_range(r, -bound, bound); break;
+        case INIT_NORMAL: v = as_rng_normal(r); break;
+        }
+        data[i] = (float)v;
+    }
+    return as_tmap_add(m, name, ndim, shape, data, false, err);
+}
+
+#define ADD(kind, nd, ...) \
+    add_init(&map, &rng, kind, name, nd, (int64_t[]){ __VA_ARGS__ }, err)
+
+static int add_linear(AsTensorMap *m, AsRng *r, const char *prefix, int64_t out, int64_t in,
+                      AsError *err)
+{
+    char name[NAME_MAX_LEN + 64];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    int rc = add_init(m, r, INIT_TRUNC, name, 2, (int64_t[]){ out, in }, err);
+    if (rc)
+        return rc;
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    return add_init(m, r, INIT_ZERO, name, 1, (int64_t[]){ out }, err);
+}
+
+static int add_norm(AsTensorMap *m, AsRng *r, const char *prefix, int64_t d, AsError *err)
+{
+    char name[NAME_MAX_LEN + 64];
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    int rc = add_init(m, r, INIT_ONE, name, 1, (int64_t[]){ d }, err);
+    if (rc)
+        return rc;
+    snprintf(name, sizeof name, "%s.bias", prefix);
+    return add_init(m, r, INIT_ZERO, name, 1, (int64_t[]){ d }, err);
+}
+
+static int add_mha(AsTensorMap *m, AsRng *r, const char *prefix, int64_t d, AsError *err)
+{
+    char name[NAME_MAX_LEN + 32];
+    snprintf(name, sizeof name, "%s.in_proj_weight", prefix);
+    int rc = add_init(m, r, INIT_XAVIER, name, 2, (int64_t[]){ 3 * d, d }, err);
+    if (rc)
+        return rc;
+    snprintf(name, sizeof name, "%s.in_proj_bias", prefix);
+    if ((rc = add_init(m, r, INIT_ZERO, name, 1, (int64_t[]){ 3 * d }, err)))
+        return rc;
+    snprintf(name, sizeof name, "%s.out_proj", prefix);
+    return add_linear(m, r, name, d, d, err);
+}
+
+int as_model_random(AsArch arch, int patch, int queries, int dec_layers, uint64_t seed,
+                    AsModel **out, AsError *err)
+{
+    *out = NULL;
+    if (arch != AS_ARCH_VIT_SMALL && arch != AS_ARCH_VIT_BASE)
+        return as_error_set(err, AS_ERR_ARG, "unknown architecture %d", (int)arch);
+    if (patch != 8 && patch != 16)
+        return as_error_set(err, AS_ERR_ARG, "patch size %d: the published models use 8 or 16",
+                            patch);
+    if (queries < 1 || queries > 4096 || dec_layers < 1 || dec_layers > 64)
+        return as_error_set(err, AS_ERR_ARG, "random model: %d prototypes, %d decoder layers",
+                            queries, dec_layers);
+    const int64_t d = arch == AS_ARCH_VIT_SMALL ? 384 : 768, depth = 12, g = 224 / patch;
+    const int64_t hidden = 768;
+    AsRng rng;
+    as_rng_seed(&rng, seed);
+    AsTensorMap map;
+    as_tmap_init(&map);
+    char name[NAME_MAX_LEN], pre[NAME_MAX_LEN];
+    int rc = 0;
+    snprintf(name, sizeof name, "cls_token");
+    rc = rc ? rc : ADD(INIT_TRUNC, 3, 1, 1, d);
+    snprintf(name, sizeof name, "pos_embed");
+    rc = rc ? rc : ADD(INIT_TRUNC, 3, 1, 1 + g * g, d);
+    snprintf(name, sizeof name, "patch_embed.proj.weight");
+    rc = rc ? rc : ADD(INIT_TRUNC, 4, d, 3, patch, patch);
+    snprintf(name, sizeof name, "patch_embed.proj.bias");
+    rc = rc ? rc : ADD(INIT_ZERO, 1, d);
+    for (int i = 0; i < depth && !rc; i++) {
+#define P(s) (snprintf(pre, sizeof pre, "blocks.%d.%s", i, s), pre)
+        if ((rc = add_norm(&map, &rng, P("norm1"), d, err)) ||
+            (rc = add_linear(&map, &rng, P("attn.qkv"), 3 * d, d, err)) ||
+            (rc = add_linear(&map, &rng, P("attn.proj"), d, d, err)) ||
+            (rc = add_norm(&map, &rng, P("norm2"), d, err)) ||
+            (rc = add_linear(&map, &rng, P("mlp.fc1"), 4 * d, d, err)) ||
+            (rc = add_linear(&map, &rng, P("mlp.fc2"), d, 4 * d, err)))
+            break;
+#undef P
+    }
+    rc = rc ? rc : add_norm(&map, &rng, "norm", d, err);
+    snprintf(name, sizeof name, "clsQueries.weight");
+    rc = rc ? rc : ADD(INIT_NORMAL, 2, queries, d);
+    for (int j = 0; j < dec_layers && !rc; j++) {
+#define P(f) (snprintf(pre, sizeof pre, f, j), pre)
+        if ((rc = add_mha(&map, &rng, P("decoder_cross_attention_layers.%d.multihead_attn"), d,
+                          err)) ||
+            (rc = add_norm(&map, &rng, P("decoder_cross_attention_layers.%d.norm"), d, err)) ||
+            (rc = add_mha(&map, &rng, P("decoder_self_attention_layers.%d.self_attn"), d,
+                          err)) ||
+            (rc = add_norm(&map, &rng, P("decoder_self_attention_layers.%d.norm"), d, err)) ||
+            (rc = add_linear(&map, &rng, P("decoder_ffn_layers.%d.linear1"), hidden, d, err)) ||
+            (rc = add_linear(&map, &rng, P("decoder_ffn_layers.%d.linear2"), d, hidden, err)) ||
+            (rc = add_norm(&map, &rng, P("decoder_ffn_layers.%d.norm"), d, err)))
+            break;
+#undef P
+    }
+    if (rc) {
+        as_tmap_free(&map);
+        return rc;
+    }
+    AsModelOptions opt = { .encoder_heads = (int)(d / 64), .decoder_heads = 3 };
+    if ((rc = as_model_from_tensors(&map, &opt, out, err)))
+        return rc;
+    (*out)->untrained = true;
+    char src[96];
+    snprintf(src, sizeof src, "random ViT-%c/%d (untrained, seed %llu)",
+             arch == AS_ARCH_VIT_SMALL ? 'S' : 'B', patch, (unsigned long long)seed);
+    (*out)->source = strdup(src);
+    return 0;
+}

@@ -1,0 +1,332 @@
+/* segment: see segment.h */
+#include "segment.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "kmeans.h"
+
+void as_segment_options_default(AsSegmentOptions *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = 448;
+    o->long_side = 0;
+    o->prototypes = 5;
+    o->mass_threshold = 0.6f;
+}
+
+void as_segment_workspace_init(AsSegmentWorkspace *ws)
+{
+    as_vit_workspace_init(&ws->vit);
+    as_decoder_workspace_init(&ws->dec);
+}
+
+void as_segment_workspace_free(AsSegmentWorkspace *ws)
+{
+    if (!ws)
+        return;
+    as_vit_workspace_free(&ws->vit);
+    as_decoder_workspace_free(&ws->dec);
+}
+
+void as_result_free(AsResult *r)
+{
+    if (!r)
+        return;
+    free(r->tokens);
+    free(r->cls_token);
+    free(r->cls_attn);
+    free(r->cls_attn_mean);
+    free(r->queries);
+    free(r->cross_attn);
+    free(r->similarity);
+    free(r->assign);
+    free(r->fg_mask);
+    free(r->labels_patch);
+    free(r->labels_full);
+    memset(r, 0, sizeof *r);
+}
+
+static int round_to_patch(double v, int p)
+{
+    double k = floor(v / p + 0.5);
+    if (k < 1.0)
+        k = 1.0;
+    if (k > (double)AS_IMAGE_MAX_SIDE / p)
+        k = (double)AS_IMAGE_MAX_SIDE / p + 1; /* caught by the caller's range check */
+    return (int)k * p;
+}
+
+int as_input_size(const AsModel *m, int img_w, int img_h, const AsSegmentOptions *o,
+                  int *in_w, int *in_h, AsError *err)
+{
+    AsSegmentOptions def;
+    if (!o) {
+        as_segment_options_default(&def);
+        o = &def;
+    }
+    const int p = m->enc.cfg.patch;
+    if (img_w <= 0 || img_h <= 0)
+        return as_error_set(err, AS_ERR_ARG, "image of %dx%d pixels", img_w, img_h);
+    int w, h;
+    if (o->long_side > 0) {
+        const double scale = (double)o->long_side / (img_w > img_h ? img_w : img_h);
+        w = round_to_patch(img_w * scale, p);
+        h = round_to_patch(img_h * scale, p);
+    } else {
+        if (o->size <= 0)
+            return as_error_set(err, AS_ERR_ARG, "input size %d must be positive", o->size);
+        w = h = round_to_patch(o->size, p);
+    }
+    if (w > AS_IMAGE_MAX_SIDE || h > AS_IMAGE_MAX_SIDE)
+        return as_error_set(err, AS_ERR_ARG, "input size %dx%d is too large (at most %d)", w, h,
+                            AS_IMAGE_MAX_SIDE);
+    *in_w = w;
+    *in_h = h;
+    return 0;
+}
+
+void as_attn_head_mean(const float *attn, int heads, int n, float *mean)
+{
+    /* reference: sum(attn[:, i] * (1 / heads) for i in heads), in float */
+    const float r = 1.0f / (float)heads;
+    for (int j = 0; j < n; j++) {
+        float acc = 0.0f;
+        for (int h = 0; h < heads; h++)
+            acc += attn[(size_t)h * n + j] * r;
+        mean[j] = acc;
+    }
+}
+
+int as_cosine_similarity(const float *tokens, int n, const float *protos, int q, int dim,
+                         float *sim, AsError *err)
+{
+    float *fn = malloc((size_t)n * dim * sizeof *fn);
+    float *pn = malloc((size_t)q * dim * sizeof *pn);
+    if (!fn || !pn) {
+        free(fn);
+        free(pn);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the similarity of %d tokens",
+                            n);
+    }
+    as_l2norm_rows(tokens, n, dim, 1e-10f, fn);
+    as_l2norm_rows(protos, q, dim, 1e-10f, pn);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, q, dim, 1.0f, fn, dim, pn, dim, 0.0f,
+                sim, q);
+    free(fn);
+    free(pn);
+    return 0;
+}
+
+int as_foreground_mask(const float *attn_mean, int gh, int gw, float mass_threshold,
+                       uint8_t *mask)
+{
+    const size_t n = (size_t)gh * gw;
+    memset(mask, 0, n);
+    float k[AS_FG_BLUR_TAPS];
+    as_gaussian_kernel(AS_FG_BLUR_TAPS, AS_FG_BLUR_SIGMA, k);
+    float *blur = malloc(n * sizeof *blur);
+    if (!blur)
+        return AS_ERR_NOMEM;
+    int rc = as_blur_separable(attn_mean, gh, gw, k, AS_FG_BLUR_TAPS, blur, NULL);
+    if (!rc)
+        rc = as_mass_threshold(blur, (int)n, mass_threshold, mask, NULL);
+    free(blur);
+    if (!rc && as_drop_small_components(mask, gh, gw, AS_FG_MIN_COMPONENT - 1) < 0)
+        rc = AS_ERR_NOMEM;
+    if (rc) {
+        memset(mask, 0, n);
+        return AS_ERR_NOMEM;
+    }
+    return 0;
+}
+
+void as_upsample_argmax(const float *assign, int gh, int gw, int q, int out_h, int out_w,
+                        int32_t *labels)
+{
+    for (int y = 0; y < out_h; y++) {
+        int y0, y1;
+        float wy0, wy1;
+        as_bilinear_index(y, gh, out_h, &y0, &y1, &wy0, &wy1);
+        for (int x = 0; x < out_w; x++) {
+            int x0, x1;
+            float wx0, wx1;
+            as_bilinear_index(x, gw, out_w, &x0, &x1, &wx0, &wx1);
+            const float *a00 = assign + ((size_t)y0 * gw + x0) * q;
+            const float *a01 = assign + ((size_t)y0 * gw + x1) * q;
+            const float *a10 = assign + ((size_t)y1 * gw + x0) * q;
+            const float *a11 = assign + ((size_t)y1 * gw + x1) * q;
+            int best = 0;
+            float bv = -INFINITY;
+            for (int c = 0; c < q; c++) {
+                const float v = wy0 * (wx0 * a00[c] + wx1 * a01[c]) +
+                                wy1 * (wx0 * a10[c] + wx1 * a11[c]);
+                if (v > bv) {
+                    bv = v;
+                    best = c;
+                }
+            }
+            labels[(size_t)y * out_w + x] = best;
+        }
+    }
+}
+
+static void progress(const AsSegmentOptions *o, const char *stage, double f)
+{
+    if (o->progress)
+        o->progress(o->progress_user, stage, f);
+}
+
+static bool cancelled(const AsSegmentOptions *o)
+{
+    return o->cancel && *o->cancel;
+}
+
+int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input, int h, int w,
+                    const AsSegmentOptions *o, AsResult *out, AsError *err)
+{
+    memset(out, 0, sizeof *out);
+    AsSegmentOptions def;
+    if (!o) {
+        as_segment_options_default(&def);
+        o = &def;
+    }
+    if (!(o->mass_threshold >= 0.0f && o->mass_threshold <= 1.0f))
+        return as_error_set(err, AS_ERR_ARG, "mass threshold %g is not in [0, 1]",
+                            (double)o->mass_threshold);
+    const AsEncoder *enc = &m->enc;
+    AsRunHooks hooks = { o->cancel, o->progress, o->progress_user };
+    int rc = as_vit_forward(enc, input, h, w, &ws->vit, &hooks, err);
+    if (rc)
+        return rc;
+    const AsVitWorkspace *v = &ws->vit;
+    const int n = v->n, d = enc->cfg.dim, heads = enc->cfg.heads;
+    AsResult *r = out;
+    r->in_w = w;
+    r->in_h = h;
+    r->gh = v->gh;
+    r->gw = v->gw;
+    r->n = n;
+    r->dim = d;
+    r->heads = heads;
+    r->backbone_only = !m->has_decoder;
+    r->dec_heads = m->has_decoder ? m->dec.cfg.heads : 0;
+    int q = m->has_decoder ? m->dec.cfg.queries : (o->prototypes > 0 ? o->prototypes : 5);
+    if (q > n && !m->has_decoder)
+        q = n;
+    r->q = q;
+    r->tokens = malloc((size_t)n * d * sizeof(float));
+    r->cls_token = malloc((size_t)d * sizeof(float));
+    r->cls_attn = malloc((size_t)heads * n * sizeof(float));
+    r->cls_attn_mean = malloc((size_t)n * sizeof(float));
+    r->queries = malloc((size_t)q * d * sizeof(float));
+    r->cross_attn = m->has_decoder ? malloc((size_t)r->dec_heads * q * n * sizeof(float)) : NULL;
+    r->similarity = malloc((size_t)n * q * sizeof(float));
+    r->assign = malloc((size_t)n * q * sizeof(float));
+    r->fg_mask = malloc((size_t)n);
+    r->labels_patch = malloc((size_t)n * sizeof(int32_t));
+    r->labels_full = malloc((size_t)h * w * sizeof(int32_t));
+    if (!r->tokens || !r->cls_token || !r->cls_attn || !r->cls_attn_mean || !r->queries ||
+        (m->has_decoder && !r->cross_attn) || !r->similarity || !r->assign || !r->fg_mask ||
+        !r->labels_patch || !r->labels_full) {
+        as_result_free(r);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the result of a %dx%d input",
+                            w, h);
+    }
+    memcpy(r->tokens, v->tokens, (size_t)n * d * sizeof(float));
+    memcpy(r->cls_token, v->cls, (size_t)d * sizeof(float));
+    memcpy(r->cls_attn, v->cls_attn, (size_t)heads * n * sizeof(float));
+    as_attn_head_mean(r->cls_attn, heads, n, r->cls_attn_mean);
+
+    if (cancelled(o)) {
+        as_result_free(r);
+        return as_error_set(err, AS_ERR_CANCELLED, "cancelled after the encoder");
+    }
+    if (m->has_decoder) {
+        rc = as_decoder_forward(&m->dec, r->tokens, n, &ws->dec, err);
+        if (rc) {
+            as_result_free(r);
+            return rc;
+        }
+        memcpy(r->queries, ws->dec.out, (size_t)q * d * sizeof(float));
+        memcpy(r->cross_attn, ws->dec.cross_attn, (size_t)r->dec_heads * q * n * sizeof(float));
+        progress(o, "decoder", 1.0);
+    } else {
+        rc = as_spherical_kmeans(r->tokens, n, d, q, AS_KMEANS_MAX_ITER, r->queries, NULL, NULL,
+                                 err);
+        if (rc) {
+            as_result_free(r);
+            return rc;
+        }
+        progress(o, "prototypes", 1.0);
+    }
+    if (cancelled(o)) {
+        as_result_free(r);
+        return as_error_set(err, AS_ERR_CANCELLED, "cancelled after the prototypes");
+    }
+    rc = as_cosine_similarity(r->tokens, n, r->queries, q, d, r->similarity, err);
+    if (rc) {
+        as_result_free(r);
+        return rc;
+    }
+    memcpy(r->assign, r->similarity, (size_t)n * q * sizeof(float));
+    as_softmax_rows(r->assign, n, q);
+    for (int i = 0; i < n; i++) {
+        const float *a = r->assign + (size_t)i * q;
+        int best = 0;
+        for (int c = 1; c < q; c++)
+            if (a[c] > a[best])
+                best = c;
+        r->labels_patch[i] = best;
+    }
+    as_upsample_argmax(r->assign, r->gh, r->gw, q, h, w, r->labels_full);
+    if (as_foreground_mask(r->cls_attn_mean, r->gh, r->gw, o->mass_threshold, r->fg_mask)) {
+        as_result_free(r);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the foreground mask");
+    }
+    progress(o, "done", 1.0);
+    return 0;
+}
+
+int as_segment(const AsModel *m, const float *input, int h, int w,
+               const AsSegmentOptions *o, AsResult *out, AsError *err)
+{
+    AsSegmentWorkspace ws;
+    as_segment_workspace_init(&ws);
+    int rc = as_segment_with(m, &ws, input, h, w, o, out, err);
+    as_segment_workspace_free(&ws);
+    return rc;
+}
+
+int as_segment_image(const AsModel *m, const AsImage *img, const AsSegmentOptions *o,
+                     AsResult *out, AsError *err)
+{
+    memset(out, 0, sizeof *out);
+    int w, h;
+    int rc = as_input_size(m, img->w, img->h, o, &w, &h, err);
+    if (rc)
+        return rc;
+    AsImage resized = { 0 };
+    const AsImage *src = img;
+    if (img->w != w || img->h != h) {
+        if (o && o->progress)
+            o->progress(o->progress_user, "resize", 0.0);
+        rc = as_image_resize(img, w, h, &resized, err);
+        if (rc)
+            return rc;
+        src = &resized;
+    }
+    float *input = malloc((size_t)3 * w * h * sizeof *input);
+    if (!input) {
+        as_image_free(&resized);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %dx%d input", w, h);
+    }
+    as_image_normalize(src, input);
+    as_image_free(&resized);
+    rc = as_segment(m, input, h, w, o, out, err);
+    free(input);
+    return rc;
+}

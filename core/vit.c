@@ -1,0 +1,179 @@
+/* vit: see vit.h */
+#include "vit.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#define VIT_MAX_FLOATS ((size_t)1 << 32) /* 16 GiB of scratch in one buffer: refuse */
+
+void as_vit_workspace_init(AsVitWorkspace *ws)
+{
+    memset(ws, 0, sizeof *ws);
+}
+
+void as_vit_workspace_free(AsVitWorkspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->x);
+    free(ws->cls_attn);
+    free(ws->pos);
+    free(ws->patches);
+    free(ws->xn);
+    free(ws->qkv);
+    free(ws->attn_out);
+    free(ws->hidden);
+    free(ws->probs);
+    free(ws->cls_row);
+    memset(ws, 0, sizeof *ws);
+}
+
+/* a*b floats, or 0 when that exceeds the limit. */
+static size_t mulf(size_t a, size_t b)
+{
+    if (a == 0 || b == 0)
+        return 0;
+    if (a > VIT_MAX_FLOATS / b)
+        return 0;
+    return a * b;
+}
+
+static float *alloc_floats(size_t n)
+{
+    return n ? malloc(n * sizeof(float)) : NULL;
+}
+
+int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
+                             AsError *err)
+{
+    const AsEncoderConfig *c = &enc->cfg;
+    const int p = c->patch;
+    if (h <= 0 || w <= 0 || h % p || w % p)
+        return as_error_set(err, AS_ERR_ARG,
+                            "input %dx%d: width and height must be positive multiples of the "
+                            "patch size %d", w, h, p);
+    if (ws->x && ws->h == h && ws->w == w && ws->dim == c->dim && ws->heads == c->heads &&
+        ws->mlp_hidden == c->mlp_hidden && ws->patch == p)
+        return 0;
+    as_vit_workspace_free(ws);
+    const int gh = h / p, gw = w / p;
+    const size_t n = (size_t)gh * gw, ntok = n + 1, d = (size_t)c->dim;
+    const size_t s_x = mulf(ntok, d), s_pp = mulf(n, 3 * (size_t)p * p),
+                 s_qkv = mulf(ntok, 3 * d), s_hid = mulf(ntok, (size_t)c->mlp_hidden),
+                 s_probs = mulf(ntok, ntok), s_cls = mulf((size_t)c->heads, ntok);
+    if (!s_x || !s_pp || !s_qkv || !s_hid || !s_probs || !s_cls || ntok > INT32_MAX)
+        return as_error_set(err, AS_ERR_NOMEM, "input %dx%d is too large for the encoder", w, h);
+    ws->x = alloc_floats(s_x);
+    ws->pos = alloc_floats(s_x);
+    ws->xn = alloc_floats(s_x);
+    ws->attn_out = alloc_floats(s_x);
+    ws->patches = alloc_floats(s_pp);
+    ws->qkv = alloc_floats(s_qkv);
+    ws->hidden = alloc_floats(s_hid);
+    ws->probs = alloc_floats(s_probs);
+    ws->cls_row = alloc_floats(s_cls);
+    ws->cls_attn = alloc_floats(mulf((size_t)c->heads, n));
+    if (!ws->x || !ws->pos || !ws->xn || !ws->attn_out || !ws->patches || !ws->qkv ||
+        !ws->hidden || !ws->probs || !ws->cls_row || !ws->cls_attn) {
+        as_vit_workspace_free(ws);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %dx%d encoder workspace", w,
+                            h);
+    }
+    ws->h = h;
+    ws->w = w;
+    ws->gh = gh;
+    ws->gw = gw;
+    ws->n = (int)n;
+    ws->ntok = (int)ntok;
+    ws->dim = c->dim;
+    ws->heads = c->heads;
+    ws->mlp_hidden = c->mlp_hidden;
+    ws->patch = p;
+    ws->tokens = ws->x + d;
+    ws->cls = ws->x;
+    return 0;
+}
+
+void as_vit_pos_embed(const AsEncoder *enc, int gh, int gw, float *out)
+{
+    const AsEncoderConfig *c = &enc->cfg;
+    const size_t d = (size_t)c->dim;
+    memcpy(out, enc->pos_embed, d * sizeof *out);
+    if (gh == c->pos_gh && gw == c->pos_gw) {
+        memcpy(out + d, enc->pos_embed + d, (size_t)gh * gw * d * sizeof *out);
+        return;
+    }
+    /* DINO: scale_factor = ((gh + 0.1) / g, (gw + 0.1) / g); PyTorch samples the
+     * source at (dst + 0.5) / scale_factor - 0.5. */
+    const double sf_h = ((double)gh + 0.1) / c->pos_gh;
+    const double sf_w = ((double)gw + 0.1) / c->pos_gw;
+    as_bicubic_resize_hwc(enc->pos_embed + d, c->pos_gh, c->pos_gw, c->dim, gh, gw, 1.0 / sf_h,
+                          1.0 / sf_w, out + d);
+}
+
+/* (3, h, w) image -> (n, 3*p*p) rows of channel-major flattened patches. */
+static void im2patches(const float *in, int h, int w, int p, float *out)
+{
+    const int gh = h / p, gw = w / p;
+    const size_t row = 3 * (size_t)p * p;
+    for (int py = 0; py < gh; py++)
+        for (int px = 0; px < gw; px++) {
+            float *o = out + ((size_t)py * gw + px) * row;
+            for (int ch = 0; ch < 3; ch++)
+                for (int ky = 0; ky < p; ky++) {
+                    const float *src = in + ((size_t)ch * h + (size_t)py * p + ky) * w +
+                                       (size_t)px * p;
+                    memcpy(o, src, (size_t)p * sizeof *o);
+                    o += p;
+                }
+        }
+}
+
+static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsVitWorkspace *ws,
+                          float *cls_row)
+{
+    const int nt = ws->ntok, d = c->dim;
+    const long nd = (long)nt * d;
+    as_layernorm(ws->x, nt, &b->norm1, ws->xn);
+    as_linear(ws->xn, nt, &b->qkv, ws->qkv);
+    as_mha_lowmem(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
+                  c->heads, ws->probs, cls_row, ws->attn_out);
+    as_linear(ws->attn_out, nt, &b->proj, ws->xn);
+    as_add_inplace(ws->x, ws->xn, nd);
+    as_layernorm(ws->x, nt, &b->norm2, ws->xn);
+    as_linear(ws->xn, nt, &b->fc1, ws->hidden);
+    as_gelu_inplace(ws->hidden, (long)nt * c->mlp_hidden);
+    as_linear(ws->hidden, nt, &b->fc2, ws->xn);
+    as_add_inplace(ws->x, ws->xn, nd);
+}
+
+int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
+                   const AsRunHooks *hooks, AsError *err)
+{
+    const AsEncoderConfig *c = &enc->cfg;
+    int rc = as_vit_workspace_prepare(ws, enc, h, w, err);
+    if (rc)
+        return rc;
+    const int d = c->dim, n = ws->n;
+    as_vit_pos_embed(enc, ws->gh, ws->gw, ws->pos);
+    im2patches(input, h, w, c->patch, ws->patches);
+    memcpy(ws->x, enc->cls_token, (size_t)d * sizeof *ws->x);
+    as_linear(ws->patches, n, &enc->patch, ws->x + d);
+    as_add_inplace(ws->x, ws->pos, (long)ws->ntok * d);
+    for (int i = 0; i < c->depth; i++) {
+        if (hooks && hooks->cancel && *hooks->cancel)
+            return as_error_set(err, AS_ERR_CANCELLED, "cancelled in encoder block %d", i);
+        const bool last = i == c->depth - 1;
+        block_forward(&enc->blocks[i], c, ws, last ? ws->cls_row : NULL);
+        if (hooks && hooks->progress)
+            hooks->progress(hooks->user, "encoder", (double)(i + 1) / c->depth);
+    }
+    for (int hd = 0; hd < c->heads; hd++)
+        memcpy(ws->cls_attn + (size_t)hd * n, ws->cls_row + (size_t)hd * ws->ntok + 1,
+               (size_t)n * sizeof *ws->cls_attn);
+    as_layernorm(ws->x, ws->ntok, &enc->norm, ws->x);
+    return 0;
+}

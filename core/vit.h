@@ -1,0 +1,59 @@
+/* vit: the DINO Vision Transformer forward pass (SPEC section 2): patch
+ * embedding, CLS token, position embedding (bicubic-resized when the patch
+ * grid differs from the training grid), pre-norm blocks, final norm. The
+ * encoder weights are read only; all per-run memory lives in an
+ * AsVitWorkspace, allocated once per input size and reusable, so one loaded
+ * model can serve several threads, each with its own workspace. */
+#ifndef ALIGNSEG_VIT_H
+#define ALIGNSEG_VIT_H
+
+#include "error.h"
+#include "model.h"
+
+/* Optional hooks for long runs: a cancel flag checked between blocks and a
+ * progress callback (stage name, fraction in [0,1]). */
+typedef struct {
+    const volatile int *cancel;
+    void (*progress)(void *user, const char *stage, double fraction);
+    void *user;
+} AsRunHooks;
+
+typedef struct {
+    /* geometry of the current allocation */
+    int h, w;          /* input size in pixels */
+    int gh, gw, n;     /* patch grid, n = gh*gw */
+    int ntok;          /* n + 1 (CLS first) */
+    int dim, heads, mlp_hidden, patch;
+    /* outputs, valid after as_vit_forward */
+    float *x;          /* (ntok, D): row 0 the CLS token, rows 1.. the patch tokens */
+    float *tokens;     /* = x + D: (n, D) patch tokens after the final norm */
+    float *cls;        /* = x: (D) CLS token after the final norm */
+    float *cls_attn;   /* (heads, n) last block CLS->patch attention */
+    float *pos;        /* (ntok, D) position embedding for this grid */
+    /* scratch */
+    float *patches;    /* (n, 3*p*p) */
+    float *xn;         /* (ntok, D) */
+    float *qkv;        /* (ntok, 3D) */
+    float *attn_out;   /* (ntok, D) */
+    float *hidden;     /* (ntok, mlp_hidden) */
+    float *probs;      /* (ntok, ntok), one head at a time */
+    float *cls_row;    /* (heads, ntok) */
+} AsVitWorkspace;
+
+void as_vit_workspace_init(AsVitWorkspace *ws); /* all zero: no allocation yet */
+/* (Re)allocate for an h x w input unless already sized for it. */
+int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
+                             AsError *err);
+void as_vit_workspace_free(AsVitWorkspace *ws);
+
+/* The patch part of pos_embed resized to a gh x gw grid as DINO does it
+ * (bicubic, scale factors ((gh+0.1)/g, (gw+0.1)/g)); out (1 + gh*gw, D)
+ * with the CLS position embedding first. Copies when the grid is the training grid. */
+void as_vit_pos_embed(const AsEncoder *enc, int gh, int gw, float *out);
+
+/* Forward pass on a normalised (3, h, w) input (h, w multiples of the patch).
+ * Results in ws->tokens, ws->cls, ws->cls_attn. hooks may be NULL. */
+int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
+                   const AsRunHooks *hooks, AsError *err);
+
+#endif

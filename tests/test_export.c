@@ -1,0 +1,739 @@
+/* test_export: COCO RLE against the official COCO mask API's output
+ * (tests/data/reference/coco_rle/expected.json), hostile RLE strings, the
+ * JSON writer's escaping, polygon tracing (exact at tolerance 0, IoU bound at
+ * the default tolerance), relative paths, and a full export of synthetic
+ * label maps decoded again from every format. */
+#include <limits.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "export.h"
+#include "image.h"
+#include "json.h"
+#include "jsonw.h"
+#include "merge.h"
+#include "npy.h"
+#include "polygon.h"
+#include "rle.h"
+
+/* The IoU every label of every test map reaches with the default tolerance. */
+#define LABELME_IOU_BOUND 0.99
+
+static int32_t *load_map(const char *name, int *w, int *h)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "reference/coco_rle/%s.npy", name);
+    AsNpy a;
+    AsError err;
+    if (as_npy_read(test_path(rel), &a, &err)) {
+        CHECK(0, "%s", err.msg);
+        return NULL;
+    }
+    if (a.ndim != 2 || a.dtype != AS_DT_U8) {
+        CHECK(0, "%s: expected a 2-D uint8 map", name);
+        as_npy_free(&a);
+        return NULL;
+    }
+    *h = (int)a.shape[0];
+    *w = (int)a.shape[1];
+    int32_t *l = malloc(sizeof(int32_t) * (size_t)a.numel);
+    for (int64_t i = 0; i < a.numel; i++)
+        l[i] = ((uint8_t *)a.data)[i];
+    as_npy_free(&a);
+    return l;
+}
+
+static void test_rle_reference(void)
+{
+    AsJson *root = NULL;
+    AsError err;
+    if (as_json_read_file(test_path("reference/coco_rle/expected.json"), &root, &err)) {
+        CHECK(0, "expected.json: %s", err.msg);
+        return;
+    }
+    int compared = 0;
+    for (size_t k = 0; k < root->count; k++) {
+        const char *name = root->keys[k];
+        const AsJson *vals = root->items[k];
+        int w = 0, h = 0;
+        int32_t *l = load_map(name, &w, &h);
+        if (!l)
+            continue;
+        uint8_t *dec = malloc((size_t)w * h);
+        for (size_t v = 0; v < vals->count; v++) {
+            int value = atoi(vals->keys[v]);
+            const AsJson *e = vals->items[v];
+            const char *counts = as_json_str(as_json_get(e, "counts"), "");
+            const AsJson *bbox = as_json_get(e, "bbox"), *size = as_json_get(e, "size");
+            AsRle r;
+            CHECK(as_rle_encode_labels(l, w, h, value, &r, &err) == 0, "encode");
+            char *s = as_rle_to_string(&r);
+            CHECK(s && !strcmp(s, counts), "%s value %d: counts '%s' want '%s'", name, value, s,
+                  counts);
+            CHECK(as_rle_area(&r) == (uint64_t)as_json_num(as_json_get(e, "area"), -1),
+                  "%s value %d: area", name, value);
+            double bb[4];
+            as_rle_bbox(&r, bb);
+            for (int i = 0; i < 4; i++)
+                CHECK(bb[i] == as_json_num(as_json_at(bbox, (size_t)i), -1),
+                      "%s value %d: bbox[%d] %g", name, value, i, bb[i]);
+            CHECK(as_json_num(as_json_at(size, 0), -1) == h &&
+                      as_json_num(as_json_at(size, 1), -1) == w,
+                  "%s: size", name);
+            /* and the expected string decodes to the mask */
+            AsRle r2;
+            CHECK(as_rle_from_string(counts, h, w, &r2, &err) == 0, "%s: parse: %s", name, err.msg);
+            CHECK(as_rle_decode(&r2, dec, &err) == 0, "%s: decode: %s", name, err.msg);
+            int bad = 0;
+            for (int i = 0; i < w * h; i++)
+                bad += dec[i] != (l[i] == value);
+            CHECK(bad == 0, "%s value %d: decoded mask differs at %d pixels", name, value, bad);
+            free(s);
+            as_rle_free(&r);
+            as_rle_free(&r2);
+            compared++;
+        }
+        free(dec);
+        free(l);
+    }
+    printf("rle: %d masks compared with the COCO API's strings, areas and boxes\n", compared);
+    CHECK(compared >= 30, "only %d masks compared", compared);
+    as_json_free(root);
+}
+
+static void test_rle_hostile(void)
+{
+    AsRle r;
+    AsError err;
+    const char *bad[] = { "0 1", "\x7f", "P",  /* continuation never ends */
+                          "ooooooooo1",         /* overlong number */
+                          "1O",                 /* second count negative */
+                          "PP5" };              /* too many pixels for 64x64 */
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = as_rle_from_string(bad[i], 64, 64, &r, &err);
+        CHECK(rc == AS_ERR_FORMAT, "hostile '%s' accepted", bad[i]);
+        if (rc == 0)
+            as_rle_free(&r);
+    }
+    /* counts that do not cover the mask: parse ok, decode refuses */
+    CHECK(as_rle_from_string("11", 4, 4, &r, &err) == 0, "short counts parse");
+    uint8_t m[16];
+    CHECK(as_rle_decode(&r, m, &err) == AS_ERR_FORMAT, "short counts decode");
+    as_rle_free(&r);
+    /* round trip of a mask with a long run (multi-group numbers, negative diffs) */
+    int w = 300, h = 200;
+    uint8_t *mk = calloc((size_t)w * h, 1), *back = malloc((size_t)w * h);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            mk[y * w + x] = (x * 7 + y * 3) % 11 == 0 || (x > 100 && x < 250 && y > 20);
+    CHECK(as_rle_encode_mask(mk, w, h, &r, &err) == 0, "encode");
+    char *s = as_rle_to_string(&r);
+    AsRle r2;
+    CHECK(as_rle_from_string(s, h, w, &r2, &err) == 0 && as_rle_decode(&r2, back, &err) == 0,
+          "round trip: %s", err.msg);
+    CHECK(!memcmp(mk, back, (size_t)w * h), "round trip equal");
+    free(s);
+    as_rle_free(&r);
+    as_rle_free(&r2);
+    free(mk);
+    free(back);
+}
+
+static void test_jsonw(void)
+{
+    AsJsonW jw;
+    as_jw_init(&jw, 2);
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "s");
+    as_jw_string(&jw, "q\"b\\n\n\t\x01 \xc3\xa9 \xff end");
+    as_jw_key(&jw, "k\"ey");
+    as_jw_array_begin_inline(&jw);
+    as_jw_double(&jw, 0.1);
+    as_jw_double(&jw, 3.0);
+    as_jw_double(&jw, NAN);
+    as_jw_int(&jw, -7);
+    as_jw_bool(&jw, true);
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "e");
+    as_jw_object_begin(&jw);
+    as_jw_object_end(&jw);
+    as_jw_object_end(&jw);
+    AsError err;
+    CHECK(as_jw_finish(&jw, "t", &err) == 0, "finish");
+    AsJson *j = NULL;
+    CHECK(as_json_parse(jw.buf, jw.len, "jsonw", &j, &err) == 0, "parse back: %s\n%s", err.msg,
+          jw.buf);
+    if (j) {
+        const char *s = as_json_str(as_json_get(j, "s"), "");
+        CHECK(!strcmp(s, "q\"b\\n\n\t\x01 \xc3\xa9 \xef\xbf\xbd end"), "string round trip: %s", s);
+        const AsJson *a = as_json_get(j, "k\"ey");
+        CHECK(a && a->count == 5, "array");
+        CHECK(as_json_num(as_json_at(a, 0), 0) == 0.1 && as_json_num(as_json_at(a, 1), 0) == 3.0,
+              "doubles");
+        CHECK(as_json_at(a, 2) && as_json_at(a, 2)->type == AS_JSON_NULL, "NaN -> null");
+        CHECK(as_json_num(as_json_at(a, 3), 0) == -7, "int");
+        as_json_free(j);
+    }
+    as_jw_free(&jw);
+    /* misuse is reported, not written */
+    as_jw_init(&jw, 0);
+    as_jw_object_begin(&jw);
+    as_jw_string(&jw, "value without key is fine for the writer, but unbalanced:");
+    CHECK(as_jw_finish(&jw, "t", &err) != 0, "unbalanced");
+    as_jw_free(&jw);
+}
+
+/* IoU of the even-odd raster of the polygons of label `lab` with labels==lab. */
+static double polygon_iou(const AsPolygonSet *ps, const int32_t *l, int w, int h, int lab)
+{
+    uint8_t *m = calloc((size_t)w * h, 1), *one = malloc((size_t)w * h);
+    for (size_t k = 0; k < ps->count; k++) {
+        if (ps->items[k].label != lab)
+            continue;
+        size_t n = ps->items[k].n;
+        double *xy = malloc(sizeof(double) * 2 * n);
+        for (size_t i = 0; i < 2 * n; i++)
+            xy[i] = ps->items[k].xy[i];
+        memset(one, 0, (size_t)w * h);
+        as_polygon_fill(xy, n, w, h, one);
+        for (int i = 0; i < w * h; i++)
+            m[i] |= one[i];
+        free(xy);
+    }
+    long inter = 0, uni = 0;
+    for (int i = 0; i < w * h; i++) {
+        int a = m[i], b = l[i] == lab;
+        inter += a && b;
+        uni += a || b;
+    }
+    free(m);
+    free(one);
+    return uni ? (double)inter / uni : 1.0;
+}
+
+static void check_polygons(const char *name, const int32_t *l, int w, int h, int nl,
+                           double *worst)
+{
+    AsError err;
+    AsPolygonSet ps;
+    CHECK(as_trace_polygons(l, w, h, nl, 0.0, &ps, &err) == 0, "%s: trace: %s", name, err.msg);
+    for (int lab = 0; lab < nl; lab++) {
+        double iou = polygon_iou(&ps, l, w, h, lab);
+        CHECK(iou == 1.0, "%s label %d: exact polygons give IoU %.6f", name, lab, iou);
+    }
+    int64_t area = 0;
+    for (size_t k = 0; k < ps.count; k++)
+        area += ps.items[k].area;
+    long want = 0;
+    for (int i = 0; i < w * h; i++)
+        want += l[i] >= 0 && l[i] < nl;
+    CHECK(area == want, "%s: component areas %lld, pixels %ld", name, (long long)area, want);
+    as_polygon_set_free(&ps);
+    CHECK(as_trace_polygons(l, w, h, nl, AS_EXPORT_POLYGON_EPSILON, &ps, &err) == 0, "trace");
+    for (int lab = 0; lab < nl; lab++) {
+        double iou = polygon_iou(&ps, l, w, h, lab);
+        if (iou < *worst)
+            *worst = iou;
+        CHECK(iou >= LABELME_IOU_BOUND, "%s label %d: simplified polygons give IoU %.4f", name,
+              lab, iou);
+    }
+    as_polygon_set_free(&ps);
+}
+
+static void test_polygons(void)
+{
+    double worst = 1.0;
+    /* hand-made shapes: a ring with a hole holding an island, two pixels
+     * touching diagonally, a diagonal line, a checkerboard, a U closed by a
+     * diagonal (not a hole in 4-connectivity) */
+    static const char *shapes[] = {
+        "0000000"
+        "0111110"
+        "0100010"
+        "0102010"
+        "0100010"
+        "0111110"
+        "0000000",
+        "1000000"
+        "0100000"
+        "0010000"
+        "0001000"
+        "0000100"
+        "0000010"
+        "0000001",
+        "1010101"
+        "0101010"
+        "1010101"
+        "0101010"
+        "1010101"
+        "0101010"
+        "1010101",
+        "0000000"
+        "0111100"
+        "0100010"
+        "0100010"
+        "0100010"
+        "0111110"
+        "0000000",
+    };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int32_t l[49];
+        for (int i = 0; i < 49; i++)
+            l[i] = shapes[s][i] - '0';
+        char name[32];
+        snprintf(name, sizeof name, "shape %zu", s);
+        check_polygons(name, l, 7, 7, 3, &worst);
+    }
+    /* ring with hole: one polygon for label 1 with one bridged hole */
+    {
+        int32_t l[49];
+        for (int i = 0; i < 49; i++)
+            l[i] = shapes[0][i] - '0';
+        AsPolygonSet ps;
+        AsError err;
+        as_trace_polygons(l, 7, 7, 3, 0.0, &ps, &err);
+        int ones = 0, holes = 0;
+        for (size_t k = 0; k < ps.count; k++)
+            if (ps.items[k].label == 1) {
+                ones++;
+                holes += ps.items[k].nholes;
+            }
+        CHECK(ones == 1 && holes == 1, "ring: %d polygons, %d holes", ones, holes);
+        as_polygon_set_free(&ps);
+    }
+    /* hostile coordinates: no crash, nothing or a clipped area filled */
+    {
+        uint8_t m[16] = { 0 };
+        const double nanp[6] = { 0, 0, NAN, 1, 4, 4 };
+        as_polygon_fill(nanp, 3, 4, 4, m);
+        const double huge[8] = { -1e300, -1e300, 1e300, -1e300, 1e300, 1e300, -1e300, 1e300 };
+        as_polygon_fill(huge, 4, 4, 4, m);
+        int on = 0;
+        for (int i = 0; i < 16; i++)
+            on += m[i];
+        CHECK(on == 16, "huge square covers the 4x4 image: %d", on);
+    }
+    /* background values are not traced */
+    {
+        int32_t l[4] = { AS_LABEL_BACKGROUND, 0, 0, AS_LABEL_BACKGROUND };
+        AsPolygonSet ps;
+        AsError err;
+        as_trace_polygons(l, 2, 2, 1, 0.0, &ps, &err);
+        CHECK(ps.count == 2, "diagonal pixels: %zu polygons", ps.count);
+        as_polygon_set_free(&ps);
+    }
+    /* the COCO test maps: noise, a disc, stripes, 1x1, model labels */
+    static const char *maps[] = { "labels_tiny_64x64", "labels_small8_96x96", "noise_31x17",
+                                  "disc_300x451", "stripes_400x7", "full_1x1",
+                                  "synthetic_37x53" };
+    for (size_t m = 0; m < sizeof maps / sizeof maps[0]; m++) {
+        int w, h;
+        int32_t *l = load_map(maps[m], &w, &h);
+        if (!l)
+            continue;
+        int nl = 0;
+        for (int i = 0; i < w * h; i++)
+            if (l[i] + 1 > nl)
+                nl = l[i] + 1;
+        check_polygons(maps[m], l, w, h, nl, &worst);
+        free(l);
+    }
+    printf("labelme: worst per-label IoU at tolerance %.2f: %.4f (bound %.2f); exact at 0\n",
+           AS_EXPORT_POLYGON_EPSILON, worst, LABELME_IOU_BOUND);
+}
+
+static void test_relative(void)
+{
+    char buf[4096];
+    AsError err;
+    CHECK(as_relative_path("/a/b/c", "/a/x/y.png", buf, sizeof buf, &err) == 0 &&
+              !strcmp(buf, "../../x/y.png"), "rel 1: %s", buf);
+    CHECK(as_relative_path("/a/b", "/a/b/y.png", buf, sizeof buf, &err) == 0 &&
+              !strcmp(buf, "y.png"), "rel 2: %s", buf);
+    CHECK(as_relative_path("/a/bc", "/a/b/y.png", buf, sizeof buf, &err) == 0 &&
+              !strcmp(buf, "../b/y.png"), "rel 3: %s", buf);
+    CHECK(as_relative_path("/nonexistent_dir_q/l", "/nonexistent_dir_q/img.jpg", buf, 4, &err) != 0,
+          "too small buffer");
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = '\0';
+    fclose(f);
+    return s;
+}
+
+static void test_exporter(void)
+{
+    char dir[] = "/tmp/alignseg_export_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char out[512];
+    snprintf(out, sizeof out, "%s/out", dir);
+    /* image 1: the tiny model labels (5 groups, 64x64) with a background
+     * square; image 2: the 37x53 synthetic map clipped to 3 groups */
+    int w1, h1, w2, h2;
+    int32_t *l1 = load_map("labels_tiny_64x64", &w1, &h1);
+    int32_t *l2 = load_map("synthetic_37x53", &w2, &h2);
+    if (!l1 || !l2)
+        return;
+    for (int y = 40; y < 50; y++)
+        for (int x = 2; x < 12; x++)
+            l1[y * w1 + x] = AS_LABEL_BACKGROUND;
+    for (int i = 0; i < w2 * h2; i++)
+        l2[i] %= 3;
+    AsExporter *x = NULL;
+    AsError err;
+    AsExportOptions o;
+    as_export_options_default(&o);
+    CHECK(as_exporter_open(out, &o, &x, &err) == 0, "open: %s", err.msg);
+    char img1[600];
+    snprintf(img1, sizeof img1, "%s/photos/cat \"1\".jpg", dir);
+    CHECK(as_exporter_add(x, "cat \"1\"", img1, l1, w1, h1, 5, &err) == 0, "add 1: %s", err.msg);
+    CHECK(as_exporter_add(x, "b", "b.png", l2, w2, h2, 3, &err) == 0, "add 2: %s", err.msg);
+    CHECK(as_exporter_add(x, "b", "other/b.jpg", l2, w2, h2, 3, &err) == AS_ERR_ARG,
+          "duplicate name refused");
+    CHECK(strstr(err.msg, "other/b.jpg") != NULL, "duplicate message names the file: %s", err.msg);
+    int32_t badl[4] = { 0, 1, 7, 0 };
+    CHECK(as_exporter_add(x, "c", "c.png", badl, 2, 2, 3, &err) == AS_ERR_ARG, "bad label");
+    CHECK(as_exporter_finish(x, &err) == 0, "finish: %s", err.msg);
+    as_exporter_free(x);
+
+    const char *names[2] = { "cat \"1\"", "b" };
+    const int32_t *labs[2] = { l1, l2 };
+    const int ws[2] = { w1, w2 }, hs[2] = { h1, h2 }, ngs[2] = { 5, 3 };
+    char p[1024];
+    for (int k = 0; k < 2; k++) {
+        int w = ws[k], h = hs[k];
+        const int32_t *l = labs[k];
+        /* VOC PNG */
+        snprintf(p, sizeof p, "%s/voc/SegmentationClass/%s.png", out, names[k]);
+        uint8_t *v = NULL;
+        int vw = 0, vh = 0;
+        CHECK(as_png_read_u8(p, &v, &vw, &vh, &err) == 0, "read %s: %s", p, err.msg);
+        if (v) {
+            int bad = 0;
+            for (int i = 0; i < w * h; i++)
+                bad += v[i] != (l[i] == AS_LABEL_BACKGROUND ? 0 : l[i] + 1);
+            CHECK(vw == w && vh == h && bad == 0, "VOC %s: %d bad pixels", names[k], bad);
+            free(v);
+        }
+        /* masks */
+        for (int g = 0; g < ngs[k]; g++) {
+            snprintf(p, sizeof p, "%s/masks/%s/prototype_%d.png", out, names[k], g);
+            uint8_t *m = NULL;
+            int mw, mh;
+            CHECK(as_png_read_u8(p, &m, &mw, &mh, &err) == 0, "read %s: %s", p, err.msg);
+            if (m) {
+                int bad = 0;
+                for (int i = 0; i < w * h; i++)
+                    bad += m[i] != (l[i] == g ? 255 : 0);
+                CHECK(mw == w && mh == h && bad == 0, "mask %s/%d: %d bad", names[k], g, bad);
+                free(m);
+            }
+        }
+        /* labelme */
+        snprintf(p, sizeof p, "%s/labelme/%s.json", out, names[k]);
+        AsJson *j = NULL;
+        CHECK(as_json_read_file(p, &j, &err) == 0, "labelme %s: %s", p, err.msg);
+        if (j) {
+            CHECK(as_json_num(as_json_get(j, "imageWidth"), 0) == w &&
+                      as_json_num(as_json_get(j, "imageHeight"), 0) == h,
+                  "labelme size");
+            CHECK(as_json_str(as_json_get(j, "version"), NULL) != NULL, "labelme version");
+            const char *ip = as_json_str(as_json_get(j, "imagePath"), "");
+            if (k == 0)
+                CHECK(!strcmp(ip, "../../photos/cat \"1\".jpg"), "imagePath %s", ip);
+            const AsJson *shapes = as_json_get(j, "shapes");
+            CHECK(shapes && shapes->type == AS_JSON_ARRAY, "shapes");
+            double worst = 1.0;
+            for (int g = 0; g < ngs[k]; g++) {
+                char want[32];
+                as_export_label_name(g, want, sizeof want);
+                uint8_t *m = calloc((size_t)w * h, 1), *one = malloc((size_t)w * h);
+                for (size_t s = 0; shapes && s < shapes->count; s++) {
+                    const AsJson *sh = shapes->items[s];
+                    if (strcmp(as_json_str(as_json_get(sh, "label"), ""), want))
+                        continue;
+                    CHECK(!strcmp(as_json_str(as_json_get(sh, "shape_type"), ""), "polygon"),
+                          "shape type");
+                    const AsJson *pts = as_json_get(sh, "points");
+                    size_t n = pts ? pts->count : 0;
+                    double *xy = malloc(sizeof(double) * 2 * (n + 1));
+                    for (size_t i = 0; i < n; i++) {
+                        xy[2 * i] = as_json_num(as_json_at(as_json_at(pts, i), 0), NAN);
+                        xy[2 * i + 1] = as_json_num(as_json_at(as_json_at(pts, i), 1), NAN);
+                    }
+                    memset(one, 0, (size_t)w * h);
+                    as_polygon_fill(xy, n, w, h, one);
+                    for (int i = 0; i < w * h; i++)
+                        m[i] |= one[i];
+                    free(xy);
+                }
+                long in = 0, un = 0;
+                for (int i = 0; i < w * h; i++) {
+                    in += m[i] && l[i] == g;
+                    un += m[i] || l[i] == g;
+                }
+                double iou = un ? (double)in / un : 1.0;
+                if (iou < worst)
+                    worst = iou;
+                free(m);
+                free(one);
+            }
+            CHECK(worst >= LABELME_IOU_BOUND, "labelme %s: worst IoU %.4f", names[k], worst);
+            as_json_free(j);
+        }
+    }
+    /* labelmap.txt */
+    snprintf(p, sizeof p, "%s/voc/labelmap.txt", out);
+    char *lm = slurp(p);
+    const char *lm_want = "# label:color_rgb:parts:actions\nbackground:0,0,0::\n"
+                          "prototype_0:128,0,0::\nprototype_1:0,128,0::\n";
+    CHECK(lm && !strncmp(lm, lm_want, strlen(lm_want)), "labelmap.txt:\n%s",
+          lm ? lm : "(missing)");
+    CHECK(lm && strstr(lm, "prototype_4:") && !strstr(lm, "prototype_5:"), "labelmap: 5 groups");
+    free(lm);
+    snprintf(p, sizeof p, "%s/voc/ImageSets/Segmentation/default.txt", out);
+    char *ds = slurp(p);
+    CHECK(ds && !strcmp(ds, "cat \"1\"\nb\n"), "default.txt: %s", ds ? ds : "(missing)");
+    free(ds);
+    /* COCO */
+    snprintf(p, sizeof p, "%s/coco/annotations.json", out);
+    AsJson *c = NULL;
+    CHECK(as_json_read_file(p, &c, &err) == 0, "coco: %s", err.msg);
+    if (c) {
+        const AsJson *imgs = as_json_get(c, "images"), *cats = as_json_get(c, "categories"),
+                     *anns = as_json_get(c, "annotations");
+        CHECK(imgs && imgs->count == 2, "coco images");
+        CHECK(cats && cats->count == 5, "coco categories");
+        CHECK(!strcmp(as_json_str(as_json_get(as_json_at(imgs, 0), "file_name"), ""),
+                      "cat \"1\".jpg"), "coco file_name");
+        /* every (image, group) with pixels has exactly one annotation that decodes to it */
+        int found[2][5] = { { 0 } };
+        for (size_t a = 0; anns && a < anns->count; a++) {
+            const AsJson *an = anns->items[a];
+            int im = (int)as_json_num(as_json_get(an, "image_id"), 0) - 1;
+            int g = (int)as_json_num(as_json_get(an, "category_id"), 0) - 1;
+            if (im < 0 || im > 1 || g < 0 || g >= ngs[im]) {
+                CHECK(0, "coco annotation %zu: image %d category %d", a, im, g);
+                continue;
+            }
+            found[im][g]++;
+            const AsJson *seg = as_json_get(an, "segmentation");
+            int w = ws[im], h = hs[im];
+            CHECK(as_json_num(as_json_at(as_json_get(seg, "size"), 0), 0) == h &&
+                      as_json_num(as_json_at(as_json_get(seg, "size"), 1), 0) == w,
+                  "coco size");
+            AsRle r;
+            uint8_t *m = malloc((size_t)w * h);
+            if (as_rle_from_string(as_json_str(as_json_get(seg, "counts"), ""), h, w, &r, &err) ==
+                    0 &&
+                as_rle_decode(&r, m, &err) == 0) {
+                int bad = 0;
+                long area = 0;
+                int x0 = w, y0 = h, x1 = -1, y1 = -1;
+                for (int i = 0; i < w * h; i++) {
+                    bad += m[i] != (labs[im][i] == g);
+                    if (labs[im][i] == g) {
+                        area++;
+                        int xx = i % w, yy = i / w;
+                        x0 = xx < x0 ? xx : x0;
+                        y0 = yy < y0 ? yy : y0;
+                        x1 = xx > x1 ? xx : x1;
+                        y1 = yy > y1 ? yy : y1;
+                    }
+                }
+                CHECK(bad == 0, "coco image %d group %d: %d bad pixels", im, g, bad);
+                CHECK(as_json_num(as_json_get(an, "area"), -1) == area, "coco area");
+                /* the COCO box contains the tight box */
+                const AsJson *bb = as_json_get(an, "bbox");
+                double bx = as_json_num(as_json_at(bb, 0), -1), by = as_json_num(as_json_at(bb, 1), -1);
+                double bw = as_json_num(as_json_at(bb, 2), -1), bh = as_json_num(as_json_at(bb, 3), -1);
+                CHECK(bx <= x0 && by <= y0 && bx + bw >= x1 + 1 && by + bh >= y1 + 1 && bx == x0 &&
+                          bw == x1 - x0 + 1,
+                      "coco bbox");
+                as_rle_free(&r);
+            } else {
+                CHECK(0, "coco RLE: %s", err.msg);
+            }
+            free(m);
+        }
+        for (int im = 0; im < 2; im++)
+            for (int g = 0; g < ngs[im]; g++) {
+                int present = 0;
+                for (int i = 0; i < ws[im] * hs[im]; i++)
+                    present |= labs[im][i] == g;
+                CHECK(found[im][g] == present, "coco image %d group %d: %d annotations", im, g,
+                      found[im][g]);
+            }
+        as_json_free(c);
+    }
+    free(l1);
+    free(l2);
+    /* format parsing */
+    unsigned f;
+    CHECK(as_export_parse_formats("voc,coco", &f, &err) == 0 && f == (AS_EXPORT_VOC | AS_EXPORT_COCO),
+          "formats");
+    CHECK(as_export_parse_formats("voc,png", &f, &err) == AS_ERR_ARG && strstr(err.msg, "png"),
+          "bad format");
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* ---- `alignseg export` end to end (run as: test_export cli) ---- */
+static int run(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *bin(void)
+{
+    const char *b = getenv("ALIGNSEG_BIN");
+    return b ? b : "build/app/alignseg";
+}
+
+static void test_cli(void)
+{
+    char dir[] = "/tmp/alignseg_export_cli_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char cmd[4096], p[1024];
+    const char *model = test_path("reference/infer_tiny/alignseg.pth");
+    const char *img = test_path("reference/infer_tiny/input.png");
+    snprintf(cmd, sizeof cmd, "'%s' export --help > '%s/help.txt'", bin(), dir);
+    CHECK(run(cmd) == 0, "--help exits 0");
+    snprintf(p, sizeof p, "%s/help.txt", dir);
+    char *help = slurp(p);
+    const char *opts[] = { "--model", "--backbone", "--size", "--long-side", "--encoder-heads",
+                           "--decoder-heads", "--prototypes", "--threshold", "--merge-to",
+                           "--merge-threshold", "--format", "--output", "--foreground",
+                           "--polygon-tolerance" };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        CHECK(help && strstr(help, opts[i]), "help documents %s", opts[i]);
+    free(help);
+    snprintf(cmd, sizeof cmd, "'%s' export --bogus 2>/dev/null", bin());
+    CHECK(run(cmd) == 2, "unknown option exits 2");
+
+    /* all formats, one good and one missing image */
+    snprintf(cmd, sizeof cmd,
+             "'%s' export -q -m '%s' --encoder-heads 3 --size 64 -o '%s/all' '%s' '%s/missing.png' "
+             "2> '%s/err.txt'",
+             bin(), model, dir, img, dir, dir);
+    CHECK(run(cmd) == 1, "a missing image makes the exit status 1");
+    snprintf(p, sizeof p, "%s/err.txt", dir);
+    char *errtxt = slurp(p);
+    int lines = 0;
+    for (const char *c = errtxt; c && *c; c++)
+        lines += *c == '\n';
+    CHECK(errtxt && strstr(errtxt, "missing.png") && lines == 1,
+          "one error line naming the file: %s", errtxt ? errtxt : "");
+    free(errtxt);
+    AsNpy ref;
+    AsError err;
+    if (as_npy_read(test_path("reference/infer_tiny/labels_full.npy"), &ref, &err) == 0) {
+        int h = (int)ref.shape[0], w = (int)ref.shape[1];
+        const int32_t *l = ref.data;
+        uint8_t *v = NULL;
+        int vw = 0, vh = 0;
+        snprintf(p, sizeof p, "%s/all/voc/SegmentationClass/input.png", dir);
+        CHECK(as_png_read_u8(p, &v, &vw, &vh, &err) == 0, "%s", err.msg);
+        if (v) {
+            int bad = 0;
+            for (int i = 0; i < w * h; i++)
+                bad += v[i] != l[i] + 1;
+            CHECK(vw == w && vh == h && bad == 0, "VOC labels = reference labels + 1 (%d differ)",
+                  bad);
+            free(v);
+        }
+        for (int g = 0; g < 5; g++) {
+            snprintf(p, sizeof p, "%s/all/masks/input/prototype_%d.png", dir, g);
+            uint8_t *m = NULL;
+            CHECK(as_png_read_u8(p, &m, &vw, &vh, &err) == 0, "%s", err.msg);
+            if (m) {
+                int bad = 0;
+                for (int i = 0; i < w * h; i++)
+                    bad += m[i] != (l[i] == g ? 255 : 0);
+                CHECK(bad == 0, "mask %d: %d differ", g, bad);
+                free(m);
+            }
+        }
+        snprintf(p, sizeof p, "%s/all/coco/annotations.json", dir);
+        AsJson *c = NULL;
+        CHECK(as_json_read_file(p, &c, &err) == 0, "coco: %s", err.msg);
+        if (c) {
+            const AsJson *anns = as_json_get(c, "annotations");
+            long area = 0;
+            for (size_t a = 0; anns && a < anns->count; a++)
+                area += (long)as_json_num(as_json_get(anns->items[a], "area"), 0);
+            CHECK(area == (long)w * h, "COCO areas cover the image: %ld", area);
+            as_json_free(c);
+        }
+        snprintf(p, sizeof p, "%s/all/labelme/input.json", dir);
+        AsJson *j = NULL;
+        CHECK(as_json_read_file(p, &j, &err) == 0, "labelme: %s", err.msg);
+        if (j) {
+            CHECK(as_json_num(as_json_get(j, "imageWidth"), 0) == w, "labelme width");
+            const char *ip = as_json_str(as_json_get(j, "imagePath"), "");
+            char joined[2048], a[PATH_MAX], b[PATH_MAX];
+            snprintf(joined, sizeof joined, "%s/all/labelme/%s", dir, ip);
+            CHECK(realpath(joined, a) && realpath(img, b) && !strcmp(a, b),
+                  "imagePath %s leads to the image", ip);
+            as_json_free(j);
+        }
+        as_npy_free(&ref);
+    } else {
+        CHECK(0, "%s", err.msg);
+    }
+
+    /* merged to 2 groups, VOC and masks only */
+    snprintf(cmd, sizeof cmd,
+             "'%s' export -q -m '%s' --encoder-heads 3 --size 64 --merge-to 2 --format voc,masks "
+             "-o '%s/m2' '%s'",
+             bin(), model, dir, img);
+    CHECK(run(cmd) == 0, "merge-to 2");
+    snprintf(p, sizeof p, "%s/m2/masks/input/prototype_1.png", dir);
+    CHECK(access(p, F_OK) == 0, "mask of group 1");
+    snprintf(p, sizeof p, "%s/m2/masks/input/prototype_2.png", dir);
+    CHECK(access(p, F_OK) != 0, "no mask of group 2");
+    snprintf(p, sizeof p, "%s/m2/coco", dir);
+    CHECK(access(p, F_OK) != 0, "no coco folder when not asked");
+    snprintf(p, sizeof p, "%s/m2/voc/labelmap.txt", dir);
+    char *lm = slurp(p);
+    CHECK(lm && strstr(lm, "prototype_1:") && !strstr(lm, "prototype_2:"), "labelmap: 2 groups");
+    free(lm);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(run(cmd) == 0, "cleanup");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "cli")) {
+        test_cli();
+        return check_report("export_cli");
+    }
+    test_rle_reference();
+    test_rle_hostile();
+    test_jsonw();
+    test_polygons();
+    test_relative();
+    test_exporter();
+    return check_report("export");
+}

@@ -1,0 +1,292 @@
+/* test_viewer_units: the viewer's pure helpers (ui/vutil.h): viridis table,
+ * colours (checked against core's VOC palette), cache keys, settings
+ * clamping, zoom arithmetic, label shares, colourising, patch similarity,
+ * cross-attention maps, file-name and index helpers. Also times the
+ * slider path (merge + relabel + colourise) on a 480x480 ViT-S/16 sized result. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "image.h"
+#include "merge.h"
+#include "vutil.h"
+
+static double luminance(const uint8_t c[3])
+{
+    /* relative luminance of sRGB (ITU-R BT.709 weights on linearised values) */
+    double l[3];
+    for (int i = 0; i < 3; i++) {
+        double v = c[i] / 255.0;
+        l[i] = v <= 0.04045 ? v / 12.92 : pow((v + 0.055) / 1.055, 2.4);
+    }
+    return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2];
+}
+
+static void test_viridis(void)
+{
+    uint8_t c[3];
+    vu_viridis(0.0, c);
+    CHECK(c[0] == 0x44 && c[1] == 0x01 && c[2] == 0x54, "viridis(0) = %02x%02x%02x", c[0], c[1], c[2]);
+    vu_viridis(1.0, c);
+    CHECK(c[0] == 0xfd && c[1] == 0xe7 && c[2] == 0x25, "viridis(1) = %02x%02x%02x", c[0], c[1], c[2]);
+    vu_viridis(-3.0, c);
+    CHECK(c[0] == 0x44 && c[2] == 0x54, "viridis clamps below");
+    vu_viridis(7.0, c);
+    CHECK(c[0] == 0xfd && c[1] == 0xe7, "viridis clamps above");
+    vu_viridis(NAN, c);
+    CHECK(c[0] == 0x44 && c[1] == 0x01, "viridis(NaN) is the low end");
+    /* matplotlib's viridis at 0.5 is #21918c */
+    vu_viridis(0.5, c);
+    CHECK(abs(c[0] - 0x21) <= 6 && abs(c[1] - 0x91) <= 6 && abs(c[2] - 0x8c) <= 6,
+          "viridis(0.5) = %02x%02x%02x, expected near 21918c", c[0], c[1], c[2]);
+    /* perceptual property: luminance increases along the map (strictly at 64
+     * steps; between 8-bit neighbours it may only stall within rounding) */
+    double prev = -1;
+    int mono = 1;
+    for (int i = 0; i <= 64; i++) {
+        vu_viridis(i / 64.0, c);
+        double l = luminance(c);
+        if (l <= prev)
+            mono = 0;
+        prev = l;
+    }
+    CHECK(mono, "viridis luminance increases at 64 steps");
+    prev = -1;
+    for (int i = 0; i <= 255; i++) {
+        vu_viridis(i / 255.0, c);
+        double l = luminance(c);
+        if (l < prev - 1e-3)
+            mono = 0;
+        prev = l;
+    }
+    CHECK(mono, "viridis luminance never drops between 8-bit neighbours");
+}
+
+static void test_colours(void)
+{
+    uint8_t pal[768];
+    as_voc_palette(pal);
+    int same = 1;
+    for (int i = 0; i < 256; i++) {
+        uint8_t c[3];
+        vu_voc_colour(i, c);
+        if (memcmp(c, pal + 3 * i, 3))
+            same = 0;
+    }
+    CHECK(same, "vu_voc_colour equals core's VOC palette for all 256 entries");
+    uint8_t c[3];
+    vu_voc_colour(1, c);
+    CHECK(c[0] == 128 && c[1] == 0 && c[2] == 0, "VOC 1 (aeroplane) is 128,0,0");
+    vu_voc_colour(15, c);
+    CHECK(c[0] == 192 && c[1] == 128 && c[2] == 128, "VOC 15 (person) is 192,128,128");
+    for (int k = 0; k < 20; k++) {
+        uint8_t a[3], b[3];
+        vu_prototype_colour(k, a);
+        as_label_colour(k, b);
+        CHECK(!memcmp(a, b, 3), "prototype %d colour matches the export colour", k);
+        CHECK(a[0] || a[1] || a[2], "prototype %d is not black", k);
+    }
+}
+
+static void test_cache_key(void)
+{
+    char *a = vu_cache_key("/x/cat.png", 100, 2000, "model@1", 448, 448);
+    char *b = vu_cache_key("/x/cat.png", 100, 2000, "model@1", 448, 448);
+    char *c = vu_cache_key("/x/cat.png", 100, 2000, "model@1", 480, 480);
+    char *d = vu_cache_key("/x/cat.png", 100, 2000, "model@2", 448, 448);
+    char *e = vu_cache_key("/x/cat.png", 101, 2000, "model@1", 448, 448);
+    char *f = vu_cache_key(NULL, 0, 0, NULL, 0, 0);
+    CHECK(a && b && c && d && e && f, "keys allocated");
+    CHECK(!strcmp(a, b), "same inputs, same key");
+    CHECK(strcmp(a, c), "input size changes the key");
+    CHECK(strcmp(a, d), "model changes the key");
+    CHECK(strcmp(a, e), "file modification changes the key");
+    CHECK(strstr(a, "448x448") != NULL, "key names the input size: %s", a);
+    free(a), free(b), free(c), free(d), free(e), free(f);
+}
+
+static void test_settings(void)
+{
+    VuSettings s;
+    vu_settings_default(&s);
+    CHECK_NEAR(s.mass_threshold, 0.6, 1e-12, "default mass threshold (SPEC 4.6)");
+    CHECK(s.merge_threshold > 1.0, "merging by threshold is off by default");
+    CHECK(s.k == 0, "no merging by count by default");
+    s.k = 99;
+    s.opacity = 3;
+    s.mass_threshold = NAN;
+    s.width = 5;
+    s.input_size = 1;
+    vu_settings_clamp(&s, 5);
+    CHECK(s.k == 5, "K clamped to Q: %d", s.k);
+    CHECK_NEAR(s.opacity, 1.0, 0, "opacity clamped");
+    CHECK(s.mass_threshold >= 0 && s.mass_threshold <= 1, "NaN mass threshold replaced");
+    CHECK(s.width >= 360, "window width clamped");
+    CHECK(s.input_size >= 32, "input size clamped");
+}
+
+static void test_zoom(void)
+{
+    CHECK_NEAR(vu_fit_scale(400, 200, 800, 800), 2.0, 1e-12, "fit wide image");
+    CHECK_NEAR(vu_fit_scale(400, 200, 100, 800), 0.25, 1e-12, "fit narrow view");
+    CHECK(vu_fit_scale(0, 10, 10, 10) > 0, "degenerate fit is positive");
+    double s = 1.5, ox = 10, oy = 20;
+    double px = 300, py = 140;
+    double ix = (px - ox) / s, iy = (py - oy) / s;
+    vu_zoom_at(&s, &ox, &oy, 2.0, px, py);
+    CHECK_NEAR(s, 3.0, 1e-12, "zoomed scale");
+    CHECK_NEAR((px - ox) / s, ix, 1e-9, "point under pointer stays (x)");
+    CHECK_NEAR((py - oy) / s, iy, 1e-9, "point under pointer stays (y)");
+    vu_zoom_at(&s, &ox, &oy, 1e9, px, py);
+    CHECK(s <= 64.0, "zoom clamped");
+}
+
+static void test_shares_colourise(void)
+{
+    int32_t labels[12] = { 0, 0, 0, 1, 1, 1, 1, 2, 2, 255, 255, 255 };
+    double share[3];
+    vu_label_shares(labels, 12, NULL, 3, share);
+    CHECK_NEAR(share[0], 3.0 / 9, 1e-12, "share 0 ignores background");
+    CHECK_NEAR(share[1], 4.0 / 9, 1e-12, "share 1");
+    CHECK_NEAR(share[0] + share[1] + share[2], 1.0, 1e-12, "shares sum to 1");
+    uint8_t mask[12] = { 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0 };
+    vu_label_shares(labels, 12, mask, 3, share);
+    CHECK_NEAR(share[0], 0.75, 1e-12, "masked share");
+
+    /* 4x3 map: rows 0 0 0 1 / 1 1 1 2 / 2 B B B */
+    uint8_t colours[9] = { 128, 0, 0, 0, 128, 0, 128, 128, 0 };
+    bool vis[3] = { true, true, false };
+    uint32_t px[12];
+    vu_colourise(labels, 4, 3, 3, colours, vis, NULL, 0, 0, false, 1.0, (uint8_t *)px, 16);
+    CHECK(px[0] == 0xff800000u, "label 0 opaque red: %08x", px[0]);
+    CHECK(px[4] == 0xff008000u, "label 1 opaque green: %08x", px[4]);
+    CHECK(px[7] == 0, "hidden label 2 transparent");
+    CHECK(px[9] == 0, "background transparent");
+    vu_colourise(labels, 4, 3, 3, colours, NULL, NULL, 0, 0, false, 0.5, (uint8_t *)px, 16);
+    CHECK((px[0] >> 24) == 128 && ((px[0] >> 16) & 255) == 64, "premultiplied half alpha: %08x", px[0]);
+    vu_colourise(labels, 4, 3, 3, colours, NULL, NULL, 0, 0, true, 1.0, (uint8_t *)px, 16);
+    CHECK(px[2] == 0xffffffffu, "boundary pixel is a white contour: %08x", px[2]);
+    CHECK(px[9] == 0, "background stays transparent with contours");
+    /* foreground patch mask 1x2: right half background */
+    uint8_t fg[2] = { 1, 0 };
+    vu_colourise(labels, 4, 3, 3, colours, NULL, fg, 1, 2, false, 1.0, (uint8_t *)px, 16);
+    CHECK(px[0] != 0 && px[3] == 0 && px[6] == 0, "background patches transparent");
+}
+
+static void test_maps(void)
+{
+    float tok[4 * 3] = { 1, 0, 0, 2, 0, 0, 0, 1, 0, -1, 0, 0 };
+    float s[4];
+    vu_patch_similarity(tok, 4, 3, 0, s);
+    CHECK_NEAR(s[0], 1, 1e-6, "self similarity");
+    CHECK_NEAR(s[1], 1, 1e-6, "scaled copy");
+    CHECK_NEAR(s[2], 0, 1e-6, "orthogonal");
+    CHECK_NEAR(s[3], -1, 1e-6, "opposite");
+    vu_patch_similarity(tok, 4, 3, 9, s);
+    CHECK(s[0] == 0 && s[3] == 0, "bad index gives zeros");
+
+    /* attn (heads=2, q=2, n=3) */
+    float attn[12] = { 1, 2, 3, 4, 5, 6, 3, 4, 5, 6, 7, 8 };
+    float m[3];
+    vu_cross_attn_map(attn, 2, 2, 3, 1, -1, m);
+    CHECK_NEAR(m[0], 5, 1e-6, "mean over heads of prototype 1");
+    CHECK_NEAR(m[2], 7, 1e-6, "mean over heads, last patch");
+    vu_cross_attn_map(attn, 2, 2, 3, 0, 1, m);
+    CHECK_NEAR(m[1], 4, 1e-6, "head 1 of prototype 0");
+    float lo, hi;
+    float v[4] = { 3, NAN, -2, 5 };
+    vu_range(v, 4, &lo, &hi);
+    CHECK(lo == -2 && hi == 5, "range ignores NaN");
+    uint32_t hm[2];
+    float hv[2] = { 0, 1 };
+    vu_heatmap_argb(hv, 2, 1, 0, 1, 255, (uint8_t *)hm, 8);
+    CHECK(hm[0] == 0xff440154u && hm[1] == 0xfffde725u, "heat map ends: %08x %08x", hm[0], hm[1]);
+}
+
+static void test_files(void)
+{
+    CHECK(vu_is_image_name("a/b/cat.PNG"), "PNG");
+    CHECK(vu_is_image_name("x.jpeg") && vu_is_image_name("x.JpG"), "JPEG");
+    CHECK(!vu_is_image_name("x.pth") && !vu_is_image_name(".png") && !vu_is_image_name("png"),
+          "not images");
+    CHECK(vu_step_index(2, 3, +1) == 0, "next wraps");
+    CHECK(vu_step_index(0, 3, -1) == 2, "previous wraps");
+    CHECK(vu_step_index(-1, 3, -1) == 2 && vu_step_index(-1, 3, 1) == 0, "no current");
+    CHECK(vu_step_index(0, 0, 1) == -1, "empty list");
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* The work of one slider move for a 480x480 ViT-S/16 result (30x30 patches,
+ * Q=5, D=384): merge, foreground mask, relabel to 480x480, colourise, shares. */
+static void bench_slider(void)
+{
+    enum { GH = 30, GW = 30, N = GH * GW, Q = 5, D = 384, S = 480 };
+    float *assign = malloc(sizeof(float) * N * Q), *queries = malloc(sizeof(float) * Q * D);
+    float *attn = malloc(sizeof(float) * N);
+    int32_t *labels = malloc(sizeof(int32_t) * S * S);
+    uint8_t *argb = malloc((size_t)S * S * 4), fg[N];
+    uint32_t seed = 7;
+    for (int i = 0; i < N * Q; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        assign[i] = (seed >> 8) / 16777216.0f;
+    }
+    for (int i = 0; i < Q * D; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        queries[i] = (seed >> 8) / 16777216.0f - 0.5f;
+    }
+    for (int i = 0; i < N; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        attn[i] = (seed >> 8) / 16777216.0f;
+    }
+    double best = 1e9, total = 0;
+    int reps = 20, ok = 1;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_ms();
+        AsMergeOptions mo;
+        as_merge_options_default(&mo);
+        mo.merge_to = 1 + r % Q;
+        int32_t group[Q];
+        int ng = 0;
+        AsError err = { 0 };
+        ok &= as_merge_groups(queries, Q, D, &mo, group, &ng, &err) == 0;
+        ok &= as_foreground_mask(attn, GH, GW, 0.3f + 0.05f * (r % 8), fg) == 0;
+        ok &= as_relabel(assign, GH, GW, Q, group, ng, (r & 1) ? fg : NULL, S, S, NULL, labels,
+                         &err) == 0;
+        uint8_t colours[Q * 3];
+        for (int g = 0; g < ng; g++)
+            as_label_colour(g, colours + 3 * g);
+        vu_colourise(labels, S, S, ng, colours, NULL, NULL, 0, 0, true, 1.0, argb, S * 4);
+        double share[Q];
+        vu_label_shares(labels, (size_t)S * S, NULL, ng, share);
+        double dt = now_ms() - t0;
+        total += dt;
+        if (dt < best)
+            best = dt;
+    }
+    CHECK(ok, "slider path ran without errors");
+    printf("slider update (merge+mask+relabel+colourise+shares, 480x480, Q=5): "
+           "mean %.2f ms, best %.2f ms over %d moves\n", total / reps, best, reps);
+    free(assign), free(queries), free(attn), free(labels), free(argb);
+}
+
+int main(void)
+{
+    test_viridis();
+    test_colours();
+    test_cache_key();
+    test_settings();
+    test_zoom();
+    test_shares_colourise();
+    test_maps();
+    test_files();
+    bench_slider();
+    return check_report("viewer_units");
+}

@@ -1,0 +1,88 @@
+/* worker: the viewer's single background thread. It loads models and images
+ * and runs the segmentation (all BLAS work happens on this one thread), keeps
+ * a cache of results per image, model and input size, and reports progress
+ * and results to the main loop through g_idle_add. Submitting a new image or
+ * model cancels the running job (AsSegmentOptions.cancel). */
+#ifndef ALIGNSEG_VIEWER_WORKER_H
+#define ALIGNSEG_VIEWER_WORKER_H
+
+#include <cairo.h>
+#include <glib.h>
+
+#include "model.h"
+#include "segment.h"
+
+/* A loaded model, shared by reference count (g_atomic_rc_box). */
+typedef struct {
+    AsModel *model;
+    char *id;      /* cache identity: file names, mtimes and options */
+    char *name;    /* shown to the user */
+    gboolean untrained;
+} ViewerModel;
+
+/* A decoded image and its cairo surface (RGB24), shared by reference count. */
+typedef struct {
+    char *path;
+    AsImage img;
+    cairo_surface_t *surface;
+    gint64 mtime, size;
+} ViewerImage;
+
+/* A segmentation result (immutable once published), shared by reference count. */
+typedef struct {
+    AsResult r;
+    char *key;
+    gboolean untrained;
+    double seconds; /* inference time */
+} ViewerResult;
+
+ViewerModel *viewer_model_ref(ViewerModel *m);
+void viewer_model_unref(ViewerModel *m);
+ViewerImage *viewer_image_ref(ViewerImage *im);
+void viewer_image_unref(ViewerImage *im);
+ViewerResult *viewer_result_ref(ViewerResult *r);
+void viewer_result_unref(ViewerResult *r);
+
+typedef enum {
+    WORKER_EV_PROGRESS, /* stage, fraction */
+    WORKER_EV_MODEL,    /* model (a new reference for the receiver to keep) */
+    WORKER_EV_IMAGE,    /* image */
+    WORKER_EV_RESULT,   /* image + result (cached or new) */
+    WORKER_EV_ERROR,    /* message; is_model tells which job failed */
+    WORKER_EV_IDLE      /* the job ended (after any of the above), or was cancelled */
+} WorkerEventKind;
+
+typedef struct {
+    WorkerEventKind kind;
+    guint job;          /* the id worker_* returned */
+    gboolean is_model;  /* the job loads a model */
+    char *stage;
+    double fraction;
+    ViewerModel *model;
+    ViewerImage *image;
+    ViewerResult *result;
+    gboolean cached;
+    char *message;
+} WorkerEvent;
+
+/* Called on the main thread; the event is freed after the call (take refs). */
+typedef void (*WorkerNotify)(const WorkerEvent *ev, gpointer user);
+
+typedef struct Worker Worker;
+
+Worker *worker_new(WorkerNotify notify, gpointer user);
+/* Stop: cancel, wait for the thread, drop pending events. */
+void worker_free(Worker *w);
+
+/* Load a model (path may be a DINO backbone or an AlignSeg checkpoint), or a
+ * random ViT-S/16 when random is TRUE. Cancels running segmentations.
+ * Returns a job id. */
+guint worker_load_model(Worker *w, const char *path, const char *backbone,
+                        const AsModelOptions *opt, gboolean random);
+/* Load the image and, when model is non-NULL, segment it at input_size
+ * (square side). Cancels the running / queued image jobs. */
+guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_size);
+/* Cancel everything running or queued. */
+void worker_cancel_all(Worker *w);
+
+#endif
