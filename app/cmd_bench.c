@@ -360,6 +360,31 @@ static void encoder_breakdown(const AsEncoder *enc, const float *input, AsVitWor
     t[BK_NORM_ADD] += now_s() - t0;
 }
 
+/* The attention split into its parts, per head as kernels.c computes it
+ * (scores sgemm, row softmax, values sgemm), over depth x heads heads on the
+ * last block's q, k, v. att[0..2] receive seconds. */
+static void attention_split(const AsEncoderConfig *c, AsVitWorkspace *ws, double att[3])
+{
+    const int nt = ws->ntok, d = c->dim, hd = d / c->heads;
+    const float scale = 1.0f / sqrtf((float)hd);
+    att[0] = att[1] = att[2] = 0;
+    for (int i = 0; i < c->depth; i++)
+        for (int h = 0; h < c->heads; h++) {
+            const float *q = ws->qkv + (size_t)h * hd, *k = q + d, *v = q + 2 * d;
+            double t0 = now_s();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nt, nt, hd, scale, q, 3 * d, k,
+                        3 * d, 0.0f, ws->probs, nt);
+            double t1 = now_s();
+            as_softmax_rows(ws->probs, nt, nt);
+            double t2 = now_s();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, hd, nt, 1.0f, ws->probs,
+                        nt, v, 3 * d, 0.0f, ws->attn_out + (size_t)h * hd, d);
+            att[0] += t1 - t0;
+            att[1] += t2 - t1;
+            att[2] += now_s() - t2;
+        }
+}
+
 /* ---------------------------------------------------------------- files */
 
 static bool is_decoder_key(const char *name)
@@ -700,9 +725,11 @@ int cmd_bench(int argc, char **argv)
     const double g_asg = 2.0 * p.n * p.q * p.dim * 1e-9;
     const double g_total = g_enc + g_dec + g_asg;
 
-    double bk_t[BK_COUNT], bk_f[BK_COUNT];
-    if (a.breakdown)
+    double bk_t[BK_COUNT], bk_f[BK_COUNT], att[3];
+    if (a.breakdown) {
         encoder_breakdown(&m->enc, input, &p.vit, bk_t, bk_f);
+        attention_split(ec, &p.vit, att);
+    }
 
     char peak_shape[64] = "";
     const double peak = a.peak ? sgemm_peak(ec, p.vit.ntok, peak_shape, sizeof peak_shape) : 0.0;
@@ -771,6 +798,11 @@ int cmd_bench(int argc, char **argv)
                     printf("  %-20s %9.3f ms %5.1f%%\n", bk_names[k], bk_t[k] * 1e3,
                            100.0 * bk_t[k] / sum);
             }
+            const double af = gemm_flop(p.vit.ntok, p.vit.ntok, ec->dim) * ec->depth;
+            printf("  attention split (same calls again): scores sgemm %.3f ms (%.1f GFLOPS), "
+                   "softmax %.3f ms, values sgemm %.3f ms (%.1f GFLOPS)\n",
+                   att[0] * 1e3, af * 1e-9 / att[0], att[1] * 1e3, att[2] * 1e3,
+                   af * 1e-9 / att[2]);
         }
     }
     status = 0;

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "image.h"
+#include "merge.h"
 #include "npy.h"
 #include "segment.h"
 
@@ -20,7 +21,9 @@ static void usage(FILE *f)
             "\n"
             "Segment each image (PNG or JPEG) and write into OUTDIR (default '.'):\n"
             "  NAME.labels.png   8-bit indexed PNG at the original image size; pixel value =\n"
-            "                    prototype index, PASCAL VOC colour palette\n"
+            "                    prototype index (group index after --merge-*), coloured with\n"
+            "                    the PASCAL VOC palette as the viewer shows it (value k has\n"
+            "                    VOC colour k+1, so no prototype is black)\n"
             "  NAME.overlay.png  the photo blended with the label colours, label borders and\n"
             "                    the foreground (attention-map) contour drawn in white\n"
             "With --dump also NAME/<array>.npy at the model input size: tokens, cls_token, cls_attn,\n"
@@ -83,32 +86,29 @@ static int write_dump(const char *dir, const AsResult *r, AsError *err)
     return rc;
 }
 
-/* Photo blended 50% with label colours; pixels on a label border darkened;
- * foreground contour (patch mask, nearest upsampled) in white. */
-static void draw_overlay(const AsImage *img, const uint8_t *labels, const uint8_t *pal,
-                         const AsResult *r, uint8_t *out)
+/* Photo blended with the label colours (as_colourise, 50%); label borders
+ * darkened; the foreground contour (patch mask, nearest upsampled) in white. */
+static void draw_overlay(const AsImage *img, const int32_t *labels, const AsResult *r,
+                         uint8_t *out)
 {
     int w = img->w, h = img->h;
+    as_colourise(labels, w, h, img->rgb, 0.5f, 3, out);
     for (int y = 0; y < h; y++) {
         int py = (int)((long)y * r->gh / h);
+        int py1 = y + 1 < h ? (int)((long)(y + 1) * r->gh / h) : py;
         for (int x = 0; x < w; x++) {
             int px = (int)((long)x * r->gw / w);
+            int px1 = x + 1 < w ? (int)((long)(x + 1) * r->gw / w) : px;
             long i = (long)y * w + x;
-            const uint8_t *c = pal + 3 * labels[i];
             uint8_t *o = out + 3 * i;
-            const uint8_t *s = img->rgb + 3 * i;
-            bool border = (x + 1 < w && labels[i + 1] != labels[i]) ||
-                          (y + 1 < h && labels[i + w] != labels[i]);
             int fg = r->fg_mask[py * r->gw + px];
-            int fg_r = x + 1 < w ? r->fg_mask[py * r->gw + (int)((long)(x + 1) * r->gw / w)] : fg;
-            int fg_d = y + 1 < h ? r->fg_mask[(int)((long)(y + 1) * r->gh / h) * r->gw + px] : fg;
-            if (fg != fg_r || fg != fg_d) {
+            if (fg != r->fg_mask[py * r->gw + px1] || fg != r->fg_mask[py1 * r->gw + px]) {
                 o[0] = o[1] = o[2] = 255;
-                continue;
-            }
-            for (int k = 0; k < 3; k++) {
-                int v = (s[k] + c[k] + 1) / 2;
-                o[k] = (uint8_t)(border ? v / 3 : v);
+            } else if ((x + 1 < w && labels[i + 1] != labels[i]) ||
+                       (y + 1 < h && labels[i + w] != labels[i])) {
+                o[0] /= 3;
+                o[1] /= 3;
+                o[2] /= 3;
             }
         }
     }
@@ -142,15 +142,27 @@ static int process(const AsModel *m, const CliModelArgs *a, const char *path, co
         rc = AS_ERR_NOMEM;
         goto out;
     }
-    as_upsample_argmax(r.assign, r.gh, r.gw, r.q, img.h, img.w, full);
+    AsMergeOptions mo;
+    as_merge_options_default(&mo);
+    mo.merge_to = a->merge_to;
+    mo.threshold = a->merge_threshold;
+    int ngroups = r.q;
+    rc = as_result_relabel(&r, &mo, false, img.h, img.w, NULL, full, NULL, &ngroups, &err);
+    if (rc) {
+        fprintf(stderr, "alignseg segment: %s: %s\n", path, err.msg);
+        goto out;
+    }
     for (long i = 0; i < npx; i++)
         labels[i] = (uint8_t)full[i];
+    /* value k is drawn as the viewer and the exports draw group k */
     uint8_t pal[768];
-    as_voc_palette(pal);
+    int ncolors = ngroups > 256 ? 256 : ngroups;
+    for (int k = 0; k < ncolors; k++)
+        as_label_colour(k, pal + 3 * k);
     snprintf(file, sizeof file, "%s/%s.labels.png", outdir, stem);
-    rc = as_png_write_indexed(file, labels, img.w, img.h, pal, r.q > 256 ? 256 : r.q, &err);
+    rc = as_png_write_indexed(file, labels, img.w, img.h, pal, ncolors, &err);
     if (!rc) {
-        draw_overlay(&img, labels, pal, &r, overlay);
+        draw_overlay(&img, full, &r, overlay);
         snprintf(file, sizeof file, "%s/%s.overlay.png", outdir, stem);
         rc = as_png_write_rgb(file, overlay, img.w, img.h, &err);
     }
@@ -164,8 +176,9 @@ static int process(const AsModel *m, const CliModelArgs *a, const char *path, co
     if (rc)
         fprintf(stderr, "alignseg segment: %s\n", err.msg);
     else if (!quiet)
-        printf("%s: %dx%d -> input %dx%d, %d prototypes%s -> %s/%s.labels.png\n", path, img.w,
-               img.h, r.in_w, r.in_h, r.q, m->untrained ? " (untrained model)" : "", outdir, stem);
+        printf("%s: %dx%d -> input %dx%d, %d prototypes (%d after merging)%s -> %s/%s.labels.png\n",
+               path, img.w, img.h, r.in_w, r.in_h, r.q, ngroups,
+               m->untrained ? " (untrained model)" : "", outdir, stem);
 out:
     free(full);
     free(labels);

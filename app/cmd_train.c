@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #define STATE_KEY "alignseg_train"
 
 static volatile sig_atomic_t g_stop = 0;
+static int g_bad_images = 0; /* unreadable images reported (each once) */
 
 static void on_sigint(int sig)
 {
@@ -40,6 +42,7 @@ static void on_sigint(int sig)
 
 typedef struct {
     const char *backbone, *images, *rundir, *resume;
+    const char *random_arch; /* --random-backbone: benchmark without weights */
     int epochs, batch, queries, hidden, layers, local_crops, crop_size, threads;
     int lr_step, max_steps, log_every, kmeans_images;
     double lr, weight_decay, lr_gamma, mass;
@@ -86,6 +89,8 @@ static void usage(FILE *f)
             "  --max-steps N             stop after N steps (saves interrupted.pth)\n"
             "  --log-every N             progress line every N steps when not a terminal (10)\n"
             "  --keep-all                keep every epoch's checkpoint (default: the newest)\n"
+            "  --random-backbone A       benchmark on a random encoder instead of -b: vit_small16,\n"
+            "                            vit_small8, vit_base16 or vit_base8\n"
             "\n"
             "Ctrl-C saves RUNDIR/interrupted.pth; continue with --resume RUNDIR/interrupted.pth.\n");
 }
@@ -150,6 +155,10 @@ static int parse(Opts *o, int argc, char **argv)
         }
         if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && val) {
             o->rundir = argv[++i];
+            continue;
+        }
+        if (!strcmp(a, "--random-backbone") && val) {
+            o->random_arch = argv[++i];
             continue;
         }
         if (!strcmp(a, "--resume") && val) {
@@ -224,7 +233,7 @@ static int parse(Opts *o, int argc, char **argv)
             return 2;
         }
     }
-    if (!o->images || !o->rundir || (!o->backbone && !o->resume)) {
+    if (!o->images || !o->rundir || (!o->backbone && !o->resume && !o->random_arch)) {
         fprintf(stderr, CMD ": need --images DIR, -o RUNDIR and -b BACKBONE (or --resume)\n");
         usage(stderr);
         return 2;
@@ -320,7 +329,42 @@ static int fresh_model(const Opts *o, AsModel **out)
     AsError err = { 0 };
     AsTensorMap map;
     as_tmap_init(&map);
-    if (as_checkpoint_load(o->backbone, &map, &err)) {
+    if (o->random_arch) {
+        static const struct { const char *name; AsArch arch; int patch; } archs[] = {
+            { "vit_small16", AS_ARCH_VIT_SMALL, 16 }, { "vit_small8", AS_ARCH_VIT_SMALL, 8 },
+            { "vit_base16", AS_ARCH_VIT_BASE, 16 }, { "vit_base8", AS_ARCH_VIT_BASE, 8 },
+        };
+        int k = -1;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(o->random_arch, archs[i].name))
+                k = i;
+        AsModel *rm = NULL;
+        if (k < 0) {
+            fprintf(stderr, CMD ": --random-backbone: '%s' is not vit_small16, vit_small8, "
+                            "vit_base16 or vit_base8\n", o->random_arch);
+            return -1;
+        }
+        if (as_model_random(archs[k].arch, archs[k].patch, o->queries, 1, o->seed, &rm, &err)) {
+            fprintf(stderr, CMD ": %s\n", err.msg);
+            return -1;
+        }
+        for (size_t i = 0; i < rm->weights.count; i++) {
+            const AsTensor *tt = &rm->weights.items[i];
+            float *d = tt->data ? malloc((size_t)tt->numel * sizeof(float)) : NULL;
+            if (!d || is_decoder_key(tt->name)) {
+                free(d);
+                continue;
+            }
+            memcpy(d, tt->data, (size_t)tt->numel * sizeof(float));
+            if (as_tmap_add(&map, tt->name, tt->ndim, tt->shape, d, false, &err)) {
+                fprintf(stderr, CMD ": %s\n", err.msg);
+                as_model_free(rm);
+                as_tmap_free(&map);
+                return -1;
+            }
+        }
+        as_model_free(rm);
+    } else if (as_checkpoint_load(o->backbone, &map, &err)) {
         fprintf(stderr, CMD ": %s\n", err.msg);
         return -1;
     }
@@ -339,7 +383,7 @@ static int fresh_model(const Opts *o, AsModel **out)
     const AsTensor *pe = as_tmap_find(&map, "patch_embed.proj.weight");
     if (!pe || pe->ndim != 4 || pe->shape[0] < 1 || pe->shape[0] > 65536) {
         fprintf(stderr, CMD ": %s: not a DINO backbone (no patch_embed.proj.weight of shape "
-                        "(D, 3, p, p))\n", o->backbone);
+                        "(D, 3, p, p))\n", o->backbone ? o->backbone : o->random_arch);
         as_tmap_free(&map);
         return -1;
     }
@@ -352,7 +396,8 @@ static int fresh_model(const Opts *o, AsModel **out)
         return -1;
     }
     if (as_model_from_tensors(&map, &o->mopt, out, &err)) {
-        fprintf(stderr, CMD ": %s: the backbone does not fit: %s\n", o->backbone, err.msg);
+        fprintf(stderr, CMD ": %s: the backbone does not fit: %s\n",
+                o->backbone ? o->backbone : o->random_arch, err.msg);
         return -1;
     }
     return 0;
@@ -377,8 +422,11 @@ static int kmeans_prototypes(const Opts *o, AsModel *m, ImageList *imgs)
     for (int i = 0; i < imgs->count && got < want && !g_stop; i++) {
         AsImage img = { 0, 0, NULL };
         if (as_image_load(imgs->paths[i], &img, &err)) {
-            fprintf(stderr, CMD ": skipping %s: %s\n", imgs->paths[i], err.msg);
+            bool named = strstr(err.msg, imgs->paths[i]) != NULL;
+            fprintf(stderr, CMD ": skipping %s%s%s\n", named ? "" : imgs->paths[i],
+                    named ? "" : ": ", err.msg);
             imgs->bad[i] = true;
+            g_bad_images++;
             continue;
         }
         AsBox all = { 0, 0, img.w, img.h };
@@ -507,13 +555,16 @@ static int restore_state(Opts *o, RunState *rs, const AsPValue *root, int nimage
         return -1;
     for (int i = 0; i < 4; i++) {
         double hi, lo;
-        if (!as_pv_number(rng->items[2 * i], &hi) || !as_pv_number(rng->items[2 * i + 1], &lo))
+        if (!as_pv_number(rng->items[2 * i], &hi) || !as_pv_number(rng->items[2 * i + 1], &lo) ||
+            !(hi >= 0 && hi < 4294967296.0) || !(lo >= 0 && lo < 4294967296.0))
             return -1;
         rs->crop_rng.s[i] = ((uint64_t)hi << 32) | ((uint64_t)lo & 0xffffffffu);
     }
-    if (get_num(d, "seed", &v))
+    if (!(rs->crop_rng.s[0] | rs->crop_rng.s[1] | rs->crop_rng.s[2] | rs->crop_rng.s[3]))
+        return -1;
+    if (get_num(d, "seed", &v) && v >= 0 && v < 9007199254740992.0)
         o->seed = (uint64_t)v;
-    if (get_num(d, "base_lr", &v) && !o->set_lr)
+    if (get_num(d, "base_lr", &v) && !o->set_lr && v > 0 && v < 10)
         o->lr = v;
     rs->base_lr = o->lr;
 #define TAKE_INT(key, field, flag)                                                 \
@@ -525,13 +576,13 @@ static int restore_state(Opts *o, RunState *rs, const AsPValue *root, int nimage
     TAKE_INT("local_crops", local_crops, set_local)
     TAKE_INT("lr_step", lr_step, set_lr_step)
 #undef TAKE_INT
-    if (!o->set_np && get_num(d, "negative_pressure", &v))
+    if (!o->set_np && get_num(d, "negative_pressure", &v) && fabs(v) <= 10)
         o->negative_pressure = (float)v;
-    if (!o->set_wd && get_num(d, "weight_decay", &v))
+    if (!o->set_wd && get_num(d, "weight_decay", &v) && v >= 0 && v <= 10)
         o->weight_decay = v;
-    if (!o->set_gamma && get_num(d, "lr_gamma", &v))
+    if (!o->set_gamma && get_num(d, "lr_gamma", &v) && v >= 0 && v <= 10)
         o->lr_gamma = v;
-    if (!o->set_mass && get_num(d, "mass_threshold", &v))
+    if (!o->set_mass && get_num(d, "mass_threshold", &v) && v >= 0 && v <= 1)
         o->mass = v;
     const AsPValue *p = as_pv_get(d, "pairing");
     if (!o->set_pairing && p && p->kind == AS_PV_STR)
@@ -711,7 +762,6 @@ int cmd_train(int argc, char **argv)
     long run_images = 0;
     double run_start = now_sec(), data_time = 0;
     const char *stop_reason = NULL;
-    int nbad_reported = 0;
     for (; rs.epoch < o.epochs && !stop_reason; rs.epoch++) {
         t.hyper.lr = as_train_lr_at_epoch(rs.base_lr, rs.epoch, o.lr_step, o.lr_gamma);
         for (int i = 0; i < imgs.count; i++)
@@ -720,6 +770,8 @@ int cmd_train(int argc, char **argv)
         as_rng_seed2(&perm, o.seed, 0x5e7 + (uint64_t)rs.epoch);
         as_rng_shuffle(&perm, order, imgs.count);
         int step_in_epoch = rs.cursor / B;
+        const bool whole_epoch = rs.cursor == 0;
+        long epoch_images = 0;
         while (rs.cursor < imgs.count) {
             if (g_stop) {
                 stop_reason = "interrupted (Ctrl-C)";
@@ -744,7 +796,7 @@ int cmd_train(int argc, char **argv)
                     fprintf(stderr, "%s" CMD ": skipping %s%s%s\n", tty ? "\n" : "",
                             named ? "" : imgs.paths[idx], named ? "" : ": ", err.msg);
                     imgs.bad[idx] = true;
-                    nbad_reported++;
+                    g_bad_images++;
                     continue;
                 }
                 AsBox boxes[17];
@@ -758,12 +810,14 @@ int cmd_train(int argc, char **argv)
                     fprintf(stderr, "%s" CMD ": skipping %s: %s\n", tty ? "\n" : "",
                             imgs.paths[idx], err.msg);
                     imgs.bad[idx] = true;
+                    g_bad_images++;
                     continue;
                 }
                 nb++;
             }
             if (nb == 0)
                 break;
+            epoch_images += nb;
             if (nb < B) /* a short last batch: close the gaps between crop kinds */
                 for (int c = 1; c < nc; c++)
                     memmove(crops + (size_t)c * nb * crop_floats,
@@ -808,6 +862,11 @@ int cmd_train(int argc, char **argv)
         }
         if (stop_reason)
             break;
+        if (whole_epoch && epoch_images == 0) {
+            fprintf(stderr, CMD ": none of the %d images in %s could be read\n", imgs.count,
+                    o.images);
+            goto done;
+        }
         fflush(csv);
         if (tty)
             fputc('\n', stderr);
@@ -853,8 +912,8 @@ int cmd_train(int argc, char **argv)
                 100 * tc.time_encoder / total, 100 * t.time_forward / total,
                 100 * t.time_backward / total, 100 * t.time_optim / total,
                 100 * data_time / total, step_t > total ? " (overlapping)" : "");
-    if (nbad_reported)
-        fprintf(stderr, CMD ": %d unreadable images were skipped\n", nbad_reported);
+    if (g_bad_images)
+        fprintf(stderr, CMD ": %d unreadable images were skipped\n", g_bad_images);
     status = stop_reason && g_stop ? 130 : 0;
 done:
     signal(SIGINT, SIG_DFL);

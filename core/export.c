@@ -295,9 +295,12 @@ struct AsExporter {
     ExpImage *images;
     size_t nimages, capimages;
     int max_groups;
-    /* COCO annotations, already as JSON objects joined by ",\n" */
+    /* COCO annotations, each already a compact JSON object, back to back in
+     * ann; annoff[i] is where annotation i starts (annoff[nann] = annlen) */
     char *ann;
     size_t annlen, anncap;
+    size_t *annoff;
+    size_t nann, capann;
     int64_t next_ann_id;
 };
 
@@ -417,9 +420,22 @@ static int coco_add(AsExporter *x, int64_t image_id, const int32_t *labels, int 
         as_jw_object_end(&jw);
         free(counts);
         bool ok = as_jw_finish(&jw, "annotations.json", err) == 0;
+        if (ok && x->nann + 2 > x->capann) {
+            size_t nc = x->capann ? x->capann * 2 : 64;
+            size_t *no = realloc(x->annoff, nc * sizeof *no);
+            if (no) {
+                x->annoff = no;
+                x->capann = nc;
+            } else {
+                ok = false;
+            }
+        }
         if (ok)
-            ok = (x->annlen == 0 || ann_append(x, ",\n    ", 6)) &&
-                 ann_append(x, jw.buf, jw.len);
+            ok = ann_append(x, jw.buf, jw.len);
+        if (ok) {
+            x->annoff[x->nann++] = x->annlen - jw.len;
+            x->annoff[x->nann] = x->annlen;
+        }
         as_jw_free(&jw);
         if (!ok)
             return as_error_set(err, AS_ERR_NOMEM, "export: out of memory for COCO annotations");
@@ -545,32 +561,12 @@ static int write_coco(AsExporter *x, const char *path, AsError *err)
     }
     as_jw_array_end(&jw);
     as_jw_key(&jw, "annotations");
-    /* the annotation objects were built already; splice them in as raw text */
     as_jw_array_begin(&jw);
+    for (size_t i = 0; i < x->nann; i++)
+        as_jw_raw_value(&jw, x->ann + x->annoff[i], x->annoff[i + 1] - x->annoff[i]);
     as_jw_array_end(&jw);
     as_jw_object_end(&jw);
-    int rc = as_jw_finish(&jw, path, err);
-    if (rc == 0) {
-        /* jw.buf ends with "[]\n}" for annotations: insert the annotations */
-        char *tail = strrchr(jw.buf, '[');
-        FILE *f = fopen(path, "wb");
-        if (!f) {
-            rc = as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-        } else {
-            bool ok = fwrite(jw.buf, 1, (size_t)(tail - jw.buf) + 1, f) ==
-                      (size_t)(tail - jw.buf) + 1;
-            if (x->annlen) {
-                ok = ok && fputs("\n    ", f) != EOF;
-                ok = ok && fwrite(x->ann, 1, x->annlen, f) == x->annlen;
-                ok = ok && fputs("\n  ", f) != EOF;
-            }
-            ok = ok && fputs(tail + 1, f) != EOF && fputc('\n', f) != EOF;
-            if (fclose(f) != 0)
-                ok = false;
-            if (!ok)
-                rc = as_error_set(err, AS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        }
-    }
+    int rc = as_jw_write_file(&jw, path, err);
     as_jw_free(&jw);
     return rc;
 }
@@ -614,6 +610,7 @@ void as_exporter_free(AsExporter *x)
     }
     free(x->images);
     free(x->ann);
+    free(x->annoff);
     free(x->outdir);
     free(x);
 }

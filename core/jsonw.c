@@ -273,6 +273,12 @@ void as_jw_null(AsJsonW *w)
     raw(w, "null", 4);
 }
 
+void as_jw_raw_value(AsJsonW *w, const char *json, size_t n)
+{
+    before_value(w);
+    raw(w, json, n);
+}
+
 int as_jw_finish(AsJsonW *w, const char *name, AsError *err)
 {
     if (w->failed)

@@ -42,6 +42,9 @@ void as_jw_int(AsJsonW *w, int64_t v);
 void as_jw_double(AsJsonW *w, double v);
 void as_jw_bool(AsJsonW *w, bool v);
 void as_jw_null(AsJsonW *w);
+/* Insert an already-encoded JSON value (e.g. built by another writer) as
+ * the next value; the caller guarantees it is valid JSON. */
+void as_jw_raw_value(AsJsonW *w, const char *json, size_t n);
 
 /* Append s as a JSON string literal (with quotes) to a plain buffer; used
  * internally and by callers building text by hand. Returns false on OOM. */

@@ -24,7 +24,6 @@ static int check_size(int w, int h, AsError *err)
 /* Shared encoder: is1(i) tells whether row-major pixel i is set. */
 #define ENCODE_BODY(IS1)                                                              \
     do {                                                                              \
-        size_t npix = (size_t)w * h;                                                  \
         size_t cap = 16, m = 0;                                                       \
         uint32_t *c = malloc(cap * sizeof *c);                                        \
         if (!c)                                                                       \
@@ -51,7 +50,6 @@ static int check_size(int w, int h, AsError *err)
                 }                                                                     \
                 run++;                                                                \
             }                                                                         \
-        (void)npix;                                                                   \
         c[m++] = run;                                                                 \
         out->h = h;                                                                   \
         out->w = w;                                                                   \
@@ -202,8 +200,6 @@ void as_rle_bbox(const AsRle *r, double bbox[4])
         if (j % 2 == 1 && r->cnts[j] == 0)
             continue; /* empty run of 1s (only in hand-made counts) */
         uint64_t t = cc - (j % 2); /* first pixel of a 1-run, or its last */
-        if (j % 2 == 1 && t >= cc)
-            continue;
         uint64_t y = t % h, x = t / h;
         if (j % 2 == 0) {
             xp = x;

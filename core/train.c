@@ -338,38 +338,48 @@ double as_loss_correlation(const float *c, const float *sg, const float *sl, int
 }
 
 /* ------------------------------------------------------------------------ */
-/* forward with cache, backward */
+/* forward with cache, backward
+ *
+ * All decoder instances (one per crop and batch element) are stacked: row
+ * k*Q + i of every (R, .) matrix, R = instances * Q, is prototype i of
+ * instance k. Row-wise operations (linear layers, LayerNorm, ReLU) run once
+ * on all R rows, so each weight matrix is read once per step; only the
+ * attention mixing is done per instance. Instance k < B is the global crop of
+ * element k, instance B + b * nl + i the local entry (b, i): the order of
+ * the tokens in AsTrainBatch. */
 
 typedef struct {
     const float *F; /* (n, D) tokens, borrowed */
     int n;
     float *pc;      /* (heads, Q, n) cross-attention probabilities */
-    float *pf;      /* (heads, Q, D) probabilities times tokens (see backward.h) */
-    float *ac;      /* (Q, D) cross-attention output before out_proj */
-    float *r1, *t1; /* (Q, D) before / after LN_c */
-    float *qkv;     /* (Q, 3D) */
-    float *ps;      /* (heads, Q, Q) */
-    float *as;      /* (Q, D) */
-    float *r2, *t2; /* (Q, D) */
-    float *h1;      /* (Q, H) after ReLU */
-    float *r3, *P;  /* (Q, D) before / after LN_f: the adapted prototypes */
-    float *nP;      /* (Q, D) normalised */
-    float *dnP;     /* (Q, D) gradient w.r.t. nP */
+    float *ps;      /* (heads, Q, Q) self-attention probabilities */
+    float *P, *nP, *dnP; /* (Q, D) rows of the stacked matrices below */
 } Inst;
 
 struct AsTrainCache {
     int B, nl, ng, nlt; /* geometry this cache was built for */
-    Inst *inst;         /* (1 + nl) * B: inst[b] global crops, inst[B + b * nl + i]
-                           local entry (b, i): the order of the tokens in the batch */
+    int ninst;
+    Inst *inst;
     float *arena;
-    float *qc;          /* (Q, D) cross-attention query projection of Q0 */
-    float *dqc;         /* (Q, D) */
+    float *qc, *dqc;    /* (Q, D) cross-attention query projection of Q0 */
+    float *qk, *dqk;    /* (heads, Q, D) queries folded with the key projection */
+    /* stacked activations, R rows */
+    float *pf;          /* (heads, R, D) probabilities times tokens */
+    float *ac;          /* (R, D) cross-attention output before out_proj */
+    float *r1, *t1;     /* (R, D) before / after LN_c */
+    float *qkv;         /* (R, 3D) */
+    float *as;          /* (R, D) self-attention output before out_proj */
+    float *r2, *t2;     /* (R, D) */
+    float *h1;          /* (R, H) after ReLU */
+    float *r3, *P, *nP, *dnP; /* (R, D): before LN_f, prototypes, normalised, gradient */
+    /* losses */
     float *nFg, *nFl;   /* normalised tokens (B, ng, D), (B, nl, nlt, D) */
     float *corr;        /* (B, ng, nlt) */
     float *sg, *dsg;    /* (B, ng, Q) */
     float *sl, *dsl;    /* (nlt, Q) scratch */
-    /* backward scratch */
-    float *dP, *dr3, *dh1, *dt2, *dr2, *das, *dqkv, *dt1, *dr1, *dac, *mscratch;
+    /* backward, R rows */
+    float *dP, *dr3, *dh1, *dt2, *dr2, *das, *dqkv, *dt1, *dr1, *dac, *dpf;
+    float *mscratch;    /* Q * max(ng, nlt) */
 };
 
 static void cache_free(AsTrainCache *c)
@@ -394,15 +404,14 @@ static int cache_prepare(AsTrainer *t, const AsTrainBatch *b, AsError *err)
     const size_t B = (size_t)b->batch, nl = (size_t)b->nlocal;
     const size_t ng = (size_t)b->n_g, nlt = (size_t)b->n_l;
     const size_t nmax = ng > nlt ? ng : nlt;
-    const size_t ninst = (1 + nl) * B;
-    size_t per_inst_g = heads * Q * ng;
-    size_t per_inst_l = heads * Q * nlt;
-    size_t per_inst_q = Q * D * 10 + heads * Q * D + Q * 3 * D + heads * Q * Q + Q * H;
-    size_t total = B * per_inst_g + nl * B * per_inst_l + ninst * per_inst_q;
-    total += 2 * Q * D;                       /* qc, dqc */
-    total += B * ng * D + B * nl * nlt * D;   /* nFg, nFl */
+    const size_t ninst = (1 + nl) * B, R = ninst * Q;
+    size_t total = B * heads * Q * ng + B * nl * heads * Q * nlt + ninst * heads * Q * Q;
+    total += 2 * Q * D + 2 * heads * Q * D;           /* qc, dqc, qk, dqk */
+    total += 2 * heads * R * D;                        /* pf, dpf */
+    total += R * D * 18 + 2 * R * 3 * D + 2 * R * H;   /* stacked activations + grads */
+    total += B * ng * D + B * nl * nlt * D;            /* nFg, nFl */
     total += B * ng * nlt + 2 * B * ng * Q + 2 * nlt * Q;
-    total += Q * D * 8 + Q * H + Q * 3 * D + 2 * Q * D + Q * nmax + Q * Q; /* scratch */
+    total += Q * nmax;
     if (total > ((size_t)1 << 33))
         return as_error_set(err, AS_ERR_NOMEM, "trainer: batch too large (%zu floats)", total);
     c = calloc(1, sizeof *c);
@@ -417,28 +426,44 @@ static int cache_prepare(AsTrainer *t, const AsTrainBatch *b, AsError *err)
     }
     float *a = c->arena;
 #define TAKE(n) (a += (n), a - (n))
+    c->qc = TAKE(Q * D);
+    c->dqc = TAKE(Q * D);
+    c->qk = TAKE(heads * Q * D);
+    c->dqk = TAKE(heads * Q * D);
+    c->pf = TAKE(heads * R * D);
+    c->dpf = TAKE(heads * R * D);
+    c->ac = TAKE(R * D);
+    c->r1 = TAKE(R * D);
+    c->t1 = TAKE(R * D);
+    c->qkv = TAKE(R * 3 * D);
+    c->as = TAKE(R * D);
+    c->r2 = TAKE(R * D);
+    c->t2 = TAKE(R * D);
+    c->h1 = TAKE(R * H);
+    c->r3 = TAKE(R * D);
+    c->P = TAKE(R * D);
+    c->nP = TAKE(R * D);
+    c->dnP = TAKE(R * D);
+    c->dP = TAKE(R * D);
+    c->dr3 = TAKE(R * D);
+    c->dh1 = TAKE(R * H);
+    c->dt2 = TAKE(R * D);
+    c->dr2 = TAKE(R * D);
+    c->das = TAKE(R * D);
+    c->dqkv = TAKE(R * 3 * D);
+    c->dt1 = TAKE(R * D);
+    c->dr1 = TAKE(R * D);
+    c->dac = TAKE(R * D);
     for (size_t k = 0; k < ninst; k++) {
         Inst *in = &c->inst[k];
         size_t n = k < B ? ng : nlt;
         in->n = (int)n;
         in->pc = TAKE(heads * Q * n);
-        in->pf = TAKE(heads * Q * D);
-        in->ac = TAKE(Q * D);
-        in->r1 = TAKE(Q * D);
-        in->t1 = TAKE(Q * D);
-        in->qkv = TAKE(Q * 3 * D);
         in->ps = TAKE(heads * Q * Q);
-        in->as = TAKE(Q * D);
-        in->r2 = TAKE(Q * D);
-        in->t2 = TAKE(Q * D);
-        in->h1 = TAKE(Q * H);
-        in->r3 = TAKE(Q * D);
-        in->P = TAKE(Q * D);
-        in->nP = TAKE(Q * D);
-        in->dnP = TAKE(Q * D);
+        in->P = c->P + k * Q * D;
+        in->nP = c->nP + k * Q * D;
+        in->dnP = c->dnP + k * Q * D;
     }
-    c->qc = TAKE(Q * D);
-    c->dqc = TAKE(Q * D);
     c->nFg = TAKE(B * ng * D);
     c->nFl = TAKE(B * nl * nlt * D);
     c->corr = TAKE(B * ng * nlt);
@@ -446,61 +471,76 @@ static int cache_prepare(AsTrainer *t, const AsTrainBatch *b, AsError *err)
     c->dsg = TAKE(B * ng * Q);
     c->sl = TAKE(nlt * Q);
     c->dsl = TAKE(nlt * Q);
-    c->dP = TAKE(Q * D);
-    c->dr3 = TAKE(Q * D);
-    c->dh1 = TAKE(Q * H);
-    c->dt2 = TAKE(Q * D);
-    c->dr2 = TAKE(Q * D);
-    c->das = TAKE(Q * D);
-    c->dqkv = TAKE(Q * 3 * D);
-    c->dt1 = TAKE(Q * D);
-    c->dr1 = TAKE(Q * D);
-    c->dac = TAKE(Q * D);
-    c->mscratch = TAKE(2 * Q * D + Q * nmax + Q * Q);
+    c->mscratch = TAKE(Q * nmax);
 #undef TAKE
+    const size_t used = (size_t)(a - c->arena);
+    if (used != total) { /* the size formula above is out of date */
+        cache_free(c);
+        return as_error_set(err, AS_ERR_ARG, "trainer: internal error: activation arena of "
+                            "%zu floats used %zu", total, used);
+    }
     c->B = b->batch;
     c->nl = b->nlocal;
     c->ng = b->n_g;
     c->nlt = b->n_l;
+    c->ninst = (int)ninst;
     t->cache = c;
     return 0;
 }
 
-/* Forward of the last decoder layer for one instance (every layer reads Q0,
- * only the last one's output is used). */
-static void decoder_forward(const AsTrainer *t, const float *qc, Inst *in)
+/* Forward of the last decoder layer for every instance (every layer reads
+ * Q0 and only the last one's output is used). */
+static void decoder_forward(AsTrainer *t)
 {
+    AsTrainCache *c = t->cache;
     const AsDecoder *dec = t->dec;
     const AsDecoderConfig *cf = &dec->cfg;
-    const int D = cf->dim, Q = cf->queries, heads = cf->heads;
+    const int D = cf->dim, Q = cf->queries, heads = cf->heads, d = D / heads;
+    const int R = c->ninst * Q;
     const AsDecoderLayer *ly = &dec->layers[cf->layers - 1];
-    const float *Q0 = dec->queries;
-    /* cross-attention: q = Q0 Wq^T + bq (shared by all instances), keys and
-     * values of the tokens folded into it (backward.h) */
-    const float *w = ly->cross.in_proj.w;
-    as_cross_attn_tokens_forward(qc, in->F, Q, in->n, D, heads, w + (size_t)D * D,
-                                 w + 2 * (size_t)D * D, ly->cross.in_proj.b + 2 * D, in->pc,
-                                 in->pf, in->ac, t->cache->mscratch);
-    as_linear(in->ac, Q, &ly->cross.out_proj, in->r1);
-    for (long i = 0; i < (long)Q * D; i++)
-        in->r1[i] += Q0[i];
-    as_layernorm(in->r1, Q, &ly->cross.norm, in->t1);
+    const float *W = ly->cross.in_proj.w, *bias = ly->cross.in_proj.b;
+    /* cross-attention: q = Q0 Wq^T + bq and its fold with the key projection
+     * are shared by all instances; then attention per instance, the value
+     * projection on all rows at once */
+    AsLinear lq = { (float *)W, (float *)bias, D, D };
+    as_linear(dec->queries, Q, &lq, c->qc);
+    as_cross_fold_queries(c->qc, Q, D, heads, W + (size_t)D * D, c->qk);
+    for (int k = 0; k < c->ninst; k++) {
+        Inst *in = &c->inst[k];
+        as_cross_attend(c->qk, in->F, Q, in->n, D, heads, in->pc, c->pf + (size_t)k * Q * D,
+                        (long)R * D);
+    }
+    for (int h = 0; h < heads; h++) {
+        for (int r = 0; r < R; r++)
+            memcpy(c->ac + (size_t)r * D + h * d, bias + 2 * D + h * d, (size_t)d * sizeof(float));
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, d, D, 1.0f,
+                    c->pf + (size_t)h * R * D, D, W + (size_t)(2 * D + h * d) * D, D, 1.0f,
+                    c->ac + h * d, D);
+    }
+    as_linear(c->ac, R, &ly->cross.out_proj, c->r1);
+    for (int k = 0; k < c->ninst; k++) /* residual: the prototypes */
+        for (long i = 0; i < (long)Q * D; i++)
+            c->r1[(size_t)k * Q * D + i] += dec->queries[i];
+    as_layernorm(c->r1, R, &ly->cross.norm, c->t1);
     /* self-attention */
-    as_linear(in->t1, Q, &ly->self.in_proj, in->qkv);
-    as_mha(in->qkv, 3 * D, in->qkv + D, 3 * D, in->qkv + 2 * D, 3 * D, Q, Q, D, heads, in->ps,
-           in->as);
-    as_linear(in->as, Q, &ly->self.out_proj, in->r2);
-    for (long i = 0; i < (long)Q * D; i++)
-        in->r2[i] += in->t1[i];
-    as_layernorm(in->r2, Q, &ly->self.norm, in->t2);
+    as_linear(c->t1, R, &ly->self.in_proj, c->qkv);
+    for (int k = 0; k < c->ninst; k++) {
+        const float *qkv = c->qkv + (size_t)k * Q * 3 * D;
+        as_mha(qkv, 3 * D, qkv + D, 3 * D, qkv + 2 * D, 3 * D, Q, Q, D, heads, c->inst[k].ps,
+               c->as + (size_t)k * Q * D);
+    }
+    as_linear(c->as, R, &ly->self.out_proj, c->r2);
+    for (size_t i = 0; i < (size_t)R * D; i++)
+        c->r2[i] += c->t1[i];
+    as_layernorm(c->r2, R, &ly->self.norm, c->t2);
     /* FFN */
-    as_linear(in->t2, Q, &ly->linear1, in->h1);
-    as_relu_inplace(in->h1, (long)Q * cf->hidden);
-    as_linear(in->h1, Q, &ly->linear2, in->r3);
-    for (long i = 0; i < (long)Q * D; i++)
-        in->r3[i] += in->t2[i];
-    as_layernorm(in->r3, Q, &ly->ffn_norm, in->P);
-    as_l2norm_rows(in->P, Q, D, NORM_EPS, in->nP);
+    as_linear(c->t2, R, &ly->linear1, c->h1);
+    as_relu_inplace(c->h1, (long)R * cf->hidden);
+    as_linear(c->h1, R, &ly->linear2, c->r3);
+    for (size_t i = 0; i < (size_t)R * D; i++)
+        c->r3[i] += c->t2[i];
+    as_layernorm(c->r3, R, &ly->ffn_norm, c->P);
+    as_l2norm_rows(c->P, R, D, NORM_EPS, c->nP);
 }
 
 static float *G(AsTrainer *t, int idx)
@@ -508,63 +548,82 @@ static float *G(AsTrainer *t, int idx)
     return t->grad + t->params[idx].off;
 }
 
-/* Backward of decoder_forward given dnP: accumulates parameter gradients,
- * the gradient of Q0 (residual path) and of the shared query projection. */
-static void decoder_backward(AsTrainer *t, Inst *in)
+/* Backward of decoder_forward given c->dnP: parameter gradients. */
+static void decoder_backward(AsTrainer *t)
 {
     AsTrainCache *c = t->cache;
     const AsDecoder *dec = t->dec;
     const AsDecoderConfig *cf = &dec->cfg;
     const int D = cf->dim, Q = cf->queries, H = cf->hidden, heads = cf->heads, L = cf->layers;
-    const int j = L - 1;
+    const int d = D / heads, j = L - 1, R = c->ninst * Q;
     const AsDecoderLayer *ly = &dec->layers[j];
-    const size_t QD = (size_t)Q * D;
-    memset(c->dP, 0, QD * sizeof(float));
-    as_l2norm_rows_backward(in->P, Q, D, NORM_EPS, in->dnP, c->dP);
-    /* LN_f */
-    memset(c->dr3, 0, QD * sizeof(float));
-    as_layernorm_backward(in->r3, Q, D, ly->ffn_norm.w, ly->ffn_norm.eps, c->dP, c->dr3,
+    const size_t RD = (size_t)R * D;
+    memset(c->dP, 0, RD * sizeof(float));
+    as_l2norm_rows_backward(c->P, R, D, NORM_EPS, c->dnP, c->dP);
+    /* LN_f, FFN */
+    memset(c->dr3, 0, RD * sizeof(float));
+    as_layernorm_backward(c->r3, R, D, ly->ffn_norm.w, ly->ffn_norm.eps, c->dP, c->dr3,
                           G(t, idx_ffn(L, j, F_NORM_W)), G(t, idx_ffn(L, j, F_NORM_B)));
-    memcpy(c->dt2, c->dr3, QD * sizeof(float)); /* residual */
-    memset(c->dh1, 0, (size_t)Q * H * sizeof(float));
-    as_linear_backward(in->h1, Q, H, D, ly->linear2.w, c->dr3, D, c->dh1,
+    memcpy(c->dt2, c->dr3, RD * sizeof(float)); /* residual */
+    memset(c->dh1, 0, (size_t)R * H * sizeof(float));
+    as_linear_backward(c->h1, R, H, D, ly->linear2.w, c->dr3, D, c->dh1,
                        G(t, idx_ffn(L, j, F_L2_W)), G(t, idx_ffn(L, j, F_L2_B)));
-    /* ReLU in place on dh1: zero where the output was 0 */
-    for (long i = 0; i < (long)Q * H; i++)
-        if (!(in->h1[i] > 0.0f))
+    for (size_t i = 0; i < (size_t)R * H; i++) /* ReLU: zero where the output was 0 */
+        if (!(c->h1[i] > 0.0f))
             c->dh1[i] = 0.0f;
-    as_linear_backward(in->t2, Q, D, H, ly->linear1.w, c->dh1, H, c->dt2,
+    as_linear_backward(c->t2, R, D, H, ly->linear1.w, c->dh1, H, c->dt2,
                        G(t, idx_ffn(L, j, F_L1_W)), G(t, idx_ffn(L, j, F_L1_B)));
-    /* LN_s */
-    memset(c->dr2, 0, QD * sizeof(float));
-    as_layernorm_backward(in->r2, Q, D, ly->self.norm.w, ly->self.norm.eps, c->dt2, c->dr2,
+    /* LN_s, self-attention */
+    memset(c->dr2, 0, RD * sizeof(float));
+    as_layernorm_backward(c->r2, R, D, ly->self.norm.w, ly->self.norm.eps, c->dt2, c->dr2,
                           G(t, idx_self(L, j, A_NORM_W)), G(t, idx_self(L, j, A_NORM_B)));
-    memcpy(c->dt1, c->dr2, QD * sizeof(float)); /* residual */
-    memset(c->das, 0, QD * sizeof(float));
-    as_linear_backward(in->as, Q, D, D, ly->self.out_proj.w, c->dr2, D, c->das,
+    memcpy(c->dt1, c->dr2, RD * sizeof(float)); /* residual */
+    memset(c->das, 0, RD * sizeof(float));
+    as_linear_backward(c->as, R, D, D, ly->self.out_proj.w, c->dr2, D, c->das,
                        G(t, idx_self(L, j, A_OUT_W)), G(t, idx_self(L, j, A_OUT_B)));
-    memset(c->dqkv, 0, 3 * QD * sizeof(float));
-    as_mha_backward(in->qkv, 3 * D, in->qkv + D, 3 * D, in->qkv + 2 * D, 3 * D, Q, Q, D, heads,
-                    in->ps, c->das, c->dqkv, 3 * D, c->dqkv + D, 3 * D, c->dqkv + 2 * D, 3 * D,
-                    c->mscratch);
-    as_linear_backward(in->t1, Q, D, 3 * D, ly->self.in_proj.w, c->dqkv, 3 * D, c->dt1,
+    memset(c->dqkv, 0, 3 * RD * sizeof(float));
+    for (int k = 0; k < c->ninst; k++) {
+        const size_t o3 = (size_t)k * Q * 3 * D;
+        const float *qkv = c->qkv + o3;
+        float *g = c->dqkv + o3;
+        as_mha_backward(qkv, 3 * D, qkv + D, 3 * D, qkv + 2 * D, 3 * D, Q, Q, D, heads,
+                        c->inst[k].ps, c->das + (size_t)k * Q * D, g, 3 * D, g + D, 3 * D,
+                        g + 2 * D, 3 * D, c->mscratch);
+    }
+    as_linear_backward(c->t1, R, D, 3 * D, ly->self.in_proj.w, c->dqkv, 3 * D, c->dt1,
                        G(t, idx_self(L, j, A_IN_W)), G(t, idx_self(L, j, A_IN_B)));
-    /* LN_c */
-    memset(c->dr1, 0, QD * sizeof(float));
-    as_layernorm_backward(in->r1, Q, D, ly->cross.norm.w, ly->cross.norm.eps, c->dt1, c->dr1,
+    /* LN_c, cross-attention */
+    memset(c->dr1, 0, RD * sizeof(float));
+    as_layernorm_backward(c->r1, R, D, ly->cross.norm.w, ly->cross.norm.eps, c->dt1, c->dr1,
                           G(t, idx_cross(L, j, A_NORM_W)), G(t, idx_cross(L, j, A_NORM_B)));
     float *dq0 = G(t, 0);
-    for (size_t i = 0; i < QD; i++) /* residual into the prototypes */
-        dq0[i] += c->dr1[i];
-    memset(c->dac, 0, QD * sizeof(float));
-    as_linear_backward(in->ac, Q, D, D, ly->cross.out_proj.w, c->dr1, D, c->dac,
+    for (int k = 0; k < c->ninst; k++) /* residual into the prototypes */
+        for (size_t i = 0; i < (size_t)Q * D; i++)
+            dq0[i] += c->dr1[(size_t)k * Q * D + i];
+    memset(c->dac, 0, RD * sizeof(float));
+    as_linear_backward(c->ac, R, D, D, ly->cross.out_proj.w, c->dr1, D, c->dac,
                        G(t, idx_cross(L, j, A_OUT_W)), G(t, idx_cross(L, j, A_OUT_B)));
-    const float *w = ly->cross.in_proj.w;
+    const float *W = ly->cross.in_proj.w;
     float *gw = G(t, idx_cross(L, j, A_IN_W)), *gb = G(t, idx_cross(L, j, A_IN_B));
-    as_cross_attn_tokens_backward(c->qc, in->F, Q, in->n, D, heads, w + (size_t)D * D,
-                                  w + 2 * (size_t)D * D, in->pc, in->pf, c->dac, c->dqc,
-                                  gw + (size_t)D * D, gw + 2 * (size_t)D * D, gb + 2 * D,
-                                  c->mscratch);
+    /* value projection out_h = PF_h Wv_h^T + bv_h, all rows at once */
+    for (int h = 0; h < heads; h++) {
+        const float *go = c->dac + h * d;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, D, R, 1.0f, go, D,
+                    c->pf + (size_t)h * RD, D, 1.0f, gw + (size_t)(2 * D + h * d) * D, D);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, D, d, 1.0f, go, D,
+                    W + (size_t)(2 * D + h * d) * D, D, 0.0f, c->dpf + (size_t)h * RD, D);
+    }
+    as_linear_backward(NULL, R, D, D, NULL, c->dac, D, NULL, NULL, gb + 2 * D);
+    /* attention per instance, into the shared folded queries */
+    memset(c->dqk, 0, (size_t)heads * Q * D * sizeof(float));
+    for (int k = 0; k < c->ninst; k++)
+        as_cross_attend_backward(c->inst[k].F, Q, c->inst[k].n, D, heads, c->inst[k].pc,
+                                 c->dpf + (size_t)k * Q * D, (long)RD, c->dqk, c->mscratch);
+    memset(c->dqc, 0, (size_t)Q * D * sizeof(float));
+    as_cross_fold_queries_backward(c->qc, Q, D, heads, W + (size_t)D * D, c->dqk, c->dqc,
+                                   gw + (size_t)D * D);
+    /* the shared query projection q = Q0 Wq^T + bq */
+    as_linear_backward(dec->queries, Q, D, D, W, c->dqc, D, dq0, gw, gb);
 }
 
 int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses *out,
@@ -579,21 +638,16 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
     AsTrainCache *c = t->cache;
     const AsDecoder *dec = t->dec;
     const AsDecoderConfig *cf = &dec->cfg;
-    const int D = cf->dim, Q = cf->queries, L = cf->layers;
+    const int D = cf->dim, Q = cf->queries;
     const int B = b->batch, nl = b->nlocal, ng = b->n_g, nlt = b->n_l;
-    const AsDecoderLayer *ly = &dec->layers[L - 1];
     const size_t QD = (size_t)Q * D;
 
     /* forward of every instance */
-    AsLinear lq = { ly->cross.in_proj.w, ly->cross.in_proj.b, D, D };
-    as_linear(dec->queries, Q, &lq, c->qc);
-    for (int k = 0; k < (1 + nl) * B; k++) {
-        Inst *in = &c->inst[k];
-        in->F = k < B ? b->gc_tokens + (size_t)k * ng * D
-                      : b->lc_tokens + (size_t)(k - B) * nlt * D;
-        decoder_forward(t, c->qc, in);
-        memset(in->dnP, 0, QD * sizeof(float));
-    }
+    for (int k = 0; k < c->ninst; k++)
+        c->inst[k].F = k < B ? b->gc_tokens + (size_t)k * ng * D
+                             : b->lc_tokens + (size_t)(k - B) * nlt * D;
+    decoder_forward(t);
+    memset(c->dnP, 0, (size_t)c->ninst * QD * sizeof(float));
     /* normalised tokens (no gradient: the encoder is frozen) */
     as_l2norm_rows(b->gc_tokens, B * ng, D, NORM_EPS, c->nFg);
     as_l2norm_rows(b->lc_tokens, B * nl * nlt, D, NORM_EPS, c->nFl);
@@ -666,12 +720,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
 
     /* backward through every decoder instance */
     memset(t->grad, 0, (size_t)t->total * sizeof(float));
-    memset(c->dqc, 0, QD * sizeof(float));
-    for (int k = 0; k < (1 + nl) * B; k++)
-        decoder_backward(t, &c->inst[k]);
-    /* the shared query projection q = Q0 Wq^T + bq */
-    as_linear_backward(dec->queries, Q, D, D, ly->cross.in_proj.w, c->dqc, D, G(t, 0),
-                       G(t, idx_cross(L, L - 1, A_IN_W)), G(t, idx_cross(L, L - 1, A_IN_B)));
+    decoder_backward(t);
     t->time_backward += now_sec() - t1;
 
     /* adapted prototypes, crop-major */

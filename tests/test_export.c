@@ -118,6 +118,47 @@ static void test_rle_hostile(void)
         if (rc == 0)
             as_rle_free(&r);
     }
+    /* random garbage: parse or refuse, never crash (run under ASan) */
+    uint32_t seed = 4242;
+    int parsed = 0;
+    for (int t = 0; t < 3000; t++) {
+        char str[24];
+        int n = 1 + t % 20;
+        for (int i = 0; i < n; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            str[i] = (char)(t % 4 == 0 ? 1 + (seed >> 24) % 255 : 48 + (seed >> 24) % 64);
+        }
+        str[n] = '\0';
+        uint8_t mk[12 * 9];
+        if (as_rle_from_string(str, 12, 9, &r, &err) == 0) {
+            parsed++;
+            if (as_rle_decode(&r, mk, &err) == 0)
+                CHECK(as_rle_area(&r) <= 108, "area");
+            as_rle_free(&r);
+        }
+    }
+    /* random masks: counts -> string -> counts is the identity */
+    int same = 0;
+    for (int t = 0; t < 500; t++) {
+        uint8_t mk[13 * 7];
+        int dens = t % 7;
+        for (int i = 0; i < 13 * 7; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            mk[i] = (int)((seed >> 24) % 7) < dens;
+        }
+        AsRle r1, r2;
+        as_rle_encode_mask(mk, 13, 7, &r1, &err);
+        char *str = as_rle_to_string(&r1);
+        if (str && as_rle_from_string(str, 7, 13, &r2, &err) == 0) {
+            same += r1.m == r2.m && !memcmp(r1.cnts, r2.cnts, r1.m * sizeof *r1.cnts);
+            as_rle_free(&r2);
+        }
+        free(str);
+        as_rle_free(&r1);
+    }
+    CHECK(same == 500, "random masks: %d of 500 count lists survive the string", same);
+    printf("rle: %d of 3000 garbage strings parsed without error\n", parsed);
+
     /* counts that do not cover the mask: parse ok, decode refuses */
     CHECK(as_rle_from_string("11", 4, 4, &r, &err) == 0, "short counts parse");
     uint8_t m[16];
@@ -701,6 +742,84 @@ static void test_cli(void)
         as_npy_free(&ref);
     } else {
         CHECK(0, "%s", err.msg);
+    }
+
+    /* --foreground: the reference foreground mask (4x4 patches of 16 px) is
+     * 0 in the bottom half, 1 at the top right; away from its border (more
+     * than 8 px, where the bilinear mask is exactly 0 or 1) pixels are
+     * background (VOC 0) or keep their label */
+    snprintf(cmd, sizeof cmd,
+             "'%s' export -q -m '%s' --encoder-heads 3 --size 64 --foreground --format voc "
+             "-o '%s/fg' '%s'",
+             bin(), model, dir, img);
+    CHECK(run(cmd) == 0, "--foreground");
+    AsNpy fgm, lf;
+    if (as_npy_read(test_path("reference/infer_tiny/fg_mask.npy"), &fgm, &err) == 0 &&
+        as_npy_read(test_path("reference/infer_tiny/labels_full.npy"), &lf, &err) == 0) {
+        as_npy_to_f32(&fgm, &err);
+        uint8_t *v = NULL;
+        int vw = 0, vh = 0;
+        snprintf(p, sizeof p, "%s/fg/voc/SegmentationClass/input.png", dir);
+        CHECK(as_png_read_u8(p, &v, &vw, &vh, &err) == 0, "%s", err.msg);
+        int bad = 0, bg = 0, checked = 0;
+        for (int y = 0; v && y < 64; y++)
+            for (int x = 0; x < 64; x++) {
+                int py = y / 16, px = x / 16, uniform = 1;
+                float f = ((float *)fgm.data)[py * 4 + px];
+                /* the 8 px band next to a patch with another mask value is mixed */
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int qy = (y + dy * 8) / 16, qx = (x + dx * 8) / 16;
+                        if (y + dy * 8 < 0 || x + dx * 8 < 0 || qy > 3 || qx > 3)
+                            continue;
+                        if (((float *)fgm.data)[qy * 4 + qx] != f)
+                            uniform = 0;
+                    }
+                if (!uniform)
+                    continue;
+                checked++;
+                int want = f > 0.5f ? ((int32_t *)lf.data)[y * 64 + x] + 1 : 0;
+                bad += v[y * 64 + x] != want;
+                bg += v[y * 64 + x] == 0;
+            }
+        CHECK(checked > 1000 && bad == 0 && bg > 0, "--foreground: %d of %d pixels wrong (%d bg)",
+              bad, checked, bg);
+        free(v);
+        as_npy_free(&fgm);
+        as_npy_free(&lf);
+    }
+
+    /* labels come at the original image size (96x80 here, model input 64x64) */
+    AsImage im;
+    if (as_image_load(img, &im, &err) == 0) {
+        uint8_t *big = malloc(96 * 80 * 3);
+        for (int y = 0; y < 80; y++)
+            for (int x = 0; x < 96; x++)
+                memcpy(big + (y * 96 + x) * 3, im.rgb + ((y * im.h / 80) * im.w + x * im.w / 96) * 3,
+                       3);
+        snprintf(p, sizeof p, "%s/wide.png", dir);
+        CHECK(as_png_write_rgb(p, big, 96, 80, &err) == 0, "%s", err.msg);
+        free(big);
+        as_image_free(&im);
+        snprintf(cmd, sizeof cmd,
+                 "'%s' export -q -m '%s' --encoder-heads 3 --size 64 --format voc,labelme "
+                 "-o '%s/wide' '%s/wide.png'",
+                 bin(), model, dir, dir);
+        CHECK(run(cmd) == 0, "wide image");
+        snprintf(p, sizeof p, "%s/wide/voc/SegmentationClass/wide.png", dir);
+        uint8_t *v = NULL;
+        int vw = 0, vh = 0;
+        CHECK(as_png_read_u8(p, &v, &vw, &vh, &err) == 0 && vw == 96 && vh == 80,
+              "VOC PNG at the original size: %dx%d", vw, vh);
+        free(v);
+        snprintf(p, sizeof p, "%s/wide/labelme/wide.json", dir);
+        AsJson *j = NULL;
+        CHECK(as_json_read_file(p, &j, &err) == 0 &&
+                  as_json_num(as_json_get(j, "imageWidth"), 0) == 96 &&
+                  as_json_num(as_json_get(j, "imageHeight"), 0) == 80 &&
+                  !strcmp(as_json_str(as_json_get(j, "imagePath"), ""), "../../wide.png"),
+              "labelme size and path");
+        as_json_free(j);
     }
 
     /* merged to 2 groups, VOC and masks only */

@@ -139,6 +139,34 @@ def main():
     order = [p for g in opt.param_groups for p in g["params"]]
     for i, p in enumerate(order):
         check(st[i]["exp_avg"].shape == p.shape, "exp_avg shape of state %d" % i)
+    # --resume continues exactly: stop after 2 steps, resume twice, compare
+    run2 = os.path.join(tmp, "run2")
+    r = subprocess.run(cmd[:cmd.index("-o") + 1] + [run2] + cmd[cmd.index("-o") + 2:] +
+                       ["--max-steps", "2"], capture_output=True, text=True, timeout=600)
+    check(r.returncode == 0 and os.path.exists(os.path.join(run2, "interrupted.pth")),
+          "--max-steps run: %s" % r.stderr)
+    for extra in (["--max-steps", "2"], []):
+        r = subprocess.run([BIN, "train", "--resume", os.path.join(run2, "interrupted.pth"),
+                            "--images", imgs, "-o", run2, "--threads", "1"] + extra,
+                           capture_output=True, text=True, timeout=600)
+        check(r.returncode == 0, "resume: %s" % r.stderr)
+    ck2 = torch.load(os.path.join(run2, "epoch2.pth"), map_location="cpu")
+    for k, v in sd.items():
+        check(k in ck2["state_dict"] and torch.equal(v, ck2["state_dict"][k]),
+              "resumed run differs in %s" % k)
+    for i, s1 in st.items():
+        s2 = ck2["optimizer"]["state"].get(i)
+        check(s2 is not None and torch.equal(s1["exp_avg"], s2["exp_avg"]) and
+              torch.equal(s1["exp_avg_sq"], s2["exp_avg_sq"]) and
+              float(s1["step"]) == float(s2["step"]), "resumed optimizer state %d differs" % i)
+    check(not os.path.exists(os.path.join(run2, "interrupted.pth")),
+          "interrupted.pth left after the run finished")
+    with open(os.path.join(run2, "train_log.csv")) as f:
+        rows2 = f.read().strip().splitlines()[1:]
+    cut = [",".join(x.split(",")[:7]) for x in rows]
+    cut2 = [",".join(x.split(",")[:7]) for x in rows2]
+    check(cut == cut2, "resumed run logged other losses:\n%s\nvs\n%s" % (cut, cut2))
+
     if failures:
         print("%d failures" % len(failures))
         return 1

@@ -217,6 +217,23 @@ static void test_files(void)
     CHECK(vu_step_index(0, 0, 1) == -1, "empty list");
 }
 
+static void test_pyramid(void)
+{
+    /* 3x3 -> 2x2: corner block averages, odd edges average what exists */
+    uint32_t src[9] = { 0xff000000u, 0xff040404u, 0xff080808u, 0xff0c0c0cu, 0xff101010u,
+                        0xff141414u, 0xff181818u, 0xff1c1c1cu, 0xff202020u };
+    uint32_t dst[4] = { 0 };
+    vu_halve_xrgb((const uint8_t *)src, 3, 3, 12, (uint8_t *)dst, 8);
+    CHECK(dst[0] == 0xff080808u, "2x2 block mean: %08x", dst[0]); /* (0+4+12+16)/4 = 8 */
+    CHECK(dst[1] == 0xff0e0e0eu, "right edge mean: %08x", dst[1]); /* (8+8+20+20)/4 = 14 */
+    CHECK(dst[3] == 0xff202020u, "corner pixel kept: %08x", dst[3]);
+    CHECK(vu_pyramid_level(1.0, 5) == 0 && vu_pyramid_level(2.0, 5) == 0, "no level above 1:1");
+    CHECK(vu_pyramid_level(0.5, 5) == 1, "half size uses level 1");
+    CHECK(vu_pyramid_level(0.3, 5) == 1, "0.3 uses level 1 (0.5 >= 0.3)");
+    CHECK(vu_pyramid_level(0.2, 5) == 2, "0.2 uses level 2");
+    CHECK(vu_pyramid_level(0.001, 5) == 4, "clamped to the last level");
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -287,6 +304,7 @@ int main(void)
     test_shares_colourise();
     test_maps();
     test_files();
+    test_pyramid();
     bench_slider();
     return check_report("viewer_units");
 }

@@ -5,9 +5,13 @@
 
 #include "vutil.h"
 
+#define IMGVIEW_MAX_LEVELS 16
+
 struct ImgView {
     GtkWidget *area;
     cairo_surface_t *image, *overlay;
+    cairo_surface_t *level[IMGVIEW_MAX_LEVELS]; /* level[0] == image */
+    int nlevels;
     int iw, ih;
     double alpha;
     gboolean smooth;
@@ -26,8 +30,8 @@ struct ImgView {
 static void imgview_free(gpointer p)
 {
     ImgView *v = p;
-    if (v->image)
-        cairo_surface_destroy(v->image);
+    for (int i = 0; i < v->nlevels; i++)
+        cairo_surface_destroy(v->level[i]);
     if (v->overlay)
         cairo_surface_destroy(v->overlay);
     g_free(v->placeholder);
@@ -66,11 +70,20 @@ static void draw_cb(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer da
     cairo_save(cr);
     cairo_translate(cr, v->ox, v->oy);
     cairo_scale(cr, v->scale, v->scale);
-    cairo_set_source_surface(cr, v->image, 0, 0);
-    cairo_pattern_set_filter(cairo_get_source(cr),
-                             v->scale >= 2.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
-    cairo_rectangle(cr, 0, 0, v->iw, v->ih);
-    cairo_fill(cr);
+    {
+        cairo_surface_t *ls = v->level[vu_pyramid_level(v->scale, v->nlevels)];
+        int lw = cairo_image_surface_get_width(ls), lh = cairo_image_surface_get_height(ls);
+        cairo_save(cr);
+        cairo_rectangle(cr, 0, 0, v->iw, v->ih);
+        cairo_clip(cr);
+        cairo_scale(cr, (double)v->iw / lw, (double)v->ih / lh);
+        cairo_set_source_surface(cr, ls, 0, 0);
+        cairo_pattern_set_filter(cairo_get_source(cr),
+                                 v->scale >= 2.0 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_BILINEAR);
+        cairo_pattern_set_extend(cairo_get_source(cr), CAIRO_EXTEND_PAD);
+        cairo_paint(cr);
+        cairo_restore(cr);
+    }
     if (v->overlay && v->alpha > 0.0) {
         int ow = cairo_image_surface_get_width(v->overlay);
         int oh = cairo_image_surface_get_height(v->overlay);
@@ -215,20 +228,32 @@ void imgview_set_callbacks(ImgView *v, ImgViewPointFn hover, ImgViewPointFn clic
     v->user = user;
 }
 
-void imgview_set_image(ImgView *v, cairo_surface_t *image)
+void imgview_set_image_levels(ImgView *v, cairo_surface_t *const *levels, int n)
 {
-    int w = image ? cairo_image_surface_get_width(image) : 0;
-    int h = image ? cairo_image_surface_get_height(image) : 0;
-    if (image)
-        cairo_surface_reference(image);
-    if (v->image)
-        cairo_surface_destroy(v->image);
-    v->image = image;
+    if (n > IMGVIEW_MAX_LEVELS)
+        n = IMGVIEW_MAX_LEVELS;
+    if (!levels || !levels[0])
+        n = 0;
+    int w = n ? cairo_image_surface_get_width(levels[0]) : 0;
+    int h = n ? cairo_image_surface_get_height(levels[0]) : 0;
+    for (int i = 0; i < n; i++)
+        cairo_surface_reference(levels[i]);
+    for (int i = 0; i < v->nlevels; i++)
+        cairo_surface_destroy(v->level[i]);
+    for (int i = 0; i < n; i++)
+        v->level[i] = levels[i];
+    v->nlevels = n;
+    v->image = n ? levels[0] : NULL;
     if (w != v->iw || h != v->ih)
         v->fit = TRUE;
     v->iw = w;
     v->ih = h;
     gtk_widget_queue_draw(v->area);
+}
+
+void imgview_set_image(ImgView *v, cairo_surface_t *image)
+{
+    imgview_set_image_levels(v, &image, image ? 1 : 0);
 }
 
 void imgview_set_overlay(ImgView *v, cairo_surface_t *overlay, double alpha, gboolean smooth)

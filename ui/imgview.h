@@ -22,6 +22,9 @@ void imgview_set_callbacks(ImgView *v, ImgViewPointFn hover, ImgViewPointFn clic
                            ImgViewDrawFn draw, gpointer user);
 /* Takes a reference; NULL clears. Resets to fit when the size changes. */
 void imgview_set_image(ImgView *v, cairo_surface_t *image);
+/* The same with a pyramid: levels[0] full size, each next one half the size
+ * of the previous; the level nearest above the display scale is drawn. */
+void imgview_set_image_levels(ImgView *v, cairo_surface_t *const *levels, int n);
 /* Overlay (any size, stretched over the image); takes a reference; NULL clears. */
 void imgview_set_overlay(ImgView *v, cairo_surface_t *overlay, double alpha, gboolean smooth);
 void imgview_set_placeholder(ImgView *v, const char *text);

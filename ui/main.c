@@ -99,7 +99,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     GtkApplication *app = GTK_APPLICATION(gapp);
     GVariantDict *d = g_application_command_line_get_options_dict(cl);
     ViewerOptions opt = { 0 };
-    const char *model = NULL, *backbone = NULL, *shot = NULL, *view = NULL, *exp = NULL;
+    const char *model = NULL, *backbone = NULL, *shot = NULL, *view = NULL, *exp = NULL, *acts = NULL;
     const char **rest = NULL;
     int eh = 0, dh = 0, size = 0;
     gboolean untrained = FALSE, timing = FALSE;
@@ -108,6 +108,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_variant_dict_lookup(d, "screenshot", "^&ay", &shot);
     g_variant_dict_lookup(d, "view", "&s", &view);
     g_variant_dict_lookup(d, "export", "^&ay", &exp);
+    g_variant_dict_lookup(d, "action", "&s", &acts);
     g_variant_dict_lookup(d, "encoder-heads", "i", &eh);
     g_variant_dict_lookup(d, "decoder-heads", "i", &dh);
     g_variant_dict_lookup(d, "size", "i", &size);
@@ -140,6 +141,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     opt.screenshot = ashot;
     opt.view = view;
     opt.export_dir = aexp;
+    opt.actions = acts;
     opt.mopt.encoder_heads = eh;
     opt.mopt.decoder_heads = dh;
     opt.input_size = size;
@@ -199,6 +201,8 @@ int main(int argc, char **argv)
         { "screenshot", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
           "Render the window to a PNG once the result shows, then quit", "FILE" },
         { "view", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, NULL, "Initial view", "NAME" },
+        { "action", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, NULL,
+          "Activate these actions (comma-separated) once the result shows", "LIST" },
         { "export", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
           "Export the first result to DIR (as Ctrl+E does)", "DIR" },
         { "timing", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, NULL,

@@ -271,6 +271,39 @@ void vu_heatmap_argb(const float *v, int w, int h, float lo, float hi, uint8_t a
     }
 }
 
+void vu_halve_xrgb(const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst, int dstride)
+{
+    int dw = (sw + 1) / 2, dh = (sh + 1) / 2;
+    for (int y = 0; y < dh; y++) {
+        const uint32_t *r0 = (const uint32_t *)(const void *)(src + (size_t)(2 * y) * sstride);
+        int y1 = 2 * y + 1 < sh ? 2 * y + 1 : 2 * y;
+        const uint32_t *r1 = (const uint32_t *)(const void *)(src + (size_t)y1 * sstride);
+        uint32_t *o = (uint32_t *)(void *)(dst + (size_t)y * dstride);
+        for (int x = 0; x < dw; x++) {
+            int x0 = 2 * x, x1 = 2 * x + 1 < sw ? 2 * x + 1 : 2 * x;
+            uint32_t p[4] = { r0[x0], r0[x1], r1[x0], r1[x1] };
+            uint32_t out = 0;
+            for (int sh8 = 0; sh8 < 32; sh8 += 8) {
+                uint32_t sum = 0;
+                for (int k = 0; k < 4; k++)
+                    sum += (p[k] >> sh8) & 255u;
+                out |= ((sum + 2) / 4) << sh8;
+            }
+            o[x] = out;
+        }
+    }
+}
+
+int vu_pyramid_level(double scale, int nlevels)
+{
+    if (nlevels <= 1 || !(scale > 0) || scale >= 1.0)
+        return 0;
+    int l = (int)floor(log2(1.0 / scale) + 1e-9);
+    if (l < 0)
+        l = 0;
+    return l < nlevels ? l : nlevels - 1;
+}
+
 bool vu_is_image_name(const char *name)
 {
     if (!name)

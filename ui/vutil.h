@@ -82,6 +82,14 @@ void vu_range(const float *v, size_t n, float *lo, float *hi);
 void vu_heatmap_argb(const float *v, int w, int h, float lo, float hi, uint8_t alpha,
                      uint8_t *argb, int stride);
 
+/* Halve a 32-bit-per-pixel image (cairo RGB24/ARGB32 words) with a 2x2 box
+ * filter: dst is (sw+1)/2 x (sh+1)/2; odd edges average the pixels that exist.
+ * Strides in bytes. Used for the display pyramid of large photos. */
+void vu_halve_xrgb(const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst, int dstride);
+/* Pyramid level to draw an image at display scale s (1 = 1:1): the level l
+ * (size 2^-l) with 2^-l >= s, i.e. floor(log2(1/s)), clamped to 0..nlevels-1. */
+int vu_pyramid_level(double scale, int nlevels);
+
 /* ---- files ---- */
 
 /* True if name ends in .png, .jpg or .jpeg (case-insensitive). */

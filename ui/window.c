@@ -32,12 +32,12 @@ struct _ViewerWindow {
     GtkWidget *sim_area, *sim_label, *sim_scale;
     GtkWidget *k_scale, *merge_scale, *mass_scale, *opacity_scale;
     GtkWidget *contours_check, *fg_check, *smooth_check, *head_dropdown, *legend;
-    GtkWidget *status_label, *hover_label;
+    GtkWidget *status_label, *hover_label, *side_panel;
     GtkAdjustment *k_adj, *merge_adj, *mass_adj, *opacity_adj;
 
     GSettings *settings; /* NULL when the schema is not installed */
     ViewerOptions opt;
-    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export;
+    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export, *opt_actions;
     gboolean exported;
     int input_size;
 
@@ -88,6 +88,7 @@ struct _ViewerWindow {
 G_DEFINE_FINAL_TYPE(ViewerWindow, viewer_window, GTK_TYPE_APPLICATION_WINDOW)
 
 static void relabel(ViewerWindow *w);
+static void update_model_ui(ViewerWindow *w);
 static void rebuild_tiles(ViewerWindow *w);
 static void update_similarity(ViewerWindow *w);
 static void maybe_finish_startup(ViewerWindow *w);
@@ -279,6 +280,10 @@ static void update_model_ui(ViewerWindow *w)
     }
     GAction *a = g_action_map_lookup_action(G_ACTION_MAP(w), "export");
     g_simple_action_set_enabled(G_SIMPLE_ACTION(a), w->result != NULL);
+    /* sliders only mean something once there is a result; the model line stays readable */
+    for (GtkWidget *c = gtk_widget_get_first_child(w->side_panel); c; c = gtk_widget_get_next_sibling(c))
+        if (c != w->model_label)
+            gtk_widget_set_sensitive(c, w->result != NULL);
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -312,6 +317,7 @@ static void clear_result(ViewerWindow *w)
     imgview_set_overlay(w->sim_view, NULL, 0, FALSE);
     rebuild_tiles(w);
     relabel(w);
+    update_model_ui(w);
 }
 
 static void set_image(ViewerWindow *w, ViewerImage *im)
@@ -320,8 +326,8 @@ static void set_image(ViewerWindow *w, ViewerImage *im)
         return;
     viewer_image_unref(w->image);
     w->image = viewer_image_ref(im);
-    imgview_set_image(w->seg_view, im ? im->surface : NULL);
-    imgview_set_image(w->sim_view, im ? im->surface : NULL);
+    imgview_set_image_levels(w->seg_view, im ? im->level : NULL, im ? im->nlevels : 0);
+    imgview_set_image_levels(w->sim_view, im ? im->level : NULL, im ? im->nlevels : 0);
 }
 
 static void set_result(ViewerWindow *w, ViewerResult *r)
@@ -743,10 +749,16 @@ static void fg_tile_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointe
     cairo_save(cr);
     cairo_translate(cr, x, y);
     cairo_save(cr);
-    cairo_scale(cr, sw / w->image->img.w, sh / w->image->img.h);
-    cairo_set_source_surface(cr, w->image->surface, 0, 0);
-    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_GOOD);
-    cairo_paint(cr);
+    {
+        /* the smallest pyramid level still at least the tile's size */
+        double scale = fmin(sw / w->image->img.w, sh / w->image->img.h);
+        cairo_surface_t *ls = w->image->level[vu_pyramid_level(scale, w->image->nlevels)];
+        cairo_scale(cr, sw / cairo_image_surface_get_width(ls),
+                    sh / cairo_image_surface_get_height(ls));
+        cairo_set_source_surface(cr, ls, 0, 0);
+        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_BILINEAR);
+        cairo_paint(cr);
+    }
     cairo_restore(cr);
     double pw = sw / r->gw, ph = sh / r->gh;
     cairo_set_source_rgba(cr, 0, 0, 0, 0.72);
@@ -1473,6 +1485,13 @@ static void timing_after_paint(GdkFrameClock *clock, gpointer data)
     (void)clock;
     if (w->timing_step <= 0 || w->timing_t0 == 0)
         return;
+    if (!w->result) { /* the image changed under us: stop measuring */
+        g_signal_handler_disconnect(clock, w->after_paint_id);
+        w->after_paint_id = 0;
+        w->timing_step = -1;
+        start_screenshot(w);
+        return;
+    }
     int i = w->timing_step - 1;
     w->timing_frame_ms[i] = (g_get_monotonic_time() - w->timing_t0) / 1000.0;
     w->timing_relabel_ms[i] = w->relabel_us / 1000.0;
@@ -1530,13 +1549,23 @@ static void start_timing(ViewerWindow *w)
 
 static void maybe_finish_startup(ViewerWindow *w)
 {
-    if (!w->opt_screenshot && !w->opt.timing && !w->opt_export)
+    if (!w->opt_screenshot && !w->opt.timing && !w->opt_export && !w->opt_actions)
         return;
     if (w->opt_view)
         gtk_stack_set_visible_child_name(GTK_STACK(w->views), w->opt_view);
     if (w->opt_export && w->result && !w->exported) {
         w->exported = TRUE;
         export_to(w, w->opt_export);
+    }
+    if (w->opt_actions) {
+        /* e.g. "win.next,win.zoom-one,app.about": exercise actions like a user would */
+        char **names = g_strsplit(w->opt_actions, ",", -1);
+        g_free(w->opt_actions);
+        w->opt_actions = NULL;
+        for (int i = 0; names[i]; i++)
+            if (names[i][0] && !gtk_widget_activate_action(GTK_WIDGET(w), names[i], NULL))
+                g_printerr("alignseg-viewer: no action %s\n", names[i]);
+        g_strfreev(names);
     }
     if (w->opt.timing && w->result && w->timing_step == 0) {
         start_timing(w);
@@ -1610,6 +1639,7 @@ static void viewer_window_finalize(GObject *o)
     g_free(w->opt_screenshot);
     g_free(w->opt_view);
     g_free(w->opt_export);
+    g_free(w->opt_actions);
     G_OBJECT_CLASS(viewer_window_parent_class)->finalize(o);
 }
 
@@ -1651,6 +1681,7 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
     BIND(legend);
     BIND(status_label);
     BIND(hover_label);
+    BIND(side_panel);
     BIND(k_adj);
     BIND(merge_adj);
     BIND(mass_adj);
@@ -1749,6 +1780,7 @@ ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt)
     w->opt_screenshot = g_strdup(opt->screenshot);
     w->opt_view = g_strdup(opt->view);
     w->opt_export = g_strdup(opt->export_dir);
+    w->opt_actions = g_strdup(opt->actions);
     if (opt->input_size > 0)
         w->input_size = opt->input_size;
     if (w->opt_screenshot) {

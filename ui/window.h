@@ -24,6 +24,7 @@ typedef struct {
     const char *view;      /* hidden: initial view (segmentation, attention, prototypes, similarity) */
     gboolean timing;       /* hidden: print relabel timings to stdout */
     const char *export_dir;/* hidden: export the first result there (as Ctrl+E does) */
+    const char *actions;   /* hidden: comma-separated actions to activate then (tests) */
 } ViewerOptions;
 
 ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt);

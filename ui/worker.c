@@ -31,8 +31,8 @@ static void image_clear(gpointer p)
     ViewerImage *im = p;
     g_free(im->path);
     as_image_free(&im->img);
-    if (im->surface)
-        cairo_surface_destroy(im->surface);
+    for (int i = 0; i < im->nlevels; i++)
+        cairo_surface_destroy(im->level[i]);
 }
 ViewerImage *viewer_image_ref(ViewerImage *im) { return im ? g_atomic_rc_box_acquire(im) : NULL; }
 void viewer_image_unref(ViewerImage *im)
@@ -267,6 +267,27 @@ static void run_image(Job *j)
         post_error(j, _("Not enough memory to show this image."));
         viewer_image_unref(im);
         return;
+    }
+    im->level[0] = im->surface;
+    im->nlevels = 1;
+    while (im->nlevels < VIEWER_MAX_LEVELS) {
+        cairo_surface_t *prev = im->level[im->nlevels - 1];
+        int pw = cairo_image_surface_get_width(prev), ph = cairo_image_surface_get_height(prev);
+        if (pw <= 256 && ph <= 256)
+            break;
+        cairo_surface_t *half = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (pw + 1) / 2,
+                                                           (ph + 1) / 2);
+        if (cairo_surface_status(half) != CAIRO_STATUS_SUCCESS) {
+            cairo_surface_destroy(half);
+            break;
+        }
+        cairo_surface_flush(prev);
+        cairo_surface_flush(half);
+        vu_halve_xrgb(cairo_image_surface_get_data(prev), pw, ph,
+                      cairo_image_surface_get_stride(prev), cairo_image_surface_get_data(half),
+                      cairo_image_surface_get_stride(half));
+        cairo_surface_mark_dirty(half);
+        im->level[im->nlevels++] = half;
     }
     if (!j->model || j->cancel) {
         post(j, (WorkerEvent){ .kind = WORKER_EV_IMAGE, .image = im });

@@ -20,11 +20,16 @@ typedef struct {
     gboolean untrained;
 } ViewerModel;
 
-/* A decoded image and its cairo surface (RGB24), shared by reference count. */
+/* A decoded image, its cairo surface (RGB24) and a pyramid of halved copies
+ * down to <= 256 px (so drawing a big photo small stays fast), shared by
+ * reference count. */
+#define VIEWER_MAX_LEVELS 12
 typedef struct {
     char *path;
     AsImage img;
-    cairo_surface_t *surface;
+    cairo_surface_t *surface; /* == level[0] */
+    cairo_surface_t *level[VIEWER_MAX_LEVELS]; /* display pyramid: each half the previous */
+    int nlevels;
     gint64 mtime, size;
 } ViewerImage;
 
