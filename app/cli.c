@@ -49,8 +49,8 @@ bool cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int 
     return true;
 }
 
-bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
-                     float *out)
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                      double *out)
 {
     char *end;
     errno = 0;
@@ -60,6 +60,16 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo,
                 hi, s ? s : "");
         return false;
     }
+    *out = v;
+    return true;
+}
+
+bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                     float *out)
+{
+    double v;
+    if (!cli_parse_double(cmd, opt, s, lo, hi, &v))
+        return false;
     *out = (float)v;
     return true;
 }

@@ -32,6 +32,8 @@ int cli_load_model(const CliModelArgs *a, const char *cmd, AsModel **out);
 void cli_set_threads(int threads);
 /* Parse helpers: return false (and print) on a bad number. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);
+bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo, double hi,
+                      double *out);
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      float *out);
 /* File name without directory and extension ("a/b/cat.jpg" -> "cat"), into buf. */

@@ -20,6 +20,7 @@
 #include <cblas.h>
 
 #include "checkpoint.h"
+#include "cli.h"
 #include "commands.h"
 #include "image.h"
 #include "kmeans.h"
@@ -53,7 +54,7 @@ typedef struct {
     AsModelOptions mopt;
     /* which options the command line gave (they override a resumed run's) */
     bool set_epochs, set_batch, set_lr, set_wd, set_np, set_pairing, set_crop, set_local,
-        set_lr_step, set_gamma, set_mass;
+        set_lr_step, set_gamma, set_mass, set_threads;
 } Opts;
 
 static void usage(FILE *f)
@@ -85,7 +86,7 @@ static void usage(FILE *f)
             "  --crop-size S             crop side in pixels (default 224)\n"
             "  --local-crops N           local crops per image (default 2)\n"
             "  --mass-threshold T        attention mass kept as foreground (default 0.6)\n"
-            "  --threads N               CPU threads (default 2)\n"
+            "  --threads N               CPU threads (default 2; --resume keeps the run's)\n"
             "  --max-steps N             stop after N steps (saves interrupted.pth)\n"
             "  --log-every N             progress line every N steps when not a terminal (10)\n"
             "  --keep-all                keep every epoch's checkpoint (default: the newest)\n"
@@ -93,19 +94,6 @@ static void usage(FILE *f)
             "                            vit_small8, vit_base16 or vit_base8\n"
             "\n"
             "Ctrl-C saves RUNDIR/interrupted.pth; continue with --resume RUNDIR/interrupted.pth.\n");
-}
-
-static int num(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, CMD ": %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static int parse(Opts *o, int argc, char **argv)
@@ -135,7 +123,7 @@ static int parse(Opts *o, int argc, char **argv)
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 #define INTOPT(name, field, lo, hi, flag)                                          \
     if (!strcmp(a, name) && val) {                                                 \
-        if (num(a, argv[++i], lo, hi, &v))                                         \
+        if (!cli_parse_double("train", a, argv[++i], lo, hi, &v))                  \
             return 2;                                                              \
         o->field = (int)v;                                                         \
         flag;                                                                      \
@@ -172,7 +160,7 @@ static int parse(Opts *o, int argc, char **argv)
         INTOPT("--layers", layers, 1, 64, (void)0)
         INTOPT("--local-crops", local_crops, 1, 16, o->set_local = true)
         INTOPT("--crop-size", crop_size, 8, 4096, o->set_crop = true)
-        INTOPT("--threads", threads, 1, 16, (void)0)
+        INTOPT("--threads", threads, 1, 16, o->set_threads = true)
         INTOPT("--lr-step", lr_step, 1, 1e6, o->set_lr_step = true)
         INTOPT("--max-steps", max_steps, 1, 1e9, (void)0)
         INTOPT("--log-every", log_every, 1, 1e9, (void)0)
@@ -180,28 +168,28 @@ static int parse(Opts *o, int argc, char **argv)
         INTOPT("--decoder-heads", mopt.decoder_heads, 1, 1024, (void)0)
 #undef INTOPT
         if (!strcmp(a, "--lr") && val) {
-            if (num(a, argv[++i], 0, 10, &o->lr))
+            if (!cli_parse_double("train", a, argv[++i], 0, 10, &o->lr))
                 return 2;
             o->set_lr = true;
         } else if (!strcmp(a, "--weight-decay") && val) {
-            if (num(a, argv[++i], 0, 10, &o->weight_decay))
+            if (!cli_parse_double("train", a, argv[++i], 0, 10, &o->weight_decay))
                 return 2;
             o->set_wd = true;
         } else if (!strcmp(a, "--lr-gamma") && val) {
-            if (num(a, argv[++i], 0, 10, &o->lr_gamma))
+            if (!cli_parse_double("train", a, argv[++i], 0, 10, &o->lr_gamma))
                 return 2;
             o->set_gamma = true;
         } else if (!strcmp(a, "--mass-threshold") && val) {
-            if (num(a, argv[++i], 0, 1, &o->mass))
+            if (!cli_parse_double("train", a, argv[++i], 0, 1, &o->mass))
                 return 2;
             o->set_mass = true;
         } else if (!strcmp(a, "--negative-pressure") && val) {
-            if (num(a, argv[++i], -10, 10, &v))
+            if (!cli_parse_double("train", a, argv[++i], -10, 10, &v))
                 return 2;
             o->negative_pressure = (float)v;
             o->set_np = true;
         } else if (!strcmp(a, "--seed") && val) {
-            if (num(a, argv[++i], 0, 9007199254740992.0, &v))
+            if (!cli_parse_double("train", a, argv[++i], 0, 9007199254740992.0, &v))
                 return 2;
             o->seed = (uint64_t)v;
         } else if (!strcmp(a, "--pairing") && val) {
@@ -510,6 +498,7 @@ static AsPValue *state_value(const Opts *o, const RunState *rs, int nimages)
     SET("decoder_heads", as_pv_int(o->mopt.decoder_heads));
     SET("encoder_heads", as_pv_int(o->mopt.encoder_heads));
     SET("images", as_pv_int(nimages));
+    SET("threads", as_pv_int(o->threads));
 #undef SET
     if (rc) {
         as_pv_free(d);
@@ -575,6 +564,7 @@ static int restore_state(Opts *o, RunState *rs, const AsPValue *root, int nimage
     TAKE_INT("crop_size", crop_size, set_crop)
     TAKE_INT("local_crops", local_crops, set_local)
     TAKE_INT("lr_step", lr_step, set_lr_step)
+    TAKE_INT("threads", threads, set_threads) /* bit-exact continuation needs the same */
 #undef TAKE_INT
     if (!o->set_np && get_num(d, "negative_pressure", &v) && fabs(v) <= 10)
         o->negative_pressure = (float)v;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli.h"
 #include "commands.h"
 #include "npy.h"
 #include "pth.h"
@@ -41,19 +42,6 @@ static void usage(FILE *f)
             "  --negative-pressure B     of the correlation loss (default 0.11)\n"
             "  --mass-threshold T        attention mass kept as foreground (default 0.6)\n"
             "  --threads N               encoder threads (default 1)\n");
-}
-
-static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, CMD ": %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 static int write_f32(const char *dir, const char *name, int ndim, const int64_t *shape,
@@ -121,11 +109,11 @@ int cmd_train_step(int argc, char **argv)
                 crop_paths[ncrops++] = argv[++i];
             }
         } else if (!strcmp(a, "--encoder-heads") && has) {
-            if (parse_num(a, argv[++i], 1, 1024, &v))
+            if (!cli_parse_double("train-step", a, argv[++i], 1, 1024, &v))
                 return 2;
             mopt.encoder_heads = (int)v;
         } else if (!strcmp(a, "--decoder-heads") && has) {
-            if (parse_num(a, argv[++i], 1, 1024, &v))
+            if (!cli_parse_double("train-step", a, argv[++i], 1, 1024, &v))
                 return 2;
             mopt.decoder_heads = (int)v;
         } else if (!strcmp(a, "--pairing") && has) {
@@ -139,20 +127,20 @@ int cmd_train_step(int argc, char **argv)
                 return 2;
             }
         } else if (!strcmp(a, "--lr") && has) {
-            if (parse_num(a, argv[++i], 0, 10, &hyper.lr))
+            if (!cli_parse_double("train-step", a, argv[++i], 0, 10, &hyper.lr))
                 return 2;
         } else if (!strcmp(a, "--weight-decay") && has) {
-            if (parse_num(a, argv[++i], 0, 10, &hyper.weight_decay))
+            if (!cli_parse_double("train-step", a, argv[++i], 0, 10, &hyper.weight_decay))
                 return 2;
         } else if (!strcmp(a, "--negative-pressure") && has) {
-            if (parse_num(a, argv[++i], -10, 10, &v))
+            if (!cli_parse_double("train-step", a, argv[++i], -10, 10, &v))
                 return 2;
             hyper.negative_pressure = (float)v;
         } else if (!strcmp(a, "--mass-threshold") && has) {
-            if (parse_num(a, argv[++i], 0, 1, &mass))
+            if (!cli_parse_double("train-step", a, argv[++i], 0, 1, &mass))
                 return 2;
         } else if (!strcmp(a, "--threads") && has) {
-            if (parse_num(a, argv[++i], 1, 64, &v))
+            if (!cli_parse_double("train-step", a, argv[++i], 1, 64, &v))
                 return 2;
             threads = (int)v;
         } else {
