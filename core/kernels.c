@@ -4,29 +4,613 @@
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-void as_linear(const float *x, int n, const AsLinear *l, float *y)
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AS_X86_SIMD 1
+#include <immintrin.h>
+#endif
+
+/* ---- threads ---------------------------------------------------------------- */
+
+#define POOL_MAX 64
+
+/* One process-wide pool of workers that block on a condition variable
+ * between jobs (after POOL_SPIN pauses, 0 now: on a shared, oversubscribed
+ * machine a spinning thread slowed the regions down, ~130 us vs ~17 us per
+ * region). A parallel region holds `run` for its whole length; a caller that
+ * finds it taken (another thread's region) runs its items itself. */
+static struct {
+    pthread_mutex_t run;  /* one parallel region at a time */
+    pthread_mutex_t lock; /* protects the fields below */
+    pthread_cond_t wake, done;
+    int started;          /* workers created */
+    atomic_uint gen;      /* bumped for every job (written under lock) */
+    int active;           /* workers taking part in the current job (ids 1..active) */
+    atomic_int pending;   /* of those, not finished yet (written under lock) */
+    AsTaskFn fn;
+    void *ctx;
+    int nitems;
+    atomic_int next;
+} g_pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, NULL, 0, 0 };
+
+static unsigned g_pool_born[POOL_MAX]; /* g_pool.gen when worker i was created */
+
+#define POOL_SPIN 0 /* spinning measured slower on this shared 2-core machine */
+
+static inline void cpu_pause(void)
+{
+#ifdef AS_X86_SIMD
+    _mm_pause();
+#endif
+}
+
+static void pool_drain(int tid)
+{
+    for (;;) {
+        const int i = atomic_fetch_add(&g_pool.next, 1);
+        if (i >= g_pool.nitems)
+            return;
+        g_pool.fn(g_pool.ctx, i, tid);
+    }
+}
+
+static void *pool_worker(void *arg)
+{
+    const int tid = (int)(intptr_t)arg;
+    pthread_mutex_lock(&g_pool.lock);
+    unsigned seen = g_pool_born[tid]; /* jobs posted after creation are ours */
+    for (;;) {
+        if (atomic_load(&g_pool.gen) == seen) {
+            pthread_mutex_unlock(&g_pool.lock);
+            for (int i = 0; i < POOL_SPIN && atomic_load(&g_pool.gen) == seen; i++)
+                cpu_pause();
+            pthread_mutex_lock(&g_pool.lock);
+            while (atomic_load(&g_pool.gen) == seen)
+                pthread_cond_wait(&g_pool.wake, &g_pool.lock);
+        }
+        seen = atomic_load(&g_pool.gen);
+        if (tid > g_pool.active)
+            continue;
+        pthread_mutex_unlock(&g_pool.lock);
+        pool_drain(tid);
+        pthread_mutex_lock(&g_pool.lock);
+        if (atomic_fetch_sub(&g_pool.pending, 1) == 1)
+            pthread_cond_signal(&g_pool.done);
+    }
+    return NULL;
+}
+
+int as_threads(void)
+{
+    int n = openblas_get_num_threads();
+    if (n < 1)
+        n = 1;
+    return n > POOL_MAX ? POOL_MAX : n;
+}
+
+/* Workers 1..want-1 exist afterwards (fewer if thread creation fails). Called
+ * with g_pool.run held. */
+static int pool_ensure(int want)
+{
+    while (g_pool.started < want - 1) {
+        pthread_t t;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_mutex_lock(&g_pool.lock);
+        const int id = g_pool.started + 1;
+        g_pool_born[id] = atomic_load(&g_pool.gen);
+        const int rc = pthread_create(&t, &at, pool_worker, (void *)(intptr_t)id);
+        if (!rc)
+            g_pool.started++;
+        pthread_mutex_unlock(&g_pool.lock);
+        pthread_attr_destroy(&at);
+        if (rc)
+            break;
+    }
+    return g_pool.started + 1;
+}
+
+static void run_parallel(int nitems, AsTaskFn fn, void *ctx, bool blas1)
+{
+    const int nt = as_threads();
+    if (nitems <= 0)
+        return;
+    if (nt <= 1 || nitems == 1 || pthread_mutex_trylock(&g_pool.run) != 0) {
+        for (int i = 0; i < nitems; i++)
+            fn(ctx, i, 0);
+        return;
+    }
+    int use = pool_ensure(nt);
+    if (use > nitems)
+        use = nitems;
+    if (blas1) /* our threads each call sgemm: keep OpenBLAS from adding its own */
+        openblas_set_num_threads(1);
+    pthread_mutex_lock(&g_pool.lock);
+    g_pool.fn = fn;
+    g_pool.ctx = ctx;
+    g_pool.nitems = nitems;
+    atomic_store(&g_pool.next, 0);
+    g_pool.active = use - 1;
+    atomic_store(&g_pool.pending, use - 1);
+    atomic_fetch_add(&g_pool.gen, 1);
+    if (use > 1)
+        pthread_cond_broadcast(&g_pool.wake);
+    pthread_mutex_unlock(&g_pool.lock);
+    pool_drain(0);
+    for (int i = 0; i < POOL_SPIN && atomic_load(&g_pool.pending) > 0; i++)
+        cpu_pause();
+    pthread_mutex_lock(&g_pool.lock);
+    while (atomic_load(&g_pool.pending) > 0)
+        pthread_cond_wait(&g_pool.done, &g_pool.lock);
+    pthread_mutex_unlock(&g_pool.lock);
+    if (blas1)
+        openblas_set_num_threads(nt);
+    pthread_mutex_unlock(&g_pool.run);
+}
+
+void as_parallel_for(int nitems, AsTaskFn fn, void *ctx)
+{
+    run_parallel(nitems, fn, ctx, false);
+}
+
+void as_parallel_for_blas1(int nitems, AsTaskFn fn, void *ctx)
+{
+    run_parallel(nitems, fn, ctx, true);
+}
+
+/* Row ranges: split n rows of m values into up to 4 chunks per thread, each of
+ * at least ROW_MIN_WORK values and one row; small jobs run on the caller. */
+typedef struct {
+    int n, m, rows_per;
+    void (*rows)(void *ctx, int r0, int r1);
+    void *ctx;
+} RowJob;
+
+static void row_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const RowJob *j = ctx;
+    const int r0 = item * j->rows_per;
+    int r1 = r0 + j->rows_per;
+    if (r1 > j->n)
+        r1 = j->n;
+    if (r0 < r1)
+        j->rows(j->ctx, r0, r1);
+}
+
+#define ROW_MIN_WORK 16384 /* values per item below which threads do not pay */
+
+static void parallel_rows(int n, int m, void (*rows)(void *, int, int), void *ctx)
 {
     if (n <= 0)
         return;
-    float beta = 0.0f;
-    if (l->b) {
-        for (int i = 0; i < n; i++)
-            memcpy(y + (size_t)i * l->out, l->b, (size_t)l->out * sizeof *y);
-        beta = 1.0f;
+    const int nt = as_threads();
+    const double work = (double)n * (m > 0 ? m : 1);
+    if (nt <= 1 || work < 2.0 * ROW_MIN_WORK) {
+        rows(ctx, 0, n);
+        return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, l->in,
-                l->w, l->in, beta, y, l->out);
+    int chunks = nt * 4;
+    if (chunks > n)
+        chunks = n;
+    if ((double)chunks * ROW_MIN_WORK > work)
+        chunks = (int)(work / ROW_MIN_WORK);
+    if (chunks < 1)
+        chunks = 1;
+    RowJob j = { n, m, (n + chunks - 1) / chunks, rows, ctx };
+    as_parallel_for((n + j.rows_per - 1) / j.rows_per, row_item, &j);
 }
 
-void as_layernorm(const float *x, int n, const AsNorm *nm, float *y)
+/* ---- vector exp and erf ------------------------------------------------------- */
+
+#ifdef AS_X86_SIMD
+static int g_simd = -1; /* 1: AVX2 + FMA available */
+
+static bool have_avx2(void)
 {
+    int s = __atomic_load_n(&g_simd, __ATOMIC_RELAXED);
+    if (s < 0) {
+        __builtin_cpu_init();
+        s = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        __atomic_store_n(&g_simd, s, __ATOMIC_RELAXED);
+    }
+    return s == 1;
+}
+
+/* exp(x), relative error ~2e-7; 0 below -87.3 (where expf gives subnormals). */
+__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.33654f);
+    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
+    x = _mm256_max_ps(x, lo);
+    x = _mm256_min_ps(x, _mm256_set1_ps(88.72283f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), under);
+}
+
+/* r[j] = exp(r[j] - mx) for j < m; returns the sum. */
+__attribute__((target("avx2,fma"))) static float exp_sub_sum_avx2(float *r, int m, float mx)
+{
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 acc = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= m; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(r + j), vm));
+        _mm256_storeu_ps(r + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (j < m) { /* tail through a padded buffer */
+        float buf[8];
+        const int t = m - j;
+        for (int i = 0; i < 8; i++)
+            buf[i] = i < t ? r[j + i] : -INFINITY;
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(buf), vm));
+        _mm256_storeu_ps(buf, e);
+        acc = _mm256_add_ps(acc, e);
+        memcpy(r + j, buf, (size_t)t * sizeof *r);
+    }
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+__attribute__((target("avx2,fma"))) static float max_avx2(const float *r, int m)
+{
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 8 <= m; j += 8)
+        vm = _mm256_max_ps(vm, _mm256_loadu_ps(r + j));
+    float b[8];
+    _mm256_storeu_ps(b, vm);
+    float mx = b[0];
+    for (int i = 1; i < 8; i++)
+        mx = b[i] > mx ? b[i] : mx;
+    for (; j < m; j++)
+        mx = r[j] > mx ? r[j] : mx;
+    return mx;
+}
+
+__attribute__((target("avx2,fma"))) static void scale_avx2(float *r, int m, float s)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    int j = 0;
+    for (; j + 8 <= m; j += 8)
+        _mm256_storeu_ps(r + j, _mm256_mul_ps(_mm256_loadu_ps(r + j), vs));
+    for (; j < m; j++)
+        r[j] *= s;
+}
+
+/* erf(x / sqrt(2)) for |x| below 1 by an odd polynomial, above by
+ * 1 - exp(-a^2) P(1 / (1 + a/2)); both fitted to erf, max error ~1.5e-7. */
+__attribute__((target("avx2,fma"))) static inline __m256 gelu8(__m256 x)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 a = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(0.70710678118654752f));
+    const __m256 s = _mm256_mul_ps(a, a);
+    __m256 p = _mm256_set1_ps(-9.8092584870890436e-06f);
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.1313115211480929e-04f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-8.4901953931483531e-04f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(5.2214229193899980e-03f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-2.6865558327003769e-02f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.1283784462435099e-01f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.7612638580694224e-01f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.1283791670719574e+00f));
+    const __m256 e1 = _mm256_mul_ps(a, p);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(a, _mm256_set1_ps(0.5f), one));
+    __m256 q = _mm256_set1_ps(-4.6458204263596724e-02f);
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.0560585672224163e-01f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-2.7679491636557896e-01f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-3.6857763969535981e-02f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.6642524299182452e-01f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.6262395217458052e-02f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(3.1204019708481601e-01f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.6546195698825920e-01f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.8445870894752684e-01f));
+    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.4542694154856539e-04f));
+    const __m256 e2 = _mm256_fnmadd_ps(exp8(_mm256_sub_ps(_mm256_setzero_ps(), s)), q, one);
+    __m256 erf = _mm256_blendv_ps(e2, e1, _mm256_cmp_ps(a, one, _CMP_LT_OQ));
+    erf = _mm256_or_ps(erf, _mm256_and_ps(x, sign)); /* erf is odd */
+    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, erf));
+}
+
+/* x[j] = GELU(x[j] + b[j]) (b may be NULL). */
+__attribute__((target("avx2,fma"))) static void bias_gelu_avx2(float *x, const float *b, long m)
+{
+    long j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256 v = _mm256_loadu_ps(x + j);
+        if (b)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(b + j));
+        _mm256_storeu_ps(x + j, gelu8(v));
+    }
+    if (j < m) {
+        float buf[8] = { 0 };
+        const long t = m - j;
+        for (long i = 0; i < t; i++)
+            buf[i] = x[j + i] + (b ? b[j + i] : 0.0f);
+        _mm256_storeu_ps(buf, gelu8(_mm256_loadu_ps(buf)));
+        memcpy(x + j, buf, (size_t)t * sizeof *x);
+    }
+}
+#else
+static bool have_avx2(void)
+{
+    return false;
+}
+#endif
+
+static void softmax_row(float *r, int m)
+{
+#ifdef AS_X86_SIMD
+    if (have_avx2()) {
+        const float mx = max_avx2(r, m);
+        const float s = exp_sub_sum_avx2(r, m, mx);
+        scale_avx2(r, m, 1.0f / s);
+        return;
+    }
+#endif
+    float mx = -INFINITY;
+    for (int j = 0; j < m; j++)
+        if (r[j] > mx)
+            mx = r[j];
+    double s = 0.0;
+    for (int j = 0; j < m; j++) {
+        r[j] = expf(r[j] - mx);
+        s += r[j];
+    }
+    const float inv = (float)(1.0 / s);
+    for (int j = 0; j < m; j++)
+        r[j] *= inv;
+}
+
+static void bias_gelu(float *x, const float *b, long m)
+{
+#ifdef AS_X86_SIMD
+    if (have_avx2()) {
+        bias_gelu_avx2(x, b, m);
+        return;
+    }
+#endif
+    for (long i = 0; i < m; i++) {
+        const float v = b ? x[i] + b[i] : x[i];
+        x[i] = 0.5f * v * (1.0f + erff(v * (float)M_SQRT1_2));
+    }
+}
+
+bool as_kernels_simd(void)
+{
+    return have_avx2();
+}
+
+/* ---- forward kernels ------------------------------------------------------------ */
+
+/* sgemm C (m,n) = alpha A (m,k) op(B) + beta C, row-major, split over our
+ * threads into blocks of rows (of columns when there are few rows), each
+ * block one single-threaded sgemm call; small products go to OpenBLAS
+ * directly. `pre`/`post` (may be
+ * NULL) run on each block of C (rows x cols from column col0, row stride ldc)
+ * before/after its sgemm, while it is in cache. */
+typedef struct {
+    bool transb, split_cols;
+    int m, n, k, lda, ldb, ldc, per;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    void (*pre)(void *ctx, float *c, int rows, int col0, int cols);
+    void (*post)(void *ctx, float *c, int rows, int col0, int cols);
+    void *ctx;
+} GemmJob;
+
+static void gemm_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const GemmJob *j = ctx;
+    const int total = j->split_cols ? j->n : j->m;
+    const int i0 = item * j->per;
+    const int cnt = total - i0 < j->per ? total - i0 : j->per;
+    if (cnt <= 0)
+        return;
+    const int rows = j->split_cols ? j->m : cnt, cols = j->split_cols ? cnt : j->n;
+    const int col0 = j->split_cols ? i0 : 0;
+    const float *a = j->split_cols ? j->a : j->a + (size_t)i0 * j->lda;
+    const float *b = !j->split_cols ? j->b
+                     : j->transb    ? j->b + (size_t)i0 * j->ldb
+                                    : j->b + i0;
+    float *c = j->split_cols ? j->c + i0 : j->c + (size_t)i0 * j->ldc;
+    if (j->pre)
+        j->pre(j->ctx, c, rows, col0, cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, j->transb ? CblasTrans : CblasNoTrans, rows, cols,
+                j->k, j->alpha, a, j->lda, b, j->ldb, j->beta, c, j->ldc);
+    if (j->post)
+        j->post(j->ctx, c, rows, col0, cols);
+}
+
+#define GEMM_SPLIT_FLOPS 4e6 /* below this one sgemm call on the caller's thread */
+#define GEMM_MIN_BLOCK 32
+#define GEMM_BIG_BLOCK 128
+
+static void gemm_run(GemmJob *j)
+{
+    if (j->m <= 0 || j->n <= 0)
+        return;
+    const int nt = as_threads();
+    const double flops = 2.0 * j->m * (double)j->n * j->k;
+    /* Each thread packs its own block of one operand and the whole other one:
+     * about m/nt + n rows of length k when splitting rows, m + n/nt when
+     * splitting columns. Rows unless columns save clearly (they gave no gain
+     * at 901 tokens; they do at 197, where rows would repack the weights). */
+    const double pack_rows = (double)j->m / nt + j->n, pack_cols = j->m + (double)j->n / nt;
+    j->split_cols = pack_cols < 0.8 * pack_rows;
+    const int total = j->split_cols ? j->n : j->m;
+    int items = 1;
+    if (nt > 1 && flops >= GEMM_SPLIT_FLOPS) {
+        /* two equal blocks per thread when they stay large (a thread slowed by
+         * other load then hands work over), else one */
+        items = total >= 2 * nt * GEMM_BIG_BLOCK ? 2 * nt : nt;
+        int per = (total + items - 1) / items;
+        if (j->split_cols)
+            per = (per + 15) / 16 * 16; /* whole register tiles of columns */
+        if (per < GEMM_MIN_BLOCK)
+            per = GEMM_MIN_BLOCK;
+        j->per = per;
+        items = (total + per - 1) / per;
+    }
+    if (items <= 1) {
+        j->per = total;
+        gemm_item(j, 0, 0);
+        return;
+    }
+    as_parallel_for_blas1(items, gemm_item, j);
+}
+
+void as_sgemm_rows(bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc)
+{
+    GemmJob j = { trans_b, false, m, n, k, lda, ldb, ldc, 0, alpha, beta, a, b, c,
+                  NULL, NULL, NULL };
+    gemm_run(&j);
+}
+
+static void fill_bias(void *ctx, float *c, int rows, int col0, int cols)
+{
+    const AsLinear *l = ctx;
+    for (int i = 0; i < rows; i++)
+        memcpy(c + (size_t)i * l->out, l->b + col0, (size_t)cols * sizeof *c);
+}
+
+static void add_bias(void *ctx, float *c, int rows, int col0, int cols)
+{
+    const AsLinear *l = ctx;
+    const float *b = l->b + col0;
+    for (int i = 0; i < rows; i++) {
+        float *cr = c + (size_t)i * l->out;
+        for (int j = 0; j < cols; j++)
+            cr[j] += b[j];
+    }
+}
+
+static void bias_gelu_block(void *ctx, float *c, int rows, int col0, int cols)
+{
+    const AsLinear *l = ctx;
+    for (int i = 0; i < rows; i++)
+        bias_gelu(c + (size_t)i * l->out, l->b ? l->b + col0 : NULL, cols);
+}
+
+static GemmJob linear_job(const float *x, int n, const AsLinear *l, float *y, float beta)
+{
+    GemmJob j = { true, false, n, l->out, l->in, l->in, l->in, l->out, 0, 1.0f, beta, x, l->w,
+                  y, NULL, NULL, (void *)l };
+    return j;
+}
+
+void as_linear(const float *x, int n, const AsLinear *l, float *y)
+{
+    GemmJob j = linear_job(x, n, l, y, l->b ? 1.0f : 0.0f);
+    if (l->b)
+        j.pre = fill_bias;
+    gemm_run(&j);
+}
+
+void as_linear_accumulate(const float *x, int n, const AsLinear *l, float *y)
+{
+    GemmJob j = linear_job(x, n, l, y, 1.0f);
+    if (l->b)
+        j.pre = add_bias;
+    gemm_run(&j);
+}
+
+void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y)
+{
+    GemmJob j = linear_job(x, n, l, y, 0.0f);
+    j.post = bias_gelu_block;
+    gemm_run(&j);
+}
+
+typedef struct { const float *x; float *y; const AsNorm *nm; } NormJob;
+
+#ifdef AS_X86_SIMD
+/* One row: mean and variance accumulated in double, as the scalar path. */
+__attribute__((target("avx2,fma"))) static void layernorm_row_avx2(const float *xr, int d,
+                                                                   const AsNorm *nm, float *yr)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int j = 0;
+    for (; j + 8 <= d; j += 8) {
+        const __m256 v = _mm256_loadu_ps(xr + j);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double b4[4];
+    _mm256_storeu_pd(b4, _mm256_add_pd(s0, s1));
+    double s = (b4[0] + b4[1]) + (b4[2] + b4[3]);
+    for (int t = j; t < d; t++)
+        s += xr[t];
+    const double mean = s / d;
+    const __m256d vm = _mm256_set1_pd(mean);
+    s0 = _mm256_setzero_pd();
+    s1 = _mm256_setzero_pd();
+    for (j = 0; j + 8 <= d; j += 8) {
+        const __m256 v = _mm256_loadu_ps(xr + j);
+        const __m256d a = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), vm);
+        const __m256d b = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)), vm);
+        s0 = _mm256_fmadd_pd(a, a, s0);
+        s1 = _mm256_fmadd_pd(b, b, s1);
+    }
+    _mm256_storeu_pd(b4, _mm256_add_pd(s0, s1));
+    double v = (b4[0] + b4[1]) + (b4[2] + b4[3]);
+    for (int t = j; t < d; t++) {
+        const double q = xr[t] - mean;
+        v += q * q;
+    }
+    const float rstd = (float)(1.0 / sqrt(v / d + (double)nm->eps));
+    const float fm = (float)mean;
+    const __m256 vfm = _mm256_set1_ps(fm), vr = _mm256_set1_ps(rstd);
+    for (j = 0; j + 8 <= d; j += 8) {
+        const __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + j), vfm), vr);
+        _mm256_storeu_ps(yr + j, _mm256_fmadd_ps(t, _mm256_loadu_ps(nm->w + j),
+                                                 _mm256_loadu_ps(nm->b + j)));
+    }
+    for (; j < d; j++)
+        yr[j] = (xr[j] - fm) * rstd * nm->w[j] + nm->b[j];
+}
+#endif
+
+static void layernorm_rows(void *ctx, int r0, int r1)
+{
+    const NormJob *jb = ctx;
+    const AsNorm *nm = jb->nm;
     const int d = nm->dim;
-    for (int i = 0; i < n; i++) {
-        const float *xr = x + (size_t)i * d;
-        float *yr = y + (size_t)i * d;
+#ifdef AS_X86_SIMD
+    if (have_avx2()) {
+        for (int i = r0; i < r1; i++)
+            layernorm_row_avx2(jb->x + (size_t)i * d, d, nm, jb->y + (size_t)i * d);
+        return;
+    }
+#endif
+    for (int i = r0; i < r1; i++) {
+        const float *xr = jb->x + (size_t)i * d;
+        float *yr = jb->y + (size_t)i * d;
         double s = 0.0;
         for (int j = 0; j < d; j++)
             s += xr[j];
@@ -43,29 +627,52 @@ void as_layernorm(const float *x, int n, const AsNorm *nm, float *y)
     }
 }
 
+void as_layernorm(const float *x, int n, const AsNorm *nm, float *y)
+{
+    NormJob j = { x, y, nm };
+    parallel_rows(n, nm->dim, layernorm_rows, &j);
+}
+
+typedef struct { float *x; int m; } SoftmaxJob;
+
+static void softmax_rows_range(void *ctx, int r0, int r1)
+{
+    const SoftmaxJob *j = ctx;
+    for (int i = r0; i < r1; i++)
+        softmax_row(j->x + (size_t)i * j->m, j->m);
+}
+
 void as_softmax_rows(float *x, int n, int m)
 {
-    for (int i = 0; i < n; i++) {
-        float *r = x + (size_t)i * m;
-        float mx = -INFINITY;
-        for (int j = 0; j < m; j++)
-            if (r[j] > mx)
-                mx = r[j];
-        double s = 0.0;
-        for (int j = 0; j < m; j++) {
-            r[j] = expf(r[j] - mx);
-            s += r[j];
-        }
-        const float inv = (float)(1.0 / s);
-        for (int j = 0; j < m; j++)
-            r[j] *= inv;
+    SoftmaxJob j = { x, m };
+    parallel_rows(n, m, softmax_rows_range, &j);
+}
+
+#define GELU_CHUNK 4096
+
+typedef struct { float *y; const float *b; int m; } GeluJob;
+
+static void gelu_chunks(void *ctx, int r0, int r1)
+{
+    const GeluJob *j = ctx;
+    const long total = (long)j->m; /* here m is the element count */
+    for (int c = r0; c < r1; c++) {
+        const long a = (long)c * GELU_CHUNK;
+        const long e = a + GELU_CHUNK < total ? a + GELU_CHUNK : total;
+        bias_gelu(j->y + a, NULL, e - a);
     }
 }
 
 void as_gelu_inplace(float *x, long n)
 {
-    for (long i = 0; i < n; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+    if (n <= 0)
+        return;
+    if (n > INT32_MAX) {
+        bias_gelu(x, NULL, n);
+        return;
+    }
+    GeluJob j = { x, NULL, (int)n };
+    parallel_rows((int)((n + GELU_CHUNK - 1) / GELU_CHUNK), GELU_CHUNK, gelu_chunks, &j);
 }
 
 void as_relu_inplace(float *x, long n)
@@ -92,39 +699,128 @@ void as_l2norm_rows(const float *x, int n, int d, float eps, float *y)
     }
 }
 
-/* One head: scratch (nq, nk) = softmax(q_h k_h^T * scale); out_h = scratch v_h. */
-static void attn_head(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
-                      int nq, int nk, int hd, float scale, float *scratch, float *out, int ldo)
+/* ---- attention ------------------------------------------------------------------ */
+
+/* Query rows per attention work item: the (rows, nk) probability block of one
+ * head stays in L2 between the two sgemm calls. */
+#define ATTN_ROWS 128
+
+typedef struct {
+    const float *q, *k, *v;
+    int ldq, ldk, ldv, nq, nk, hd, heads, blk, nblk, dim;
+    float scale;
+    float *scratch; /* per thread (blk, nk), or the whole (heads, nq, nk) when full */
+    bool full;      /* keep every head's probabilities */
+    float *row0;
+    float *out;
+} AttnJob;
+
+/* exp(x - max) of a row in place; returns 1 / the sum. */
+static float softmax_row_unnorm(float *r, int m)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale, q, ldq, k, ldk,
-                0.0f, scratch, nk);
-    as_softmax_rows(scratch, nq, nk);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, scratch, nk, v,
-                ldv, 0.0f, out, ldo);
+#ifdef AS_X86_SIMD
+    if (have_avx2())
+        return 1.0f / exp_sub_sum_avx2(r, m, max_avx2(r, m));
+#endif
+    float mx = -INFINITY;
+    for (int j = 0; j < m; j++)
+        if (r[j] > mx)
+            mx = r[j];
+    double s = 0.0;
+    for (int j = 0; j < m; j++) {
+        r[j] = expf(r[j] - mx);
+        s += r[j];
+    }
+    return (float)(1.0 / s);
+}
+
+/* One (head, block of query rows) item: probabilities, then their values. The
+ * rows multiply the values unnormalised and the (rows, hd) output is scaled
+ * instead (hd values per row rather than nk); as_mha normalises the kept
+ * probabilities afterwards. */
+static void attn_item(void *ctx, int item, int tid)
+{
+    const AttnJob *j = ctx;
+    const int h = item / j->nblk, b = item % j->nblk;
+    const int r0 = b * j->blk;
+    const int rows = j->nq - r0 < j->blk ? j->nq - r0 : j->blk;
+    float *s = j->full ? j->scratch + ((size_t)h * j->nq + r0) * j->nk
+                       : j->scratch + (size_t)tid * j->blk * j->nk;
+    const size_t ho = (size_t)h * j->hd;
+    float inv[ATTN_ROWS];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, j->nk, j->hd, j->scale,
+                j->q + (size_t)r0 * j->ldq + ho, j->ldq, j->k + ho, j->ldk, 0.0f, s, j->nk);
+    for (int i = 0; i < rows; i++)
+        inv[i] = softmax_row_unnorm(s + (size_t)i * j->nk, j->nk);
+    if (j->row0 && r0 == 0) {
+        float *dst = j->row0 + (size_t)h * j->nk;
+        for (int c = 0; c < j->nk; c++)
+            dst[c] = s[c] * inv[0];
+    }
+    float *o = j->out + (size_t)r0 * j->dim + ho;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, j->hd, j->nk, 1.0f, s, j->nk,
+                j->v + ho, j->ldv, 0.0f, o, j->dim);
+    for (int i = 0; i < rows; i++) {
+        float *orow = o + (size_t)i * j->dim;
+        for (int c = 0; c < j->hd; c++)
+            orow[c] *= inv[i];
+    }
+    if (j->full) /* keep the normalised probabilities */
+        for (int i = 0; i < rows; i++) {
+            float *r = s + (size_t)i * j->nk;
+            for (int c = 0; c < j->nk; c++)
+                r[c] *= inv[i];
+        }
+}
+
+static void attn_run(AttnJob *j)
+{
+    j->nblk = (j->nq + j->blk - 1) / j->blk;
+    const int items = j->heads * j->nblk;
+    /* Our threads each run single-threaded sgemm calls on their own items; a
+     * tiny problem runs on the caller's thread with OpenBLAS as configured. */
+    const double flops = 4.0 * j->nq * (double)j->nk * j->hd * j->heads;
+    if (items >= 2 && flops >= 4e6)
+        as_parallel_for_blas1(items, attn_item, j);
+    else
+        for (int i = 0; i < items; i++)
+            attn_item(j, i, 0);
 }
 
 void as_mha(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
             int nq, int nk, int dim, int heads, float *probs, float *out)
 {
+    if (nq <= 0 || nk <= 0 || heads <= 0)
+        return;
     const int hd = dim / heads;
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < heads; h++)
-        attn_head(q + (size_t)h * hd, ldq, k + (size_t)h * hd, ldk, v + (size_t)h * hd, ldv, nq,
-                  nk, hd, scale, probs + (size_t)h * nq * nk, out + (size_t)h * hd, dim);
+    AttnJob j = { q, k, v, ldq, ldk, ldv, nq, nk, hd, heads, ATTN_ROWS, 0, dim,
+                  1.0f / sqrtf((float)hd), probs, true, NULL, out };
+    attn_run(&j);
 }
 
 void as_mha_lowmem(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                    int nq, int nk, int dim, int heads, float *scratch, float *row0,
                    float *out)
 {
+    if (nq <= 0 || nk <= 0 || heads <= 0)
+        return;
     const int hd = dim / heads;
-    const float scale = 1.0f / sqrtf((float)hd);
-    for (int h = 0; h < heads; h++) {
-        attn_head(q + (size_t)h * hd, ldq, k + (size_t)h * hd, ldk, v + (size_t)h * hd, ldv, nq,
-                  nk, hd, scale, scratch, out + (size_t)h * hd, dim);
-        if (row0)
-            memcpy(row0 + (size_t)h * nk, scratch, (size_t)nk * sizeof *row0);
+    /* scratch holds nq * nk floats: as many (blk, nk) blocks as threads fit */
+    int nt = as_threads();
+    int blk = nq / nt;
+    if (blk > ATTN_ROWS)
+        blk = ATTN_ROWS;
+    if (blk < 1)
+        blk = nq; /* fewer rows than threads: one block, one thread */
+    AttnJob j = { q, k, v, ldq, ldk, ldv, nq, nk, hd, heads, blk, 0, dim,
+                  1.0f / sqrtf((float)hd), scratch, false, row0, out };
+    if (blk == nq && nt > 1) { /* only one block fits: one thread */
+        j.nblk = 1;
+        for (int h = 0; h < heads; h++)
+            attn_item(&j, h, 0);
+        return;
     }
+    attn_run(&j);
 }
 
 void as_add_inplace(float *x, const float *y, long n)
@@ -153,36 +849,58 @@ static int clampi(int v, int lo, int hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-void as_bicubic_resize_hwc(const float *src, int sh, int sw, int c, int dh, int dw,
-                           double scale_h, double scale_w, float *dst)
+typedef struct {
+    const float *src;
+    int sh, sw, c, dh, dw;
+    float fsh, fsw;
+    float *dst;
+} BicubicJob;
+
+/* Output rows [r0, r1): per pixel, the 4x4 clamped taps are fixed first and
+ * the channel loop (contiguous, vectorisable) runs inside; every channel sums
+ * in the same order as a per-channel loop would. */
+static void bicubic_rows(void *ctx, int r0, int r1)
 {
-    const float fsh = (float)scale_h, fsw = (float)scale_w;
-    for (int oy = 0; oy < dh; oy++) {
-        const float ry = fsh * ((float)oy + 0.5f) - 0.5f;
+    const BicubicJob *j = ctx;
+    const int c = j->c;
+    for (int oy = r0; oy < r1; oy++) {
+        const float ry = j->fsh * ((float)oy + 0.5f) - 0.5f;
         const int iy = (int)floorf(ry);
         float wy[4];
         cubic_weights(ry - (float)iy, wy);
-        for (int ox = 0; ox < dw; ox++) {
-            const float rx = fsw * ((float)ox + 0.5f) - 0.5f;
+        for (int ox = 0; ox < j->dw; ox++) {
+            const float rx = j->fsw * ((float)ox + 0.5f) - 0.5f;
             const int ix = (int)floorf(rx);
             float wx[4];
             cubic_weights(rx - (float)ix, wx);
-            float *o = dst + ((size_t)oy * dw + ox) * c;
+            const float *tap[4][4];
+            for (int a = 0; a < 4; a++) {
+                const int yy = clampi(iy - 1 + a, 0, j->sh - 1);
+                for (int b = 0; b < 4; b++) {
+                    const int xx = clampi(ix - 1 + b, 0, j->sw - 1);
+                    tap[a][b] = j->src + ((size_t)yy * j->sw + xx) * c;
+                }
+            }
+            float *o = j->dst + ((size_t)oy * j->dw + ox) * c;
             for (int ch = 0; ch < c; ch++) {
                 float acc = 0.0f;
                 for (int a = 0; a < 4; a++) {
-                    const int yy = clampi(iy - 1 + a, 0, sh - 1);
                     float row = 0.0f;
-                    for (int b = 0; b < 4; b++) {
-                        const int xx = clampi(ix - 1 + b, 0, sw - 1);
-                        row += wx[b] * src[((size_t)yy * sw + xx) * c + ch];
-                    }
+                    for (int b = 0; b < 4; b++)
+                        row += wx[b] * tap[a][b][ch];
                     acc += wy[a] * row;
                 }
                 o[ch] = acc;
             }
         }
     }
+}
+
+void as_bicubic_resize_hwc(const float *src, int sh, int sw, int c, int dh, int dw,
+                           double scale_h, double scale_w, float *dst)
+{
+    BicubicJob j = { src, sh, sw, c, dh, dw, (float)scale_h, (float)scale_w, dst };
+    parallel_rows(dh, dw * c * 16, bicubic_rows, &j);
 }
 
 void as_bilinear_index(int i, int in, int out, int *i0, int *i1, float *w0, float *w1)

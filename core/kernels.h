@@ -1,14 +1,45 @@
 /* kernels: small pure forward kernels shared by the encoder, the decoder and
- * training. Rows are contiguous; every linear layer is one sgemm call. */
+ * training. Rows are contiguous; every linear layer is one sgemm call.
+ * Threads: the elementwise kernels, softmax, layernorm and attention split
+ * their rows over a small process-wide pool sized by OpenBLAS's current
+ * thread count (openblas_set_num_threads, i.e. --threads), so OpenBLAS and
+ * our threads never run at the same time: pool workers block (never spin)
+ * between jobs, and attention switches OpenBLAS to one thread while our
+ * threads each run their own sgemm calls. exp and erf use AVX2+FMA
+ * polynomials when the CPU has them (checked at run time), libm otherwise. */
 #ifndef ALIGNSEG_KERNELS_H
 #define ALIGNSEG_KERNELS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "model.h"
 
+/* Threads the kernels use: OpenBLAS's current setting (at least 1). */
+int as_threads(void);
+/* Run fn(ctx, item, tid) for item in [0, nitems) on up to as_threads()
+ * threads (tid 0 is the caller, tids are below as_threads() at the call). Runs
+ * everything on the caller when single-threaded or when another thread's
+ * parallel region is running. fn must not start parallel regions itself
+ * (inside as_parallel_for_blas1 items as_threads() reads 1). */
+typedef void (*AsTaskFn)(void *ctx, int item, int tid);
+void as_parallel_for(int nitems, AsTaskFn fn, void *ctx);
+/* The same with OpenBLAS set to one thread for the duration (for items that
+ * call sgemm themselves). */
+void as_parallel_for_blas1(int nitems, AsTaskFn fn, void *ctx);
+/* true when the AVX2+FMA exp/erf paths are in use */
+bool as_kernels_simd(void);
+
+/* C (m,n) = alpha A (m,k) op(B) + beta C (row-major; op(B) = B^T when trans_b,
+ * B is then (n,k)), rows of C split over as_threads() threads. */
+void as_sgemm_rows(bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                   const float *b, int ldb, float beta, float *c, int ldc);
 /* y (n,out) = x (n,in) W^T + b */
 void as_linear(const float *x, int n, const AsLinear *l, float *y);
+/* y (n,out) += x (n,in) W^T + b (a residual connection without a copy) */
+void as_linear_accumulate(const float *x, int n, const AsLinear *l, float *y);
+/* y (n,out) = GELU(x (n,in) W^T + b), exact-erf GELU */
+void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y);
 /* y = LayerNorm(x) per row, with weight/bias; y may alias x. */
 void as_layernorm(const float *x, int n, const AsNorm *nm, float *y);
 /* in-place softmax of each of n rows of length m */

@@ -1,7 +1,6 @@
 /* segment: see segment.h */
 #include "segment.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +113,7 @@ int as_cosine_similarity(const float *tokens, int n, const float *protos, int q,
     }
     as_l2norm_rows(tokens, n, dim, 1e-10f, fn);
     as_l2norm_rows(protos, q, dim, 1e-10f, pn);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, q, dim, 1.0f, fn, dim, pn, dim, 0.0f,
-                sim, q);
+    as_sgemm_rows(true, n, q, dim, 1.0f, fn, dim, pn, dim, 0.0f, sim, q);
     free(fn);
     free(pn);
     return 0;
@@ -144,13 +142,25 @@ int as_foreground_mask(const float *attn_mean, int gh, int gw, float mass_thresh
     return 0;
 }
 
-void as_upsample_argmax(const float *assign, int gh, int gw, int q, int out_h, int out_w,
-                        int32_t *labels)
+typedef struct {
+    const float *assign;
+    int gh, gw, q, out_h, out_w;
+    int32_t *labels;
+} UpsampleJob;
+
+#define UPSAMPLE_ROWS 16 /* output rows per work item */
+
+static void upsample_rows(void *ctx, int item, int tid)
 {
-    for (int y = 0; y < out_h; y++) {
+    (void)tid;
+    const UpsampleJob *j = ctx;
+    const float *assign = j->assign;
+    const int gw = j->gw, q = j->q, out_w = j->out_w;
+    const int y_end = (item + 1) * UPSAMPLE_ROWS < j->out_h ? (item + 1) * UPSAMPLE_ROWS : j->out_h;
+    for (int y = item * UPSAMPLE_ROWS; y < y_end; y++) {
         int y0, y1;
         float wy0, wy1;
-        as_bilinear_index(y, gh, out_h, &y0, &y1, &wy0, &wy1);
+        as_bilinear_index(y, j->gh, j->out_h, &y0, &y1, &wy0, &wy1);
         for (int x = 0; x < out_w; x++) {
             int x0, x1;
             float wx0, wx1;
@@ -169,9 +179,18 @@ void as_upsample_argmax(const float *assign, int gh, int gw, int q, int out_h, i
                     best = c;
                 }
             }
-            labels[(size_t)y * out_w + x] = best;
+            j->labels[(size_t)y * out_w + x] = best;
         }
     }
+}
+
+void as_upsample_argmax(const float *assign, int gh, int gw, int q, int out_h, int out_w,
+                        int32_t *labels)
+{
+    if (out_h <= 0 || out_w <= 0)
+        return;
+    UpsampleJob j = { assign, gh, gw, q, out_h, out_w, labels };
+    as_parallel_for((out_h + UPSAMPLE_ROWS - 1) / UPSAMPLE_ROWS, upsample_rows, &j);
 }
 
 static void progress(const AsSegmentOptions *o, const char *stage, double f)

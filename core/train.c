@@ -379,7 +379,7 @@ struct AsTrainCache {
     float *sl, *dsl;    /* (nlt, Q) scratch */
     /* backward, R rows */
     float *dP, *dr3, *dh1, *dt2, *dr2, *das, *dqkv, *dt1, *dr1, *dac, *dpf;
-    float *mscratch;    /* Q * max(ng, nlt) */
+    float *mscratch;    /* Q * max(ng, nlt, Q) */
 };
 
 static void cache_free(AsTrainCache *c)
@@ -403,7 +403,9 @@ static int cache_prepare(AsTrainer *t, const AsTrainBatch *b, AsError *err)
     const size_t heads = (size_t)cf->heads;
     const size_t B = (size_t)b->batch, nl = (size_t)b->nlocal;
     const size_t ng = (size_t)b->n_g, nlt = (size_t)b->n_l;
-    const size_t nmax = ng > nlt ? ng : nlt;
+    size_t nmax = ng > nlt ? ng : nlt;
+    if (nmax < Q) /* the self-attention backward needs Q * Q */
+        nmax = Q;
     const size_t ninst = (1 + nl) * B, R = ninst * Q;
     size_t total = B * heads * Q * ng + B * nl * heads * Q * nlt + ninst * heads * Q * Q;
     total += 2 * Q * D + 2 * heads * Q * D;           /* qc, dqc, qk, dqk */
@@ -974,9 +976,13 @@ int as_crop_normalized(const AsImage *img, const AsBox *box, int size, float *ou
 /* ------------------------------------------------------------------------ */
 /* checkpoints */
 
-static bool is_decoder_name(const char *name)
+/* The DINO ViT's own tensors (a backbone file may hold more, e.g. DINO's
+ * projection head, which the published layout does not have). */
+static bool is_encoder_name(const char *name)
 {
-    return !strncmp(name, "clsQueries.", 11) || !strncmp(name, "decoder_", 8);
+    return !strncmp(name, "blocks.", 7) || !strncmp(name, "patch_embed.", 12) ||
+           !strcmp(name, "cls_token") || !strcmp(name, "pos_embed") ||
+           !strcmp(name, "norm.weight") || !strcmp(name, "norm.bias");
 }
 
 #define PV_SET(dict, key, val)                                                   \
@@ -1049,7 +1055,7 @@ int as_train_save(const char *path, const AsModel *m, const AsTrainer *t, int64_
     char nm[320];
     for (size_t i = 0; i < m->weights.count && !rc; i++) {
         const AsTensor *tt = &m->weights.items[i];
-        if (!tt->data || is_decoder_name(tt->name))
+        if (!tt->data || !is_encoder_name(tt->name))
             continue;
         snprintf(nm, sizeof nm, "backbone.%s", tt->name);
         AsPValue *tv = as_pv_tensor_f32(tt->ndim, tt->shape, tt->data, false);

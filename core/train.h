@@ -149,7 +149,8 @@ void as_train_crops_free(AsTrainCrops *tc);
 /* Run the frozen encoder on every crop: crops (ncrops, B, 3, size, size),
  * crop 0 the global one; tokens, foreground masks (mass threshold t), and
  * the batch view in the given pairing. threads > 1 encodes crops in
- * parallel (each thread its own workspace). cancel (may be NULL) stops early
+ * parallel, each thread with its own workspace (set OpenBLAS to one thread
+ * meanwhile: openblas_set_num_threads(1)). cancel (may be NULL) stops early
  * with AS_ERR_CANCELLED. */
 int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *crops,
                           int ncrops, int batch, int size, AsPairing pairing,
@@ -182,8 +183,8 @@ int as_crop_normalized(const AsImage *img, const AsBox *box, int size, float *ou
                        AsError *err);
 
 /* ---- checkpoints ----
- * {"epoch", "net", "state_dict" (encoder under "backbone.", then the
- * decoder), "optimizer" {"state", "param_groups"}} plus, when extra is not
+ * {"epoch", "net", "state_dict" (the ViT's tensors under "backbone.", then
+ * the decoder), "optimizer" {"state", "param_groups"}} plus, when extra is not
  * NULL, extra's entries (our resume data; taken over, freed). with_initial_lr
  * adds "initial_lr" to every group as PyTorch's schedulers do. */
 int as_train_save(const char *path, const AsModel *m, const AsTrainer *t, int64_t epoch,

@@ -136,18 +136,14 @@ static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsV
                           float *cls_row)
 {
     const int nt = ws->ntok, d = c->dim;
-    const long nd = (long)nt * d;
     as_layernorm(ws->x, nt, &b->norm1, ws->xn);
     as_linear(ws->xn, nt, &b->qkv, ws->qkv);
     as_mha_lowmem(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
                   c->heads, ws->probs, cls_row, ws->attn_out);
-    as_linear(ws->attn_out, nt, &b->proj, ws->xn);
-    as_add_inplace(ws->x, ws->xn, nd);
+    as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x); /* x += proj(attn) */
     as_layernorm(ws->x, nt, &b->norm2, ws->xn);
-    as_linear(ws->xn, nt, &b->fc1, ws->hidden);
-    as_gelu_inplace(ws->hidden, (long)nt * c->mlp_hidden);
-    as_linear(ws->hidden, nt, &b->fc2, ws->xn);
-    as_add_inplace(ws->x, ws->xn, nd);
+    as_linear_gelu(ws->xn, nt, &b->fc1, ws->hidden);
+    as_linear_accumulate(ws->hidden, nt, &b->fc2, ws->x); /* x += fc2(GELU(fc1(xn))) */
 }
 
 int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,

@@ -543,8 +543,39 @@ static void test_cli(void)
     (void)rc;
 }
 
+/* SPEC 5: local entry (b, i) is element k = b * nl + i of the crop-major list
+ * [crop 1 of images 0..B-1, crop 2 of images 0..B-1, ...]. */
+static void test_pairing(void)
+{
+    int ok_ref = 1, ok_same = 1;
+    for (int B = 1; B <= 5; B++)
+        for (int nl = 1; nl <= 3; nl++) {
+            /* the list itself, built independently */
+            int list_img[64], list_crop[64], k = 0;
+            for (int c = 0; c < nl; c++)
+                for (int im = 0; im < B; im++, k++)
+                    list_img[k] = im, list_crop[k] = c;
+            for (int b = 0; b < B; b++)
+                for (int i = 0; i < nl; i++) {
+                    int img, crop;
+                    as_pairing_source(AS_PAIRING_REFERENCE, B, nl, b, i, &img, &crop);
+                    if (img != list_img[b * nl + i] || crop != list_crop[b * nl + i])
+                        ok_ref = 0;
+                    as_pairing_source(AS_PAIRING_SAME_IMAGE, B, nl, b, i, &img, &crop);
+                    if (img != b || crop != i)
+                        ok_same = 0;
+                }
+        }
+    CHECK(ok_ref, "reference pairing differs from the crop-major list");
+    CHECK(ok_same, "same-image pairing");
+    int img, crop; /* B = 1: the reference pairing is the natural one */
+    as_pairing_source(AS_PAIRING_REFERENCE, 1, 2, 0, 1, &img, &crop);
+    CHECK(img == 0 && crop == 1, "B=1 pairing");
+}
+
 int main(void)
 {
+    test_pairing();
     test_cli();
     test_reference_step();
     test_decoder_fd();

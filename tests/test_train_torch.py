@@ -80,8 +80,7 @@ def published_groups(named, wd, lr):
             {"params": queries, "weight_decay": 0.0, "lr": lr}]
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="alignseg_train_torch_")
+def main(tmp):
     imgs = os.path.join(tmp, "images")
     run = os.path.join(tmp, "run")
     os.makedirs(imgs)
@@ -171,9 +170,14 @@ def main():
         print("%d failures" % len(failures))
         return 1
     print("train checkpoints load in PyTorch %s: ok" % torch.__version__)
-    subprocess.run(["rm", "-rf", tmp])
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import shutil
+    TMP = tempfile.mkdtemp(prefix="alignseg_train_torch_")
+    try:
+        rc = main(TMP)
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+    sys.exit(rc)

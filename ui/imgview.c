@@ -66,7 +66,6 @@ static void draw_cb(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer da
         return;
     }
     update_fit(v, w, h);
-    gint64 t0 = g_get_monotonic_time();
     cairo_save(cr);
     cairo_translate(cr, v->ox, v->oy);
     cairo_scale(cr, v->scale, v->scale);
@@ -103,8 +102,6 @@ static void draw_cb(GtkDrawingArea *area, cairo_t *cr, int w, int h, gpointer da
     if (v->draw)
         v->draw(v, cr, v->user);
     cairo_restore(cr);
-    if (g_getenv("ALIGNSEG_VIEWER_DEBUG"))
-        g_printerr("imgview draw %dx%d: %.2f ms\n", w, h, (g_get_monotonic_time() - t0) / 1000.0);
 }
 
 static void to_image(ImgView *v, double x, double y, double *ix, double *iy)

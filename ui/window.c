@@ -326,6 +326,7 @@ static void set_image(ViewerWindow *w, ViewerImage *im)
         return;
     viewer_image_unref(w->image);
     w->image = viewer_image_ref(im);
+    gtk_label_set_text(GTK_LABEL(w->hover_label), "");
     imgview_set_image_levels(w->seg_view, im ? im->level : NULL, im ? im->nlevels : 0);
     imgview_set_image_levels(w->sim_view, im ? im->level : NULL, im ? im->nlevels : 0);
 }

@@ -1,7 +1,9 @@
 /* window: the main window of alignseg-viewer (template data/ui/window.ui):
  * image and model opening, the four views (segmentation, attention,
  * prototypes, patch similarity), sliders that re-label from cached results,
- * export, error banner, progress strip, and the hidden --screenshot mode. */
+ * export, error banner, progress strip, and the hidden test options
+ * (--screenshot, --timing, --export, --action; ALIGNSEG_VIEWER_DEBUG=1 logs
+ * worker events to stderr). */
 #ifndef ALIGNSEG_VIEWER_WINDOW_H
 #define ALIGNSEG_VIEWER_WINDOW_H
 

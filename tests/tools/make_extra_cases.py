@@ -28,6 +28,7 @@ implementation) on each case and prints its max deviation from this reference.
 import json
 import math
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -53,7 +54,10 @@ CASES = {
     "d32_rect_2layers": dict(dim=32, depth=1, heads=2, patch=16, train_size=80, queries=3,
                              dec_hidden=40, dec_layers=2, dec_heads=8, image=(64, 112),
                              threshold=None, layout="alignseg", half=False,
-                             opts="--encoder-heads 2 --decoder-heads 8 --long-side 112"),
+                             opts="--encoder-heads 2 --decoder-heads 8 --long-side 112",
+                             # second input small.png, 48x80 (grid 3x5): arrays in small/,
+                             # no fg_mask (PyTorch's reflect padding of 3 needs >= 4 rows)
+                             small=(48, 80)),
     # wider, 3 blocks, 6 heads, patch 8, 9 prototypes, 3 decoder layers, 4 decoder
     # heads, 40x56 on an 8x8 grid, threshold 0.3; weights stored as float16, decoder
     # layers 0 and 1 one set of tensors sharing storages (smaller file; only the
@@ -267,6 +271,30 @@ def drop_small(mask, max_size=2):
     return m
 
 
+def top2_gap(a, dim):
+    if a.shape[dim] < 2:
+        return float("inf")
+    s = torch.sort(a, dim=dim, descending=True)[0]
+    return float((s.select(dim, 0) - s.select(dim, 1)).min())
+
+
+def to_numpy(arrays):
+    return {k: v.detach().numpy().astype(np.int32 if v.dtype == torch.int32 else np.float32)
+            for k, v in arrays.items()}
+
+
+def infer_no_fg(tokens, cls_token, cls_attn, mean, queries, sim, assign, labels_patch,
+                labels_full, full):
+    arrays = {
+        "tokens": tokens, "cls_token": cls_token, "cls_attn": cls_attn, "cls_attn_mean": mean,
+        "queries": queries, "similarity": sim, "assign": assign,
+        "labels_patch": labels_patch.to(torch.int32), "labels_full": labels_full.to(torch.int32),
+    }
+    margins = {"labels_patch": top2_gap(assign, 1), "labels_full": top2_gap(full, 0),
+               "fg_mass": 1.0, "fg_sort_cross": 1.0}
+    return to_numpy(arrays), margins
+
+
 def infer(net, img, c):
     """img (3,H,W) normalised float32 -> dict of reference arrays and margins."""
     p = c["patch"]
@@ -285,6 +313,9 @@ def infer(net, img, c):
         maps = assign.t().reshape(1, -1, gh, gw)
         full = F.interpolate(maps, size=(H, W), mode="bilinear", align_corners=False)[0]
         labels_full = full.argmax(dim=0)
+        if min(gh, gw) < 4:  # F.pad reflect refuses a pad of 3 on fewer than 4 cells
+            return infer_no_fg(tokens, cls_token, cls_attn, mean, queries, sim, assign,
+                               labels_patch, labels_full, full)
         blur = gaussian_blur(mean[None, None])[0, 0].reshape(-1)
         sv, idx = torch.sort(blur)
         cum = torch.cumsum(sv / sv.sum(), dim=0)
@@ -292,10 +323,6 @@ def infer(net, img, c):
         keep = (cum > 1.0 - t).to(torch.uint8)
         cand = torch.zeros_like(keep).scatter(0, idx, keep).reshape(gh, gw).numpy()
     fg = drop_small(cand)
-
-    def top2_gap(a, dim):
-        s = torch.sort(a, dim=dim, descending=True)[0]
-        return float((s.select(dim, 0) - s.select(dim, 1)).min())
 
     cross = int(np.argmax(cum.numpy() > 1.0 - t)) if keep.any() else len(cum) - 1
     margins = {
@@ -312,9 +339,7 @@ def infer(net, img, c):
         "similarity": sim, "assign": assign,
         "labels_patch": labels_patch.to(torch.int32), "labels_full": labels_full.to(torch.int32),
     }
-    arrays = {k: v.detach().numpy().astype(np.int32 if v.dtype == torch.int32 else np.float32)
-              for k, v in arrays.items()}
-    return arrays, margins
+    return to_numpy(arrays), margins
 
 
 # ---------------------------------------------------------------- random models and images
@@ -372,8 +397,8 @@ def margins_ok(m):
 def save_case(name, c, net, rgb, arrays, seed, margins):
     d = os.path.join(OUT, name)
     os.makedirs(d, exist_ok=True)
-    for f in os.listdir(d):
-        os.remove(os.path.join(d, f))
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
     sd = net.state_dict()
     if c["half"]:
         sd = {k: v.half() for k, v in sd.items()}
@@ -405,7 +430,12 @@ def save_case(name, c, net, rgb, arrays, seed, margins):
     Image.fromarray(rgb).save(os.path.join(d, "input.png"))
     for k, v in arrays.items():
         np.save(os.path.join(d, k + ".npy"), v)
-    info = {k: v for k, v in c.items() if k not in ("opts",)}
+    info = {k: v for k, v in c.items() if k not in ("opts", "small")}
+    if c.get("small"):
+        info["small"] = {"image": "small.png", "image_size": list(c["small"]),
+                         "options": c["opts"].replace("--long-side %d" % max(c["image"]),
+                                                      "--long-side %d" % max(c["small"])),
+                         "arrays": "small/ (no fg_mask: grid below 4 cells)"}
     info.update(seed=seed, files=files, options=c["opts"],
                 grid=[c["image"][0] // c["patch"], c["image"][1] // c["patch"]],
                 mass_threshold=0.6 if c["threshold"] is None else c["threshold"],
@@ -431,13 +461,73 @@ def make_case(name, c):
                     prm.copy_(prm.half().float())
         rgb = random_image(c["image"][0], c["image"][1], g)
         arrays, m = infer(net, normalise(rgb), c)
-        if margins_ok(m):
+        small = None
+        if c.get("small") and margins_ok(m):
+            srgb = random_image(c["small"][0], c["small"][1], g)
+            small = (srgb,) + infer(net, normalise(srgb), dict(c, image=c["small"]))
+            m.update({"small_" + k: v for k, v in small[2].items()
+                      if k.startswith("labels")})
+        if margins_ok(m) and (small is None or margins_ok(small[2])):
+            sens = sensitivity(net, rgb, c, arrays)
+            assert min(sens.values()) > 1e-2, (name, sens)
             save_case(name, c, net, rgb, arrays, seed, m)
+            if small is not None:
+                d = os.path.join(OUT, name)
+                Image.fromarray(small[0]).save(os.path.join(d, "small.png"))
+                os.makedirs(os.path.join(d, "small"))
+                for k, v in small[1].items():
+                    np.save(os.path.join(d, "small", k + ".npy"), v)
+            print("%-20s wrong variants differ by: %s" % (
+                name, " ".join("%s=%.2g" % kv for kv in sens.items())))
             print("%-20s seed %d margins %s fg %d/%d" % (
                 name, seed, " ".join("%s=%.2g" % kv for kv in m.items()),
                 int(arrays["fg_mask"].sum()), arrays["fg_mask"].size))
             return
     raise SystemExit("%s: no seed without near-ties" % name)
+
+
+def sensitivity(net, rgb, c, arrays):
+    """How far plausible mistakes land from the reference: each must exceed the
+    test tolerance by far, or the case would not catch it."""
+    img = normalise(rgb)
+    out = {}
+    with torch.no_grad():
+        tokens = torch.from_numpy(arrays["tokens"])
+        ref_q = torch.from_numpy(arrays["queries"])
+        L = c["dec_layers"]
+        if L > 1:
+            memory, q0 = tokens.unsqueeze(1), net.clsQueries.weight.unsqueeze(1)
+            t = q0
+            for j in range(L):  # chained layers
+                t = net.decoder_ffn_layers[j](net.decoder_self_attention_layers[j](
+                    net.decoder_cross_attention_layers[j](t, memory)))
+            out["chained_layers"] = float((t[:, 0] - ref_q).abs().max())
+            t = net.decoder_ffn_layers[0](net.decoder_self_attention_layers[0](
+                net.decoder_cross_attention_layers[0](q0, memory)))
+            out["first_layer"] = float((t[:, 0] - ref_q).abs().max())
+        g = c["train_size"] // c["patch"]
+        gh, gw = c["image"][0] // c["patch"], c["image"][1] // c["patch"]
+        if (gh, gw) != (g, g):  # position embedding resized to the exact size ratio
+            vit = net.backbone
+            orig = vit.interpolate_pos_encoding
+
+            def by_size(x, h, w):
+                pe = vit.pos_embed
+                pp = F.interpolate(pe[:, 1:].reshape(1, g, g, -1).permute(0, 3, 1, 2),
+                                   size=(gh, gw), mode="bicubic", align_corners=False)
+                return torch.cat((pe[:, :1], pp.permute(0, 2, 3, 1).reshape(1, gh * gw, -1)), 1)
+            vit.interpolate_pos_encoding = by_size
+            x, _ = vit(img[None])
+            vit.interpolate_pos_encoding = orig
+            out["pos_by_size"] = float((x[0, 1:] - tokens).abs().max())
+        dh = c["dec_heads"]
+        for other in (1, 2, 3, 4, 8):
+            if other != dh and c["dim"] % other == 0:
+                m2 = AlignSegNet(dict(c, dec_heads=other)).eval()
+                m2.load_state_dict(net.state_dict())
+                out["dec_heads_%d" % other] = float((m2.decode(tokens) - ref_q).abs().max())
+                break
+    return out
 
 
 def check_bench(name, c):
