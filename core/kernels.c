@@ -468,6 +468,8 @@ static void gemm_run(GemmJob *j)
         /* two equal blocks per thread when they stay large (a thread slowed by
          * other load then hands work over), else one */
         items = total >= 2 * nt * GEMM_BIG_BLOCK ? 2 * nt : nt;
+        if (getenv("AS_TMP_ITEMS")) /* TEMPORARY A/B */
+            items = atoi(getenv("AS_TMP_ITEMS")) * nt;
         int per = (total + items - 1) / items;
         if (j->split_cols)
             per = (per + 15) / 16 * 16; /* whole register tiles of columns */

@@ -24,6 +24,8 @@ are spread wide so every operation matters; seeds whose argmax margins or
 foreground-mass crossing are closer than 1e-4 are rejected (next seed).
 --check-bench also runs bench/torch_alignseg.py (our other PyTorch
 implementation) on each case and prints its max deviation from this reference.
+--sweep BIN [THREADS] builds more configurations (SWEEP) in a temporary folder
+and compares `BIN segment --dump` with them directly (nothing is written here).
 """
 import json
 import math
@@ -560,8 +562,67 @@ def check_bench(name, c):
     return errs
 
 
+SWEEP = [  # --sweep: more shapes, generated into a temporary folder, not committed
+    dict(dim=32, depth=1, heads=32, patch=16, train_size=64, queries=1, dec_hidden=8,
+         dec_layers=1, dec_heads=32, image=(64, 64), threshold=None),
+    dict(dim=24, depth=2, heads=4, patch=8, train_size=48, queries=4, dec_hidden=200,
+         dec_layers=5, dec_heads=6, image=(120, 32), threshold=0.9),
+    dict(dim=16, depth=4, heads=2, patch=16, train_size=224, queries=12, dec_hidden=16,
+         dec_layers=1, dec_heads=16, image=(64, 160), threshold=0.1),
+    dict(dim=40, depth=1, heads=5, patch=8, train_size=96, queries=6, dec_hidden=20,
+         dec_layers=2, dec_heads=5, image=(160, 96), threshold=0.45),
+    dict(dim=64, depth=1, heads=4, patch=8, train_size=32, queries=3, dec_hidden=32,
+         dec_layers=1, dec_heads=64, image=(32, 200), threshold=0.02),
+]
+
+
+def sweep(binary, threads):
+    """Generate the SWEEP cases in a temporary folder, run `alignseg segment
+    --dump` on each and print the max abs error per array (margins relaxed to
+    2e-6, so a rare label may legitimately differ: see the printed margins)."""
+    import subprocess
+    import tempfile
+    global OUT, MARGIN
+    tmp = tempfile.mkdtemp(prefix="alignseg_sweep_")
+    OUT, MARGIN = tmp, 2e-6
+    worst = 0.0
+    for i, c in enumerate(SWEEP):
+        h, w = c["image"]
+        c = dict(c, layout="alignseg", half=False, opts="--encoder-heads %d --decoder-heads %d "
+                 "--long-side %d --threads %d%s" % (
+                     c["heads"], c["dec_heads"], max(h, w), threads,
+                     "" if c["threshold"] is None else " --threshold %g" % c["threshold"]))
+        name = "sweep%d" % i
+        make_case(name, c)
+        d = os.path.join(tmp, name)
+        cmd = [binary, "segment", "-q", "-m", d + "/alignseg.pth"] + c["opts"].split() + \
+              ["--dump", "-o", d + "/out", d + "/input.png"]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if r.returncode:
+            print(name, "alignseg exit %d: %s" % (r.returncode, r.stderr.strip()))
+            worst = float("inf")
+            continue
+        errs = []
+        for k in ("tokens", "cls_token", "cls_attn", "cls_attn_mean", "queries", "similarity",
+                  "assign", "fg_mask", "labels_patch", "labels_full"):
+            a = np.load(os.path.join(d, k + ".npy"))
+            b = np.load(os.path.join(d, "out", "input", k + ".npy"))
+            e = float("inf") if a.shape != b.shape else float(np.abs(a.astype(np.float64) - b).max())
+            worst = max(worst, e if not k.startswith(("labels", "fg")) else (e and float("inf")))
+            errs.append("%s=%.2g" % (k, e))
+        print(name, " ".join(errs))
+    shutil.rmtree(tmp)
+    print("sweep: %s" % ("all arrays within 1e-4, masks/labels exact" if worst <= 1e-4
+                         else "MISMATCH (worst %g)" % worst))
+    return 0 if worst <= 1e-4 else 1
+
+
 def main():
     torch.set_num_threads(1)
+    if "--sweep" in sys.argv:
+        i = sys.argv.index("--sweep")
+        threads = int(sys.argv[i + 2]) if len(sys.argv) > i + 2 else 1
+        return sweep(sys.argv[i + 1], threads)
     only = [a for a in sys.argv[1:] if not a.startswith("--")]
     for name, c in CASES.items():
         if only and name not in only:
@@ -572,4 +633,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
