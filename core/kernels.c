@@ -468,8 +468,6 @@ static void gemm_run(GemmJob *j)
         /* two equal blocks per thread when they stay large (a thread slowed by
          * other load then hands work over), else one */
         items = total >= 2 * nt * GEMM_BIG_BLOCK ? 2 * nt : nt;
-        if (getenv("AS_TMP_ITEMS")) /* TEMPORARY A/B */
-            items = atoi(getenv("AS_TMP_ITEMS")) * nt;
         int per = (total + items - 1) / items;
         if (j->split_cols)
             per = (per + 15) / 16 * 16; /* whole register tiles of columns */
@@ -777,6 +775,8 @@ static void attn_item(void *ctx, int item, int tid)
 
 static void attn_run(AttnJob *j)
 {
+    if (j->blk > ATTN_ROWS) /* attn_item keeps one scale per row on its stack */
+        j->blk = ATTN_ROWS;
     j->nblk = (j->nq + j->blk - 1) / j->blk;
     const int items = j->heads * j->nblk;
     /* Our threads each run single-threaded sgemm calls on their own items; a
@@ -823,6 +823,181 @@ void as_mha_lowmem(const float *q, int ldq, const float *k, int ldk, const float
         return;
     }
     attn_run(&j);
+}
+
+/* ---- attention for 64-wide heads -------------------------------------------------- */
+
+/* Keys and values of every head are laid out once per call in the scratch:
+ * keys as panels of 16 keys, transposed and pre-scaled by 1/8 = 1/sqrt(64)
+ * (exact: a power of two), K (heads, nkp/16, 64, 16); values as column chunks
+ * of 16, V (heads, 4, nk, 16). Each (head, block of PK_BLK query rows) item
+ * then computes, PK_R query rows at a time, their scores, the softmax and
+ * the values product with 6x16 register tiles; the tile's scores stay in L1,
+ * the head's keys and values in L2. */
+#define PK_HD 64
+#define PK_BLK 48 /* query rows per item, a multiple of PK_R */
+#define PK_R 6
+
+size_t as_mha_packed_scratch(int nq, int nk, int dim, int heads, int threads)
+{
+    (void)nq;
+    if (nk <= 0 || heads <= 0 || dim <= 0 || threads < 1)
+        return 0;
+    const size_t nkp = ((size_t)nk + 15) / 16 * 16;
+    return (size_t)heads * PK_HD * (nkp + (size_t)nk) + (size_t)threads * PK_R * nkp;
+}
+
+#ifdef AS_X86_SIMD
+typedef struct {
+    const float *q, *k, *v;
+    int ldq, ldk, ldv, nq, nk, nkp, dim, heads, nblk;
+    float *kp, *vp, *s; /* packed keys, packed values, per-thread (PK_R, nkp) scores */
+    float *row0, *out;
+} PackedAttn;
+
+static void pk_pack(void *ctx, int h, int tid)
+{
+    (void)tid;
+    const PackedAttn *j = ctx;
+    float *kp = j->kp + (size_t)h * j->nkp * PK_HD;
+    for (int p = 0; p < j->nkp / 16; p++) {
+        float *panel = kp + (size_t)p * PK_HD * 16;
+        for (int jj = 0; jj < 16; jj++) {
+            const int key = p * 16 + jj;
+            const float *kr = j->k + (size_t)key * j->ldk + (size_t)h * PK_HD;
+            for (int d = 0; d < PK_HD; d++)
+                panel[d * 16 + jj] = key < j->nk ? kr[d] * 0.125f : 0.0f;
+        }
+    }
+    float *vp = j->vp + (size_t)h * j->nk * PK_HD;
+    for (int c = 0; c < PK_HD / 16; c++)
+        for (int key = 0; key < j->nk; key++)
+            memcpy(vp + ((size_t)c * j->nk + key) * 16,
+                   j->v + (size_t)key * j->ldv + (size_t)h * PK_HD + c * 16, 16 * sizeof(float));
+}
+
+/* s (R, nkp) = q (R, 64) kp^T for R query rows. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+pk_scores(const float *q, int ldq, const float *kp, int nkp, float *s, const int R)
+{
+    for (int p = 0; p < nkp / 16; p++) {
+        const float *panel = kp + (size_t)p * PK_HD * 16;
+        __m256 acc[PK_R][2];
+        for (int r = 0; r < R; r++)
+            acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        for (int d = 0; d < PK_HD; d++) {
+            const __m256 k0 = _mm256_loadu_ps(panel + d * 16);
+            const __m256 k1 = _mm256_loadu_ps(panel + d * 16 + 8);
+            for (int r = 0; r < R; r++) {
+                const __m256 qv = _mm256_broadcast_ss(q + (size_t)r * ldq + d);
+                acc[r][0] = _mm256_fmadd_ps(qv, k0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(qv, k1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            _mm256_storeu_ps(s + (size_t)r * nkp + p * 16, acc[r][0]);
+            _mm256_storeu_ps(s + (size_t)r * nkp + p * 16 + 8, acc[r][1]);
+        }
+    }
+}
+
+/* o (R, 64) = diag(inv) p (R, nk) vp for R rows (row stride ldo). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+pk_values(const float *p, int nkp, int nk, const float *vp, const float *inv, float *o, int ldo,
+          const int R)
+{
+    for (int c = 0; c < PK_HD / 16; c++) {
+        const float *vc = vp + (size_t)c * nk * 16;
+        __m256 acc[PK_R][2];
+        for (int r = 0; r < R; r++)
+            acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        for (int key = 0; key < nk; key++) {
+            const __m256 v0 = _mm256_loadu_ps(vc + (size_t)key * 16);
+            const __m256 v1 = _mm256_loadu_ps(vc + (size_t)key * 16 + 8);
+            for (int r = 0; r < R; r++) {
+                const __m256 pv = _mm256_broadcast_ss(p + (size_t)r * nkp + key);
+                acc[r][0] = _mm256_fmadd_ps(pv, v0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(pv, v1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            const __m256 sc = _mm256_set1_ps(inv[r]);
+            _mm256_storeu_ps(o + (size_t)r * ldo + c * 16, _mm256_mul_ps(acc[r][0], sc));
+            _mm256_storeu_ps(o + (size_t)r * ldo + c * 16 + 8, _mm256_mul_ps(acc[r][1], sc));
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void pk_tile(const PackedAttn *j, const float *q,
+                                                        const float *kp, const float *vp,
+                                                        float *s, float *o, int rows,
+                                                        float *row0)
+{
+    float inv[PK_R];
+    switch (rows) {
+    case 6: pk_scores(q, j->ldq, kp, j->nkp, s, 6); break;
+    case 5: pk_scores(q, j->ldq, kp, j->nkp, s, 5); break;
+    case 4: pk_scores(q, j->ldq, kp, j->nkp, s, 4); break;
+    case 3: pk_scores(q, j->ldq, kp, j->nkp, s, 3); break;
+    case 2: pk_scores(q, j->ldq, kp, j->nkp, s, 2); break;
+    default: pk_scores(q, j->ldq, kp, j->nkp, s, 1); break;
+    }
+    for (int r = 0; r < rows; r++) {
+        float *sr = s + (size_t)r * j->nkp;
+        inv[r] = 1.0f / exp_sub_sum_avx2(sr, j->nk, max_avx2(sr, j->nk));
+    }
+    if (row0) /* this tile holds query row 0: keep its probabilities */
+        for (int c = 0; c < j->nk; c++)
+            row0[c] = s[c] * inv[0];
+    switch (rows) {
+    case 6: pk_values(s, j->nkp, j->nk, vp, inv, o, j->dim, 6); break;
+    case 5: pk_values(s, j->nkp, j->nk, vp, inv, o, j->dim, 5); break;
+    case 4: pk_values(s, j->nkp, j->nk, vp, inv, o, j->dim, 4); break;
+    case 3: pk_values(s, j->nkp, j->nk, vp, inv, o, j->dim, 3); break;
+    case 2: pk_values(s, j->nkp, j->nk, vp, inv, o, j->dim, 2); break;
+    default: pk_values(s, j->nkp, j->nk, vp, inv, o, j->dim, 1); break;
+    }
+}
+
+static void pk_item(void *ctx, int item, int tid)
+{
+    const PackedAttn *j = ctx;
+    const int h = item / j->nblk, b = item % j->nblk;
+    const int r0 = b * PK_BLK;
+    const int r1 = j->nq - r0 < PK_BLK ? j->nq : r0 + PK_BLK;
+    const float *kp = j->kp + (size_t)h * j->nkp * PK_HD;
+    const float *vp = j->vp + (size_t)h * j->nk * PK_HD;
+    float *s = j->s + (size_t)tid * PK_R * j->nkp; /* one tile's scores, in L1 */
+    for (int r = r0; r < r1; r += PK_R) {
+        const int rows = r1 - r < PK_R ? r1 - r : PK_R;
+        pk_tile(j, j->q + (size_t)r * j->ldq + (size_t)h * PK_HD, kp, vp, s,
+                j->out + (size_t)r * j->dim + (size_t)h * PK_HD, rows,
+                r == 0 && j->row0 ? j->row0 + (size_t)h * j->nk : NULL);
+    }
+}
+#endif
+
+void as_mha_packed(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
+                   int nq, int nk, int dim, int heads, float *scratch, size_t scratch_floats,
+                   float *row0, float *out)
+{
+    if (nq <= 0 || nk <= 0 || heads <= 0)
+        return;
+#ifdef AS_X86_SIMD
+    const int nt = as_threads();
+    if (have_avx2() && dim == heads * PK_HD && (size_t)nk * PK_HD * heads < INT32_MAX &&
+        as_mha_packed_scratch(nq, nk, dim, heads, nt) <= scratch_floats) {
+        const int nkp = (nk + 15) / 16 * 16;
+        PackedAttn j = { q, k, v, ldq, ldk, ldv, nq, nk, nkp, dim, heads,
+                         (nq + PK_BLK - 1) / PK_BLK, scratch,
+                         scratch + (size_t)heads * nkp * PK_HD,
+                         scratch + (size_t)heads * PK_HD * ((size_t)nkp + nk), row0, out };
+        as_parallel_for(heads, pk_pack, &j);
+        as_parallel_for(heads * j.nblk, pk_item, &j);
+        return;
+    }
+#endif
+    as_mha_lowmem(q, ldq, k, ldk, v, ldv, nq, nk, dim, heads, scratch, row0, out);
 }
 
 void as_add_inplace(float *x, const float *y, long n)

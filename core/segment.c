@@ -150,6 +150,8 @@ typedef struct {
 
 #define UPSAMPLE_ROWS 16 /* output rows per work item */
 
+/* Direct form: the four taps of every output pixel. Used when the separable
+ * form's buffers cannot be allocated. */
 static void upsample_rows(void *ctx, int item, int tid)
 {
     (void)tid;
@@ -184,13 +186,87 @@ static void upsample_rows(void *ctx, int item, int tid)
     }
 }
 
+/* Separable form: every patch row is interpolated horizontally once to the
+ * output width (hrow, (gh, out_w, q)), then each output row mixes two of
+ * those rows. The arithmetic is the direct form's, term by term
+ * (wy0 * (wx0 a00 + wx1 a01) + wy1 * (wx0 a10 + wx1 a11)), so the labels are
+ * bit-identical. */
+typedef struct {
+    const UpsampleJob *up;
+    const int *x0, *x1;
+    const float *wx0, *wx1;
+    float *hrow;
+} SepJob;
+
+static void sep_horizontal(void *ctx, int r, int tid)
+{
+    (void)tid;
+    const SepJob *s = ctx;
+    const int q = s->up->q, out_w = s->up->out_w;
+    const float *row = s->up->assign + (size_t)r * s->up->gw * q;
+    float *o = s->hrow + (size_t)r * out_w * q;
+    for (int x = 0; x < out_w; x++) {
+        const float *p0 = row + (size_t)s->x0[x] * q, *p1 = row + (size_t)s->x1[x] * q;
+        const float w0 = s->wx0[x], w1 = s->wx1[x];
+        float *ox = o + (size_t)x * q;
+        for (int c = 0; c < q; c++)
+            ox[c] = w0 * p0[c] + w1 * p1[c];
+    }
+}
+
+static void sep_vertical(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const SepJob *s = ctx;
+    const UpsampleJob *j = s->up;
+    const int q = j->q, out_w = j->out_w;
+    const int y_end = (item + 1) * UPSAMPLE_ROWS < j->out_h ? (item + 1) * UPSAMPLE_ROWS : j->out_h;
+    for (int y = item * UPSAMPLE_ROWS; y < y_end; y++) {
+        int y0, y1;
+        float wy0, wy1;
+        as_bilinear_index(y, j->gh, j->out_h, &y0, &y1, &wy0, &wy1);
+        const float *h0 = s->hrow + (size_t)y0 * out_w * q, *h1 = s->hrow + (size_t)y1 * out_w * q;
+        int32_t *lab = j->labels + (size_t)y * out_w;
+        for (int x = 0; x < out_w; x++) {
+            const float *a0 = h0 + (size_t)x * q, *a1 = h1 + (size_t)x * q;
+            int best = 0;
+            float bv = -INFINITY;
+            for (int c = 0; c < q; c++) {
+                const float v = wy0 * a0[c] + wy1 * a1[c];
+                if (v > bv) {
+                    bv = v;
+                    best = c;
+                }
+            }
+            lab[x] = best;
+        }
+    }
+}
+
 void as_upsample_argmax(const float *assign, int gh, int gw, int q, int out_h, int out_w,
                         int32_t *labels)
 {
     if (out_h <= 0 || out_w <= 0)
         return;
     UpsampleJob j = { assign, gh, gw, q, out_h, out_w, labels };
-    as_parallel_for((out_h + UPSAMPLE_ROWS - 1) / UPSAMPLE_ROWS, upsample_rows, &j);
+    const int items = (out_h + UPSAMPLE_ROWS - 1) / UPSAMPLE_ROWS;
+    int *xi = gh > 0 && q > 0 ? malloc((size_t)out_w * 2 * sizeof *xi) : NULL;
+    float *xw = xi ? malloc((size_t)out_w * 2 * sizeof *xw) : NULL;
+    float *hrow = xw ? malloc((size_t)gh * out_w * q * sizeof *hrow) : NULL;
+    if (!hrow) {
+        free(xi);
+        free(xw);
+        as_parallel_for(items, upsample_rows, &j);
+        return;
+    }
+    for (int x = 0; x < out_w; x++)
+        as_bilinear_index(x, gw, out_w, &xi[x], &xi[out_w + x], &xw[x], &xw[out_w + x]);
+    SepJob s = { &j, xi, xi + out_w, xw, xw + out_w, hrow };
+    as_parallel_for(gh, sep_horizontal, &s);
+    as_parallel_for(items, sep_vertical, &s);
+    free(xi);
+    free(xw);
+    free(hrow);
 }
 
 static void progress(const AsSegmentOptions *o, const char *stage, double f)

@@ -46,6 +46,23 @@ static float *alloc_floats(size_t n)
     return n ? malloc(n * sizeof(float)) : NULL;
 }
 
+/* Attention scratch: the (ntok, ntok) block of as_mha_lowmem, or the packed
+ * keys/values of as_mha_packed with one score block for each of up to
+ * ATTN_THREADS threads (more threads fall back to as_mha_lowmem), whichever
+ * is larger; 0 when too large. */
+#define ATTN_THREADS 16
+static size_t probs_floats(size_t ntok, const AsEncoderConfig *c)
+{
+    size_t s = mulf(ntok, ntok);
+    if (s && ntok <= INT32_MAX / 4) {
+        const size_t pk =
+            as_mha_packed_scratch((int)ntok, (int)ntok, c->dim, c->heads, ATTN_THREADS);
+        if (pk > s)
+            s = pk < VIT_MAX_FLOATS ? pk : 0;
+    }
+    return s;
+}
+
 int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
                              AsError *err)
 {
@@ -63,7 +80,8 @@ int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, in
     const size_t n = (size_t)gh * gw, ntok = n + 1, d = (size_t)c->dim;
     const size_t s_x = mulf(ntok, d), s_pp = mulf(n, 3 * (size_t)p * p),
                  s_qkv = mulf(ntok, 3 * d), s_hid = mulf(ntok, (size_t)c->mlp_hidden),
-                 s_probs = mulf(ntok, ntok), s_cls = mulf((size_t)c->heads, ntok);
+                 s_cls = mulf((size_t)c->heads, ntok);
+    const size_t s_probs = probs_floats(ntok, c);
     if (!s_x || !s_pp || !s_qkv || !s_hid || !s_probs || !s_cls || ntok > INT32_MAX)
         return as_error_set(err, AS_ERR_NOMEM, "input %dx%d is too large for the encoder", w, h);
     ws->x = alloc_floats(s_x);
@@ -138,8 +156,8 @@ static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsV
     const int nt = ws->ntok, d = c->dim;
     as_layernorm(ws->x, nt, &b->norm1, ws->xn);
     as_linear(ws->xn, nt, &b->qkv, ws->qkv);
-    as_mha_lowmem(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
-                  c->heads, ws->probs, cls_row, ws->attn_out);
+    as_mha_packed(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
+                  c->heads, ws->probs, probs_floats((size_t)nt, c), cls_row, ws->attn_out);
     as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x); /* x += proj(attn) */
     as_layernorm(ws->x, nt, &b->norm2, ws->xn);
     as_linear_gelu(ws->xn, nt, &b->fc1, ws->hidden);

@@ -36,7 +36,7 @@ typedef struct {
     float *qkv;        /* (ntok, 3D) */
     float *attn_out;   /* (ntok, D) */
     float *hidden;     /* (ntok, mlp_hidden) */
-    float *probs;      /* (ntok, ntok), one head at a time */
+    float *probs;      /* (ntok, ntok): attention scratch, a block of rows per thread */
     float *cls_row;    /* (heads, ntok) */
 } AsVitWorkspace;
 
