@@ -14,12 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *bin(void)
-{
-    const char *b = getenv("ALIGNSEG_BIN");
-    return b ? b : "build/app/alignseg";
-}
-
 /* Run cmd, capture stdout into buf; returns the exit status (-1 on failure). */
 static int run_capture(const char *cmd, char *buf, size_t len)
 {
@@ -50,7 +44,7 @@ int main(void)
     /* the human-readable report */
     snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 1 --threads 1 --no-load --no-peak "
              "--arch vit_small --patch 16 --dump %s --save-weights %s/w.pth 2>&1",
-             bin(), tmp, tmp);
+             test_bin(), tmp, tmp);
     CHECK(run_capture(cmd, out, sizeof out) == 0, "bench exit status; output:\n%s", out);
     const char *stages[] = { "  encoder ", "  decoder ", "  assignment ", "  foreground ",
                              "  upsample ", "  total ", "relabel after a slider move",
@@ -130,7 +124,7 @@ int main(void)
 
     /* one JSON line with the fields bench/compare reads */
     snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 2 --threads 1 --no-load --no-peak "
-             "--json 2>&1", bin());
+             "--json 2>&1", test_bin());
     CHECK(run_capture(cmd, out, sizeof out) == 0, "bench --json exit status; output:\n%s", out);
     const char *keys[] = { "\"times_ms\": [", "\"stages_ms\": {", "\"encoder\":", "\"gflop\":",
                            "\"peak_rss_mib\":", "\"relabel_ms\":", "\"encoder_share_of_peak\":" };
@@ -142,7 +136,7 @@ int main(void)
     const char *bad[] = { "--size 33", "--arch vit_huge", "--patch 12", "--threads 0",
                           "--runs", "--frobnicate" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        snprintf(cmd, sizeof cmd, "%s bench %s --no-load --no-peak 2>&1", bin(), bad[i]);
+        snprintf(cmd, sizeof cmd, "%s bench %s --no-load --no-peak 2>&1", test_bin(), bad[i]);
         CHECK(run_capture(cmd, out, sizeof out) == 2, "'bench %s' should be a usage error: %s",
               bad[i], out);
     }

@@ -10,18 +10,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *bin(void)
-{
-    const char *b = getenv("ALIGNSEG_BIN");
-    return b ? b : "build/app/alignseg";
-}
-
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* max |a-b| of two arrays compared as float; -1 on shape mismatch or read error */
 static double max_abs(const char *got_path, const char *ref_path, long *ndiff)
 {
@@ -62,9 +50,9 @@ static void check_case(const char *name, const char *opts, const char *tmp)
     snprintf(outdir, sizeof outdir, "%s/%s", tmp, name);
     snprintf(refdir, sizeof refdir, "%s", test_path("reference"));
     snprintf(cmd, sizeof cmd,
-             "'%s' segment -q -m '%s/%s/alignseg.pth' %s --dump -o '%s' '%s/%s/input.png'", bin(),
+             "'%s' segment -q -m '%s/%s/alignseg.pth' %s --dump -o '%s' '%s/%s/input.png'", test_bin(),
              refdir, name, opts, outdir, refdir, name);
-    int rc = run(cmd);
+    int rc = test_run(cmd);
     CHECK(rc == 0, "%s: exit %d for %s", name, rc, cmd);
     static const char *f32[] = { "tokens", "cls_token", "cls_attn", "cls_attn_mean", "queries",
                                  "similarity", "assign" };
@@ -131,9 +119,9 @@ int main(void)
     snprintf(out, sizeof out, "%s/mixed", tmp);
     snprintf(cmd, sizeof cmd,
              "'%s' segment -q -m '%s' --encoder-heads 3 --size 64 -o '%s' '%s' '%s' 2>'%s/err.txt'",
-             bin(), test_path("reference/infer_tiny/alignseg.pth"), out, bad,
+             test_bin(), test_path("reference/infer_tiny/alignseg.pth"), out, bad,
              test_path("reference/infer_tiny/input.png"), tmp);
-    CHECK(run(cmd) == 1, "exit status 1 when one image fails");
+    CHECK(test_run(cmd) == 1, "exit status 1 when one image fails");
     char errf[1300], line[2048] = "";
     snprintf(errf, sizeof errf, "%s/err.txt", tmp);
     f = fopen(errf, "r");
@@ -149,16 +137,16 @@ int main(void)
     CHECK(stat(good, &st) == 0 && st.st_size > 0, "good image still written");
 
     /* a hostile checkpoint: one-line error, exit 1, no crash */
-    snprintf(cmd, sizeof cmd, "'%s' segment -q -m '%s' '%s' 2>'%s/err2.txt'", bin(), bad,
+    snprintf(cmd, sizeof cmd, "'%s' segment -q -m '%s' '%s' 2>'%s/err2.txt'", test_bin(), bad,
              test_path("reference/infer_tiny/input.png"), tmp);
-    CHECK(run(cmd) == 1, "bad checkpoint exits 1");
+    CHECK(test_run(cmd) == 1, "bad checkpoint exits 1");
     /* usage errors exit 2 */
-    snprintf(cmd, sizeof cmd, "'%s' segment --size 7 x.png 2>/dev/null", bin());
-    CHECK(run(cmd) == 2, "bad --size is a usage error");
-    snprintf(cmd, sizeof cmd, "'%s' segment --help >/dev/null", bin());
-    CHECK(run(cmd) == 0, "--help exits 0");
+    snprintf(cmd, sizeof cmd, "'%s' segment --size 7 x.png 2>/dev/null", test_bin());
+    CHECK(test_run(cmd) == 2, "bad --size is a usage error");
+    snprintf(cmd, sizeof cmd, "'%s' segment --help >/dev/null", test_bin());
+    CHECK(test_run(cmd) == 0, "--help exits 0");
 
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    run(cmd);
+    test_run(cmd);
     return check_report("cli_segment");
 }

@@ -277,33 +277,6 @@ static void test_resize(void)
 }
 
 /* ---- `alignseg eval` end to end (run as: test_eval cli) ---- */
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *bin(void)
-{
-    const char *b = getenv("ALIGNSEG_BIN");
-    return b ? b : "build/app/alignseg";
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* Ground truth = the reference patch labels blown up to 64x64 (patch 16)
  * with a 255 block, permuted (class = 7 - label): the reference protocol then
  * scores exactly 1; image b.png has no mask (reported, status 1). */
@@ -317,21 +290,21 @@ static void test_cli(void)
     char cmd[4096], p[1024];
     const char *model = test_path("reference/infer_tiny/alignseg.pth");
     const char *img = test_path("reference/infer_tiny/input.png");
-    snprintf(cmd, sizeof cmd, "'%s' eval --help > '%s/help.txt'", bin(), dir);
-    CHECK(run(cmd) == 0, "--help exits 0");
+    snprintf(cmd, sizeof cmd, "'%s' eval --help > '%s/help.txt'", test_bin(), dir);
+    CHECK(test_run(cmd) == 0, "--help exits 0");
     snprintf(p, sizeof p, "%s/help.txt", dir);
-    char *help = slurp(p);
+    char *help = test_slurp(p);
     const char *opts[] = { "--model", "--backbone", "--images", "--masks", "--size", "--ignore",
                            "--protocol", "--json", "--eval-size" };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         CHECK(help && strstr(help, opts[i]), "help documents %s", opts[i]);
     free(help);
-    snprintf(cmd, sizeof cmd, "'%s' eval --protocol greedy 2>/dev/null", bin());
-    CHECK(run(cmd) == 2, "bad protocol exits 2");
+    snprintf(cmd, sizeof cmd, "'%s' eval --protocol greedy 2>/dev/null", test_bin());
+    CHECK(test_run(cmd) == 2, "bad protocol exits 2");
 
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/img' '%s/gt' && cp '%s' '%s/img/a.png' && cp '%s' '%s/img/b.png'",
              dir, dir, img, dir, img, dir);
-    CHECK(run(cmd) == 0, "setup");
+    CHECK(test_run(cmd) == 0, "setup");
     AsNpy lp;
     AsError err;
     if (as_npy_read(test_path("reference/infer_tiny/labels_patch.npy"), &lp, &err) == 0) {
@@ -350,14 +323,14 @@ static void test_cli(void)
         snprintf(cmd, sizeof cmd,
                  "'%s' eval -q -m '%s' --encoder-heads 3 --size 64 --images '%s/img' --masks '%s/gt' "
                  "--protocol %s --json '%s/r.json' > '%s/out.txt' 2> '%s/err.txt'",
-                 bin(), model, dir, dir, proto ? "hungarian" : "reference", dir, dir, dir);
-        CHECK(run(cmd) == 1, "missing mask makes the status 1");
+                 test_bin(), model, dir, dir, proto ? "hungarian" : "reference", dir, dir, dir);
+        CHECK(test_run(cmd) == 1, "missing mask makes the status 1");
         snprintf(p, sizeof p, "%s/err.txt", dir);
-        char *e = slurp(p);
+        char *e = test_slurp(p);
         CHECK(e && strstr(e, "b.png"), "error names the missing mask: %s", e ? e : "");
         free(e);
         snprintf(p, sizeof p, "%s/out.txt", dir);
-        char *o = slurp(p);
+        char *o = test_slurp(p);
         CHECK(o && strstr(o, "mIoU") && strstr(o, "pixel accuracy"), "printed report: %s",
               o ? o : "");
         free(o);
@@ -379,7 +352,7 @@ static void test_cli(void)
         }
     }
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(run(cmd) == 0, "cleanup");
+    CHECK(test_run(cmd) == 0, "cleanup");
 }
 
 int main(int argc, char **argv)

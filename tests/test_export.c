@@ -400,21 +400,6 @@ static void test_relative(void)
           "too small buffer");
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = '\0';
-    fclose(f);
-    return s;
-}
-
 static void test_exporter(void)
 {
     char dir[] = "/tmp/alignseg_export_XXXXXX";
@@ -541,7 +526,7 @@ static void test_exporter(void)
     }
     /* labelmap.txt */
     snprintf(p, sizeof p, "%s/voc/labelmap.txt", out);
-    char *lm = slurp(p);
+    char *lm = test_slurp(p);
     const char *lm_want = "# label:color_rgb:parts:actions\nbackground:0,0,0::\n"
                           "prototype_0:128,0,0::\nprototype_1:0,128,0::\n";
     CHECK(lm && !strncmp(lm, lm_want, strlen(lm_want)), "labelmap.txt:\n%s",
@@ -549,7 +534,7 @@ static void test_exporter(void)
     CHECK(lm && strstr(lm, "prototype_4:") && !strstr(lm, "prototype_5:"), "labelmap: 5 groups");
     free(lm);
     snprintf(p, sizeof p, "%s/voc/ImageSets/Segmentation/default.txt", out);
-    char *ds = slurp(p);
+    char *ds = test_slurp(p);
     CHECK(ds && !strcmp(ds, "cat \"1\"\nb\n"), "default.txt: %s", ds ? ds : "(missing)");
     free(ds);
     /* COCO */
@@ -637,18 +622,6 @@ static void test_exporter(void)
 }
 
 /* ---- `alignseg export` end to end (run as: test_export cli) ---- */
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *bin(void)
-{
-    const char *b = getenv("ALIGNSEG_BIN");
-    return b ? b : "build/app/alignseg";
-}
-
 static void test_cli(void)
 {
     char dir[] = "/tmp/alignseg_export_cli_XXXXXX";
@@ -659,10 +632,10 @@ static void test_cli(void)
     char cmd[4096], p[1024];
     const char *model = test_path("reference/infer_tiny/alignseg.pth");
     const char *img = test_path("reference/infer_tiny/input.png");
-    snprintf(cmd, sizeof cmd, "'%s' export --help > '%s/help.txt'", bin(), dir);
-    CHECK(run(cmd) == 0, "--help exits 0");
+    snprintf(cmd, sizeof cmd, "'%s' export --help > '%s/help.txt'", test_bin(), dir);
+    CHECK(test_run(cmd) == 0, "--help exits 0");
     snprintf(p, sizeof p, "%s/help.txt", dir);
-    char *help = slurp(p);
+    char *help = test_slurp(p);
     const char *opts[] = { "--model", "--backbone", "--size", "--long-side", "--encoder-heads",
                            "--decoder-heads", "--prototypes", "--threshold", "--merge-to",
                            "--merge-threshold", "--format", "--output", "--foreground",
@@ -670,17 +643,17 @@ static void test_cli(void)
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         CHECK(help && strstr(help, opts[i]), "help documents %s", opts[i]);
     free(help);
-    snprintf(cmd, sizeof cmd, "'%s' export --bogus 2>/dev/null", bin());
-    CHECK(run(cmd) == 2, "unknown option exits 2");
+    snprintf(cmd, sizeof cmd, "'%s' export --bogus 2>/dev/null", test_bin());
+    CHECK(test_run(cmd) == 2, "unknown option exits 2");
 
     /* all formats, one good and one missing image */
     snprintf(cmd, sizeof cmd,
              "'%s' export -q -m '%s' --encoder-heads 3 --size 64 -o '%s/all' '%s' '%s/missing.png' "
              "2> '%s/err.txt'",
-             bin(), model, dir, img, dir, dir);
-    CHECK(run(cmd) == 1, "a missing image makes the exit status 1");
+             test_bin(), model, dir, img, dir, dir);
+    CHECK(test_run(cmd) == 1, "a missing image makes the exit status 1");
     snprintf(p, sizeof p, "%s/err.txt", dir);
-    char *errtxt = slurp(p);
+    char *errtxt = test_slurp(p);
     int lines = 0;
     for (const char *c = errtxt; c && *c; c++)
         lines += *c == '\n';
@@ -751,8 +724,8 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd,
              "'%s' export -q -m '%s' --encoder-heads 3 --size 64 --foreground --format voc "
              "-o '%s/fg' '%s'",
-             bin(), model, dir, img);
-    CHECK(run(cmd) == 0, "--foreground");
+             test_bin(), model, dir, img);
+    CHECK(test_run(cmd) == 0, "--foreground");
     AsNpy fgm, lf;
     if (as_npy_read(test_path("reference/infer_tiny/fg_mask.npy"), &fgm, &err) == 0 &&
         as_npy_read(test_path("reference/infer_tiny/labels_full.npy"), &lf, &err) == 0) {
@@ -804,8 +777,8 @@ static void test_cli(void)
         snprintf(cmd, sizeof cmd,
                  "'%s' export -q -m '%s' --encoder-heads 3 --size 64 --format voc,labelme "
                  "-o '%s/wide' '%s/wide.png'",
-                 bin(), model, dir, dir);
-        CHECK(run(cmd) == 0, "wide image");
+                 test_bin(), model, dir, dir);
+        CHECK(test_run(cmd) == 0, "wide image");
         snprintf(p, sizeof p, "%s/wide/voc/SegmentationClass/wide.png", dir);
         uint8_t *v = NULL;
         int vw = 0, vh = 0;
@@ -826,8 +799,8 @@ static void test_cli(void)
     snprintf(cmd, sizeof cmd,
              "'%s' export -q -m '%s' --encoder-heads 3 --size 64 --merge-to 2 --format voc,masks "
              "-o '%s/m2' '%s'",
-             bin(), model, dir, img);
-    CHECK(run(cmd) == 0, "merge-to 2");
+             test_bin(), model, dir, img);
+    CHECK(test_run(cmd) == 0, "merge-to 2");
     snprintf(p, sizeof p, "%s/m2/masks/input/prototype_1.png", dir);
     CHECK(access(p, F_OK) == 0, "mask of group 1");
     snprintf(p, sizeof p, "%s/m2/masks/input/prototype_2.png", dir);
@@ -835,11 +808,11 @@ static void test_cli(void)
     snprintf(p, sizeof p, "%s/m2/coco", dir);
     CHECK(access(p, F_OK) != 0, "no coco folder when not asked");
     snprintf(p, sizeof p, "%s/m2/voc/labelmap.txt", dir);
-    char *lm = slurp(p);
+    char *lm = test_slurp(p);
     CHECK(lm && strstr(lm, "prototype_1:") && !strstr(lm, "prototype_2:"), "labelmap: 2 groups");
     free(lm);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(run(cmd) == 0, "cleanup");
+    CHECK(test_run(cmd) == 0, "cleanup");
 }
 
 int main(int argc, char **argv)

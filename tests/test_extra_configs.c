@@ -14,18 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *bin(void)
-{
-    const char *b = getenv("ALIGNSEG_BIN");
-    return b ? b : "build/app/alignseg";
-}
-
-static int run(const char *cmd)
-{
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* max |a-b| of two .npy arrays of the same dtype and shape, compared as float;
  * -1 on shape/dtype mismatch or a read error */
 static double max_abs(const char *got_path, const char *ref_path)
@@ -98,8 +86,8 @@ static int segment(const ExtraCase *c, const char *opts, const char *image, cons
     /* coreutils timeout: a deadlock shows up as exit 124, not a stuck test */
     snprintf(cmd, sizeof cmd,
              "timeout 120 '%s' segment -q -m '%s/%s/%s' %s %s --dump -o '%s' '%s/%s/%s.png'",
-             bin(), dir, c->name, c->model, bb, opts, outdir, dir, c->name, image);
-    int rc = run(cmd);
+             test_bin(), dir, c->name, c->model, bb, opts, outdir, dir, c->name, image);
+    int rc = test_run(cmd);
     CHECK(rc == 0, "%s: exit %d%s for %s", c->name, rc, rc == 124 ? " (timed out)" : "", cmd);
     return rc;
 }
@@ -169,6 +157,6 @@ int main(void)
 
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    run(cmd);
+    test_run(cmd);
     return check_report("extra_configs");
 }

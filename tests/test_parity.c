@@ -20,20 +20,6 @@
 #define TOL 1e-4
 #define TIE 1e-5
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *buf = calloc(1, 65536);
-    if (buf) {
-        size_t got = fread(buf, 1, 65535, f);
-        buf[got] = '\0';
-    }
-    fclose(f);
-    return buf;
-}
-
 /* Number after "key": in a flat JSON object (the reference's case.json). */
 static double json_num(const char *json, const char *key, double def)
 {
@@ -240,7 +226,7 @@ static void run_inference_case(const char *cs)
 {
     char rel[256];
     snprintf(rel, sizeof rel, "reference/%s/case.json", cs);
-    char *json = read_text(test_path(rel));
+    char *json = test_slurp(test_path(rel));
     CHECK(json != NULL, "%s: cannot read case.json", cs);
     AsModelOptions opt = { .encoder_heads = (int)json_num(json, "heads", 0),
                            .decoder_heads = (int)json_num(json, "dec_heads", 0) };
@@ -327,7 +313,7 @@ static void run_backbone_rect(void)
     const char *cs = "backbone_rect";
     char rel[256];
     snprintf(rel, sizeof rel, "reference/%s/case.json", cs);
-    char *json = read_text(test_path(rel));
+    char *json = test_slurp(test_path(rel));
     AsModelOptions opt = { .encoder_heads = (int)json_num(json, "heads", 0) };
     free(json);
     AsModel *m = load_model(cs, "dino_backbone.pth", NULL, &opt);
