@@ -5,7 +5,8 @@
  * thread count (openblas_set_num_threads, i.e. --threads), so OpenBLAS and
  * our threads never run at the same time: pool workers block (never spin)
  * between jobs, and attention switches OpenBLAS to one thread while our
- * threads each run their own sgemm calls. exp and erf use AVX2+FMA
+ * threads each run their own sgemm calls (as_mha_packed, for 64-wide heads,
+ * uses register tiles and no sgemm). exp and erf use AVX2+FMA
  * polynomials when the CPU has them (checked at run time), libm otherwise. */
 #ifndef ALIGNSEG_KERNELS_H
 #define ALIGNSEG_KERNELS_H
