@@ -33,31 +33,6 @@ static const char *strip_prefixes(const char *k)
     return k;
 }
 
-/* Move every tensor and region of src into dst (src is left empty of both). */
-static int tmap_move(AsTensorMap *dst, AsTensorMap *src, AsError *err)
-{
-    for (size_t i = 0; i < src->nregions; i++) {
-        AsRegion r = src->regions[i];
-        src->regions[i].release = NULL;
-        int rc = as_tmap_add_region(dst, r.base, r.len, r.release, err);
-        if (rc) {
-            for (size_t j = 0; j < src->count; j++)
-                if (src->items[j].borrowed)
-                    src->items[j].data = NULL;
-            return rc;
-        }
-    }
-    for (size_t i = 0; i < src->count; i++) {
-        AsTensor *t = &src->items[i];
-        int rc = as_tmap_add(dst, t->name, t->ndim, t->shape, t->data, t->borrowed, err);
-        t->borrowed = true; /* dst owns (or freed) it now */
-        t->data = NULL;
-        if (rc)
-            return rc;
-    }
-    return AS_OK;
-}
-
 static int load_pth(const char *path, uint8_t *base, size_t len, AsTensorMap *tmp, bool *uses_map,
                     AsError *err)
 {
@@ -177,7 +152,7 @@ int as_checkpoint_load(const char *path, AsTensorMap *out, AsError *err)
     } else {
         as_file_unmap(base, len);
     }
-    rc = tmap_move(out, &tmp, err);
+    rc = as_tmap_take(out, &tmp, NULL, err);
     as_tmap_free(&tmp);
     if (rc)
         return as_error_prefix(err, "%s: ", path);

@@ -307,42 +307,6 @@ static bool is_encoder_key(const char *name)
            !strcmp(name, "norm.weight") || !strcmp(name, "norm.bias");
 }
 
-/* Move the tensors of src accepted by keep (and all of src's regions, which
- * borrowed tensors may point into) to dst. src keeps the rest; free it after. */
-static int tmap_take(AsTensorMap *dst, AsTensorMap *src, bool (*keep)(const char *),
-                     AsError *err)
-{
-    for (size_t i = 0; i < src->nregions; i++) {
-        AsRegion r = src->regions[i];
-        src->regions[i].release = NULL; /* now owned by dst (or already released) */
-        int rc = as_tmap_add_region(dst, r.base, r.len, r.release, err);
-        if (rc) {
-            /* the region is gone: drop src's tensors borrowing from any region */
-            for (size_t j = 0; j < src->count; j++)
-                if (src->items[j].borrowed)
-                    src->items[j].data = NULL;
-            return rc;
-        }
-    }
-    for (size_t i = 0; i < src->count; i++) {
-        AsTensor *t = &src->items[i];
-        if (!keep(t->name) || !t->data)
-            continue;
-        int rc = as_tmap_add(dst, t->name, t->ndim, t->shape, t->data, t->borrowed, err);
-        t->borrowed = true; /* dst owns (or freed) the data now */
-        t->data = NULL;
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static bool any_key(const char *name)
-{
-    (void)name;
-    return true;
-}
-
 int as_model_load(const char *model_path, const char *backbone_path,
                   const AsModelOptions *opt, AsModel **out, AsError *err)
 {
@@ -376,9 +340,9 @@ int as_model_load(const char *model_path, const char *backbone_path,
                                 "%s: not a DINO backbone (patch_embed.proj.weight missing)",
                                 backbone_path);
         }
-        rc = tmap_take(&final, &bm, is_encoder_key, err);
+        rc = as_tmap_take(&final, &bm, is_encoder_key, err);
         if (!rc)
-            rc = tmap_take(&final, &mm, is_decoder_key, err);
+            rc = as_tmap_take(&final, &mm, is_decoder_key, err);
         as_tmap_free(&bm);
         as_tmap_free(&mm);
         if (rc) {
@@ -394,7 +358,7 @@ int as_model_load(const char *model_path, const char *backbone_path,
                                 "%s holds only the AlignSeg decoder (no encoder tensors): give "
                                 "the DINO backbone too (-b/--backbone)", model_path);
         }
-        rc = tmap_take(&final, &mm, any_key, err);
+        rc = as_tmap_take(&final, &mm, NULL, err);
         as_tmap_free(&mm);
         if (rc) {
             as_tmap_free(&final);

@@ -98,6 +98,34 @@ int as_tmap_add_region(AsTensorMap *m, void *base, size_t len,
     return AS_OK;
 }
 
+int as_tmap_take(AsTensorMap *dst, AsTensorMap *src, bool (*keep)(const char *name),
+                 AsError *err)
+{
+    for (size_t i = 0; i < src->nregions; i++) {
+        AsRegion r = src->regions[i];
+        src->regions[i].release = NULL; /* now owned by dst (or already released) */
+        int rc = as_tmap_add_region(dst, r.base, r.len, r.release, err);
+        if (rc) {
+            /* the region is gone: drop src's tensors borrowing from any region */
+            for (size_t j = 0; j < src->count; j++)
+                if (src->items[j].borrowed)
+                    src->items[j].data = NULL;
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < src->count; i++) {
+        AsTensor *t = &src->items[i];
+        if ((keep && !keep(t->name)) || (t->borrowed && !t->data))
+            continue; /* not wanted, or already taken */
+        int rc = as_tmap_add(dst, t->name, t->ndim, t->shape, t->data, t->borrowed, err);
+        t->borrowed = true; /* dst owns (or freed) the data now */
+        t->data = NULL;
+        if (rc)
+            return rc;
+    }
+    return AS_OK;
+}
+
 AsTensor *as_tmap_find(const AsTensorMap *m, const char *name)
 {
     for (size_t i = 0; i < m->count; i++)

@@ -44,6 +44,11 @@ int as_tmap_add(AsTensorMap *m, const char *name, int ndim, const int64_t *shape
 /* Register a region (e.g. mmap) to be released with the map. */
 int as_tmap_add_region(AsTensorMap *m, void *base, size_t len,
                        void (*release)(void *, size_t), AsError *err);
+/* Move to dst the tensors of src that keep accepts (keep NULL: all), and all
+ * of src's regions (borrowed tensors may point into them). Moved tensors stay
+ * in src as empty borrowed entries; free src afterwards. */
+int as_tmap_take(AsTensorMap *dst, AsTensorMap *src, bool (*keep)(const char *name),
+                 AsError *err);
 AsTensor *as_tmap_find(const AsTensorMap *m, const char *name);
 /* Remove and free a tensor by name; returns true if it existed. */
 bool as_tmap_remove(AsTensorMap *m, const char *name);

@@ -3,6 +3,11 @@
 #include "error.h"
 #include "tensor.h"
 
+static bool is_block(const char *name)
+{
+    return !strncmp(name, "blocks.", 7);
+}
+
 int main(void)
 {
     AsError e;
@@ -31,5 +36,17 @@ int main(void)
     CHECK(as_tmap_add(&m, "b", 1, bad, NULL, true, &e) == AS_ERR_FORMAT, "negative size refused");
     CHECK(as_tmap_remove(&m, "a") && m.count == 0, "remove");
     as_tmap_free(&m);
+
+    /* take: only accepted tensors move; a second take moves nothing twice */
+    AsTensorMap src, dst;
+    as_tmap_init(&src);
+    as_tmap_init(&dst);
+    as_tmap_add(&src, "blocks.0.w", 2, shp, calloc(6, sizeof(float)), false, &e);
+    as_tmap_add(&src, "clsQueries.weight", 2, shp, calloc(6, sizeof(float)), false, &e);
+    CHECK(as_tmap_take(&dst, &src, is_block, &e) == 0 && dst.count == 1, "take filtered");
+    CHECK(as_tmap_find(&dst, "blocks.0.w") && !as_tmap_find(&dst, "clsQueries.weight"), "right one");
+    CHECK(as_tmap_take(&dst, &src, NULL, &e) == 0 && dst.count == 2, "take the rest only");
+    as_tmap_free(&src);
+    as_tmap_free(&dst);
     return check_report("error");
 }
