@@ -4,45 +4,12 @@
 #include "check.h"
 #include "image.h"
 #include "npy.h"
+#include "npycmp.h"
 
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* max |a-b| of two arrays compared as float; -1 on shape mismatch or read error */
-static double max_abs(const char *got_path, const char *ref_path, long *ndiff)
-{
-    AsNpy g, r;
-    AsError e;
-    *ndiff = 0;
-    if (as_npy_read(got_path, &g, &e) != 0) {
-        fprintf(stderr, "%s\n", e.msg);
-        return -1;
-    }
-    if (as_npy_read(ref_path, &r, &e) != 0) {
-        fprintf(stderr, "%s\n", e.msg);
-        as_npy_free(&g);
-        return -1;
-    }
-    double m = -1;
-    if (g.ndim == r.ndim && g.numel == r.numel && !memcmp(g.shape, r.shape, sizeof(int64_t) * (size_t)g.ndim) &&
-        g.dtype == r.dtype && as_npy_to_f32(&g, &e) == 0 && as_npy_to_f32(&r, &e) == 0) {
-        m = 0;
-        for (int64_t i = 0; i < g.numel; i++) {
-            double d = fabs((double)((float *)g.data)[i] - ((float *)r.data)[i]);
-            if (d > m)
-                m = d;
-            if (d != 0)
-                (*ndiff)++;
-        }
-    } else {
-        fprintf(stderr, "%s: dtype/shape differ from %s\n", got_path, ref_path);
-    }
-    as_npy_free(&g);
-    as_npy_free(&r);
-    return m;
-}
 
 static void check_case(const char *name, const char *opts, const char *tmp)
 {
@@ -61,7 +28,7 @@ static void check_case(const char *name, const char *opts, const char *tmp)
         snprintf(got, sizeof got, "%s/input/%s.npy", outdir, f32[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s.npy", refdir, name, f32[i]);
         long nd;
-        double m = max_abs(got, ref, &nd);
+        double m = npy_max_abs(got, ref, &nd);
         printf("%s %-14s max abs err %.3g\n", name, f32[i], m);
         CHECK(m >= 0 && m <= 1e-4, "%s %s: max abs err %g", name, f32[i], m);
     }
@@ -71,7 +38,7 @@ static void check_case(const char *name, const char *opts, const char *tmp)
         snprintf(got, sizeof got, "%s/input/%s.npy", outdir, exact[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s.npy", refdir, name, exact[i]);
         long nd;
-        double m = max_abs(got, ref, &nd);
+        double m = npy_max_abs(got, ref, &nd);
         printf("%s %-14s %ld entries differ\n", name, exact[i], nd);
         CHECK(m == 0, "%s %s: %ld entries differ (max %g)", name, exact[i], nd, m);
     }

@@ -8,44 +8,12 @@
  * made by tests/tools/make_extra_cases.py (see its header and each case.json). */
 #include "check.h"
 #include "npy.h"
+#include "npycmp.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* max |a-b| of two .npy arrays of the same dtype and shape, compared as float;
- * -1 on shape/dtype mismatch or a read error */
-static double max_abs(const char *got_path, const char *ref_path)
-{
-    AsNpy g, r;
-    AsError e;
-    if (as_npy_read(got_path, &g, &e) != 0) {
-        fprintf(stderr, "%s\n", e.msg);
-        return -1;
-    }
-    if (as_npy_read(ref_path, &r, &e) != 0) {
-        fprintf(stderr, "%s\n", e.msg);
-        as_npy_free(&g);
-        return -1;
-    }
-    double m = -1;
-    if (g.ndim == r.ndim && g.numel == r.numel &&
-        !memcmp(g.shape, r.shape, sizeof(int64_t) * (size_t)g.ndim) && g.dtype == r.dtype &&
-        as_npy_to_f32(&g, &e) == 0 && as_npy_to_f32(&r, &e) == 0) {
-        m = 0;
-        for (int64_t i = 0; i < g.numel; i++) {
-            double d = fabs((double)((float *)g.data)[i] - ((float *)r.data)[i]);
-            if (!(d <= m)) /* NaN counts as a mismatch too */
-                m = isnan(d) ? INFINITY : d;
-        }
-    } else {
-        fprintf(stderr, "%s: dtype/shape differ from %s\n", got_path, ref_path);
-    }
-    as_npy_free(&g);
-    as_npy_free(&r);
-    return m;
-}
 
 typedef struct {
     const char *name;
@@ -108,7 +76,7 @@ static void check_image(const ExtraCase *c, const char *opts, const char *image,
         snprintf(got, sizeof got, "%s/%s/%s.npy", outdir, image, f32_arrays[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s/%s.npy", test_path("extra"), c->name, refsub,
                  f32_arrays[i]);
-        double m = max_abs(got, ref);
+        double m = npy_max_abs(got, ref, NULL);
         printf(" %s %.2g", f32_arrays[i], m);
         CHECK(m >= 0 && m <= 1e-4, "%s %s: max abs err %g", c->name, f32_arrays[i], m);
     }
@@ -117,7 +85,7 @@ static void check_image(const ExtraCase *c, const char *opts, const char *image,
         snprintf(got, sizeof got, "%s/%s/%s.npy", outdir, image, exact_arrays[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s/%s.npy", test_path("extra"), c->name, refsub,
                  exact_arrays[i]);
-        double m = max_abs(got, ref);
+        double m = npy_max_abs(got, ref, NULL);
         printf(" %s %.2g", exact_arrays[i], m);
         CHECK(m == 0, "%s %s: differs (max %g)", c->name, exact_arrays[i], m);
     }
@@ -150,7 +118,7 @@ int main(void)
                 outdir) == 0) {
         snprintf(got, sizeof got, "%s/input/queries.npy", outdir);
         snprintf(ref, sizeof ref, "%s/%s/queries.npy", test_path("extra"), cases[0].name);
-        double m = max_abs(got, ref);
+        double m = npy_max_abs(got, ref, NULL);
         printf("control: %s with --decoder-heads 1: queries max abs err %.2g\n", cases[0].name, m);
         CHECK(m > 1e-2, "wrong decoder heads should change the prototypes (max diff %g)", m);
     }
