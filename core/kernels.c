@@ -360,15 +360,12 @@ static bool have_avx2(void)
 }
 #endif
 
-static void softmax_row(float *r, int m)
+/* exp(x - max) of a row in place; returns 1 / the sum. */
+static float softmax_row_unnorm(float *r, int m)
 {
 #ifdef AS_X86_SIMD
-    if (have_avx2()) {
-        const float mx = max_avx2(r, m);
-        const float s = exp_sub_sum_avx2(r, m, mx);
-        scale_avx2(r, m, 1.0f / s);
-        return;
-    }
+    if (have_avx2())
+        return 1.0f / exp_sub_sum_avx2(r, m, max_avx2(r, m));
 #endif
     float mx = -INFINITY;
     for (int j = 0; j < m; j++)
@@ -379,7 +376,18 @@ static void softmax_row(float *r, int m)
         r[j] = expf(r[j] - mx);
         s += r[j];
     }
-    const float inv = (float)(1.0 / s);
+    return (float)(1.0 / s);
+}
+
+static void softmax_row(float *r, int m)
+{
+    const float inv = softmax_row_unnorm(r, m);
+#ifdef AS_X86_SIMD
+    if (have_avx2()) {
+        scale_avx2(r, m, inv);
+        return;
+    }
+#endif
     for (int j = 0; j < m; j++)
         r[j] *= inv;
 }
@@ -714,25 +722,6 @@ typedef struct {
     float *row0;
     float *out;
 } AttnJob;
-
-/* exp(x - max) of a row in place; returns 1 / the sum. */
-static float softmax_row_unnorm(float *r, int m)
-{
-#ifdef AS_X86_SIMD
-    if (have_avx2())
-        return 1.0f / exp_sub_sum_avx2(r, m, max_avx2(r, m));
-#endif
-    float mx = -INFINITY;
-    for (int j = 0; j < m; j++)
-        if (r[j] > mx)
-            mx = r[j];
-    double s = 0.0;
-    for (int j = 0; j < m; j++) {
-        r[j] = expf(r[j] - mx);
-        s += r[j];
-    }
-    return (float)(1.0 / s);
-}
 
 /* One (head, block of query rows) item: probabilities, then their values. The
  * rows multiply the values unnormalised and the (rows, hd) output is scaled
