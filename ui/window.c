@@ -331,11 +331,9 @@ static void set_image(ViewerWindow *w, ViewerImage *im)
     imgview_set_image_levels(w->sim_view, im ? im->level : NULL, im ? im->nlevels : 0);
 }
 
-static void set_result(ViewerWindow *w, ViewerResult *r)
+/* Free the per-result arrays (labels, groups, legend state) of the window. */
+static void free_result_arrays(ViewerWindow *w)
 {
-    viewer_result_unref(w->result);
-    w->result = viewer_result_ref(r);
-    const AsResult *ar = &r->r;
     g_free(w->group);
     g_free(w->visible);
     g_free(w->fg);
@@ -343,6 +341,14 @@ static void set_result(ViewerWindow *w, ViewerResult *r)
     g_free(w->share);
     g_free(w->sim_values);
     g_free(w->legend_sig);
+}
+
+static void set_result(ViewerWindow *w, ViewerResult *r)
+{
+    viewer_result_unref(w->result);
+    w->result = viewer_result_ref(r);
+    const AsResult *ar = &r->r;
+    free_result_arrays(w);
     w->legend_sig = NULL;
     w->legend_groups = -1;
     w->group = g_new0(int32_t, ar->q);
@@ -1624,13 +1630,7 @@ static void viewer_window_finalize(GObject *o)
     viewer_result_unref(w->result);
     if (w->files)
         g_ptr_array_free(w->files, TRUE);
-    g_free(w->group);
-    g_free(w->visible);
-    g_free(w->fg);
-    g_free(w->labels);
-    g_free(w->share);
-    g_free(w->sim_values);
-    g_free(w->legend_sig);
+    free_result_arrays(w);
     if (w->label_surface)
         cairo_surface_destroy(w->label_surface);
     g_free(w->model_path);
