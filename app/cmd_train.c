@@ -109,9 +109,11 @@ static int parse(Opts *o, int argc, char **argv)
     o->threads = 2;
     o->lr_step = 3;
     o->lr_gamma = 0.5;
-    o->lr = 5e-4;
-    o->weight_decay = 0.04;
-    o->negative_pressure = 0.11f;
+    AsTrainHyper defaults; /* SPEC 5 values, one place */
+    as_train_hyper_default(&defaults);
+    o->lr = defaults.lr;
+    o->weight_decay = defaults.weight_decay;
+    o->negative_pressure = defaults.negative_pressure;
     o->mass = 0.6;
     o->seed = 3407;
     o->log_every = 10;
