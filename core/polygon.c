@@ -246,7 +246,9 @@ static bool join_holes(const int32_t *ring, size_t rn, const Cycle *holes, size_
         int gw = (int)(((int64_t)x1 - x0) / C + 1), gh = (int)(((int64_t)y1 - y0) / C + 1);
         size_t ncell = (size_t)gw * (size_t)gh;
         size_t *start = calloc(ncell + 1, sizeof *start), *idx = malloc(sizeof(size_t) * rn);
-        if (!start || !idx) {
+        size_t *fill = malloc(sizeof(size_t) * (ncell ? ncell : 1));
+        if (!start || !idx || !fill) {
+            free(fill);
             free(start);
             free(idx);
             free(att);
@@ -259,21 +261,10 @@ static bool join_holes(const int32_t *ring, size_t rn, const Cycle *holes, size_
             start[CELL(i) + 1]++;
         for (size_t c = 0; c < ncell; c++)
             start[c + 1] += start[c];
-        {
-            size_t *fill = malloc(sizeof(size_t) * (ncell ? ncell : 1));
-            if (!fill) {
-                free(start);
-                free(idx);
-                free(att);
-                free(out->v);
-                out->v = NULL;
-                return false;
-            }
-            memcpy(fill, start, sizeof(size_t) * ncell);
-            for (size_t i = 0; i < rn; i++) /* ascending i within each cell */
-                idx[fill[CELL(i)]++] = i;
-            free(fill);
-        }
+        memcpy(fill, start, sizeof(size_t) * ncell);
+        for (size_t i = 0; i < rn; i++) /* ascending i within each cell */
+            idx[fill[CELL(i)]++] = i;
+        free(fill);
 #undef CELL
         for (size_t h = 0; h < nh; h++) {
             const int32_t *hv = holes[h].xy + 2 * top_left(holes[h].xy, holes[h].n);
