@@ -1,6 +1,8 @@
 /* kernels: see kernels.h */
 #include "kernels.h"
 
+#include "gemm.h"
+
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -406,6 +408,11 @@ static void bias_gelu(float *x, const float *b, long m)
     }
 }
 
+void as_bias_gelu_row(float *x, const float *b, long n)
+{
+    bias_gelu(x, b, n);
+}
+
 bool as_kernels_simd(void)
 {
     return have_avx2();
@@ -534,6 +541,10 @@ static GemmJob linear_job(const float *x, int n, const AsLinear *l, float *y, fl
 
 void as_linear(const float *x, int n, const AsLinear *l, float *y)
 {
+    if (l->packed) {
+        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, AS_EPI_STORE, y, l->out);
+        return;
+    }
     GemmJob j = linear_job(x, n, l, y, l->b ? 1.0f : 0.0f);
     if (l->b)
         j.pre = fill_bias;
@@ -542,6 +553,11 @@ void as_linear(const float *x, int n, const AsLinear *l, float *y)
 
 void as_linear_accumulate(const float *x, int n, const AsLinear *l, float *y)
 {
+    if (l->packed) {
+        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, AS_EPI_ACCUMULATE, y,
+                       l->out);
+        return;
+    }
     GemmJob j = linear_job(x, n, l, y, 1.0f);
     if (l->b)
         j.pre = add_bias;
@@ -550,6 +566,10 @@ void as_linear_accumulate(const float *x, int n, const AsLinear *l, float *y)
 
 void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y)
 {
+    if (l->packed) {
+        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, AS_EPI_GELU, y, l->out);
+        return;
+    }
     GemmJob j = linear_job(x, n, l, y, 0.0f);
     j.post = bias_gelu_block;
     gemm_run(&j);

@@ -47,6 +47,8 @@ void as_layernorm(const float *x, int n, const AsNorm *nm, float *y);
 /* in-place softmax of each of n rows of length m */
 void as_softmax_rows(float *x, int n, int m);
 void as_gelu_inplace(float *x, long n);   /* exact erf GELU */
+/* x = GELU(x + b) on the calling thread only (b may be NULL) */
+void as_bias_gelu_row(float *x, const float *b, long n);
 void as_relu_inplace(float *x, long n);
 /* y = x / max(||x||, eps) per row; y may alias x. */
 void as_l2norm_rows(const float *x, int n, int d, float eps, float *y);

@@ -1,6 +1,8 @@
 /* model: see model.h */
 #include "model.h"
 
+#include "gemm.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -258,6 +260,45 @@ static int build_decoder(const AsTensorMap *m, const AsModelOptions *opt, int en
     return 0;
 }
 
+/* The encoder's linear layers, packed once for the packed GEMM (gemm.h) when
+ * the CPU runs it; the plain weights stay for anything else that reads them. */
+static int pack_encoder(AsModel *m, AsError *err)
+{
+    if (!as_gemm_available())
+        return 0;
+    AsEncoder *e = &m->enc;
+    const int per_block = 4;
+    const int nl = 1 + e->cfg.depth * per_block;
+    AsLinear **ls = malloc((size_t)nl * sizeof *ls);
+    if (!ls)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory packing the encoder");
+    int k = 0;
+    ls[k++] = &e->patch;
+    for (int i = 0; i < e->cfg.depth; i++) {
+        ls[k++] = &e->blocks[i].qkv;
+        ls[k++] = &e->blocks[i].proj;
+        ls[k++] = &e->blocks[i].fc1;
+        ls[k++] = &e->blocks[i].fc2;
+    }
+    size_t total = 0;
+    for (int i = 0; i < nl; i++)
+        total += (as_gemm_packed_floats(ls[i]->out, ls[i]->in) + 15) / 16 * 16;
+    m->packed = total ? aligned_alloc(64, total * sizeof(float)) : NULL;
+    if (!m->packed) {
+        free(ls);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory packing the encoder (%zu MiB)",
+                            total * sizeof(float) >> 20);
+    }
+    float *dst = m->packed;
+    for (int i = 0; i < nl; i++) {
+        as_gemm_pack(ls[i]->w, ls[i]->out, ls[i]->in, dst);
+        ls[i]->packed = dst;
+        dst += (as_gemm_packed_floats(ls[i]->out, ls[i]->in) + 15) / 16 * 16;
+    }
+    free(ls);
+    return 0;
+}
+
 int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt, AsModel **out,
                           AsError *err)
 {
@@ -270,6 +311,8 @@ int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt, AsModel *
     m->weights = *map;
     as_tmap_init(map);
     int rc = build_encoder(&m->weights, opt, &m->enc, err);
+    if (!rc)
+        rc = pack_encoder(m, err);
     if (!rc && as_tmap_find(&m->weights, "clsQueries.weight")) {
         m->has_decoder = true;
         rc = build_decoder(&m->weights, opt, m->enc.cfg.dim, &m->dec, err);
@@ -288,6 +331,7 @@ void as_model_free(AsModel *m)
         return;
     free(m->enc.blocks);
     free(m->dec.layers);
+    free(m->packed);
     as_tmap_free(&m->weights);
     free(m->source);
     free(m);

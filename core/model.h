@@ -12,7 +12,8 @@
 #include "error.h"
 #include "tensor.h"
 
-typedef struct { float *w, *b; int out, in; } AsLinear; /* w: (out,in), b: (out) */
+/* w: (out,in), b: (out); packed: w packed for gemm.h (NULL: use w with OpenBLAS) */
+typedef struct { float *w, *b; int out, in; const float *packed; } AsLinear;
 typedef struct { float *w, *b; int dim; float eps; } AsNorm;
 
 typedef struct {
@@ -73,6 +74,7 @@ typedef struct {
     AsDecoder dec;
     bool untrained;   /* weights are a random initialisation */
     AsTensorMap weights; /* owns every tensor the structs point into */
+    float *packed;       /* the encoder's linear weights packed for gemm.h (or NULL) */
     char *source;        /* human-readable origin (file names) */
 } AsModel;
 

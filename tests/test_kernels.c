@@ -27,7 +27,7 @@ static void test_linear(void)
         w[i] = val(100 + i);
     for (int i = 0; i < OUT; i++)
         b[i] = val(200 + i);
-    AsLinear l = { w, b, OUT, IN };
+    AsLinear l = { w, b, OUT, IN, NULL };
     as_linear(x, N, &l, y);
     for (int i = 0; i < N; i++)
         for (int o = 0; o < OUT; o++) {
@@ -36,7 +36,7 @@ static void test_linear(void)
                 s += (double)x[i * IN + k] * w[o * IN + k];
             CHECK_NEAR(y[i * OUT + o], s, 1e-5, "linear");
         }
-    AsLinear nb = { w, NULL, OUT, IN };
+    AsLinear nb = { w, NULL, OUT, IN, NULL };
     as_linear(x, N, &nb, y);
     double s = 0;
     for (int k = 0; k < IN; k++)

@@ -1,0 +1,266 @@
+/* gemm: see gemm.h */
+#include "gemm.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#define MR 6   /* rows of a register tile */
+#define NR 16  /* columns of a register tile = width of a packed weight panel */
+#define KC 256 /* depth of one pass: a 16 KiB weight micro-panel stays in L1 */
+#define MC 120 /* rows of activations packed per pass (120 x 256 floats in L2) */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AS_GEMM_X86 1
+#include <immintrin.h>
+#endif
+
+bool as_gemm_available(void)
+{
+#ifdef AS_GEMM_X86
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    return have > 0;
+#else
+    return false;
+#endif
+}
+
+size_t as_gemm_packed_floats(int out, int in)
+{
+    if (out <= 0 || in <= 0)
+        return 0;
+    return (size_t)(out + NR - 1) / NR * NR * (size_t)in;
+}
+
+void as_gemm_pack(const float *w, int out, int in, float *dst)
+{
+    const int panels = (out + NR - 1) / NR;
+    for (int p = 0; p < panels; p++) {
+        float *d = dst + (size_t)p * in * NR;
+        for (int j = 0; j < NR; j++) {
+            const int o = p * NR + j;
+            if (o < out) {
+                const float *src = w + (size_t)o * in;
+                for (int k = 0; k < in; k++)
+                    d[(size_t)k * NR + j] = src[k];
+            } else {
+                for (int k = 0; k < in; k++)
+                    d[(size_t)k * NR + j] = 0.0f;
+            }
+        }
+    }
+}
+
+/* Rows [r0, r0+mc) and depth [k0, k0+kc) of x into MR-row panels: panel i
+ * holds x[r0 + MR i + r][k0 + k] at (k MR + r), zero rows past n. */
+static void pack_rows(const float *x, int n, int ldx, int r0, int mc, int k0, int kc, float *dst)
+{
+    for (int i = 0; i < mc; i += MR) {
+        float *d = dst + (size_t)i * kc;
+        for (int r = 0; r < MR; r++) {
+            const int row = r0 + i + r;
+            if (row < n) {
+                const float *src = x + (size_t)row * ldx + k0;
+                for (int k = 0; k < kc; k++)
+                    d[(size_t)k * MR + r] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++)
+                    d[(size_t)k * MR + r] = 0.0f;
+            }
+        }
+    }
+}
+
+/* What a tile does with its sums. */
+typedef struct {
+    bool load;          /* add the values already in y */
+    const float *bias;  /* add this row of NR biases (NULL: none) */
+    bool gelu;          /* then apply GELU */
+} TileEpi;
+
+/* Write a tile held as MR x NR floats in t into y (mr x nr valid). */
+static void tile_write(const float *t, float *y, int ldy, int mr, int nr, const TileEpi *e)
+{
+    for (int r = 0; r < mr; r++) {
+        float *yr = y + (size_t)r * ldy;
+        const float *tr = t + r * NR;
+        for (int j = 0; j < nr; j++) {
+            float v = tr[j];
+            if (e->load)
+                v += yr[j];
+            if (e->bias)
+                v += e->bias[j];
+            yr[j] = v;
+        }
+        if (e->gelu)
+            as_bias_gelu_row(yr, NULL, nr);
+    }
+}
+
+#ifdef AS_GEMM_X86
+#define FMA_ROW(r)                                                                               \
+    do {                                                                                         \
+        const __m256 av = _mm256_broadcast_ss(a + (r));                                          \
+        c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                                              \
+        c##r##1 = _mm256_fmadd_ps(av, b1, c##r##1);                                              \
+    } while (0)
+
+#define STORE_ROW(r)                                                                             \
+    do {                                                                                         \
+        float *yr = y + (size_t)(r) * ldy;                                                       \
+        __m256 v0 = c##r##0, v1 = c##r##1;                                                       \
+        if (e->load) {                                                                           \
+            v0 = _mm256_add_ps(v0, _mm256_loadu_ps(yr));                                         \
+            v1 = _mm256_add_ps(v1, _mm256_loadu_ps(yr + 8));                                     \
+        }                                                                                        \
+        if (e->bias) {                                                                           \
+            v0 = _mm256_add_ps(v0, bb0);                                                         \
+            v1 = _mm256_add_ps(v1, bb1);                                                         \
+        }                                                                                        \
+        _mm256_storeu_ps(yr, v0);                                                                \
+        _mm256_storeu_ps(yr + 8, v1);                                                            \
+        if (e->gelu)                                                                             \
+            as_bias_gelu_row(yr, NULL, NR);                                                      \
+    } while (0)
+
+/* y tile (mr x nr) <- epilogue(sum over kc of a panel (kc x MR) times b panel (kc x NR)) */
+__attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const float *restrict a,
+                                                           const float *restrict b, float *y,
+                                                           int ldy, int mr, int nr,
+                                                           const TileEpi *e)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+           c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int k = 0; k < kc; k++) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        FMA_ROW(0);
+        FMA_ROW(1);
+        FMA_ROW(2);
+        FMA_ROW(3);
+        FMA_ROW(4);
+        FMA_ROW(5);
+        a += MR;
+        b += NR;
+    }
+    if (mr == MR && nr == NR) {
+        __m256 bb0 = _mm256_setzero_ps(), bb1 = bb0;
+        if (e->bias) {
+            bb0 = _mm256_loadu_ps(e->bias);
+            bb1 = _mm256_loadu_ps(e->bias + 8);
+        }
+        STORE_ROW(0);
+        STORE_ROW(1);
+        STORE_ROW(2);
+        STORE_ROW(3);
+        STORE_ROW(4);
+        STORE_ROW(5);
+        return;
+    }
+    float t[MR * NR];
+    _mm256_storeu_ps(t + 0, c00);
+    _mm256_storeu_ps(t + 8, c01);
+    _mm256_storeu_ps(t + 16, c10);
+    _mm256_storeu_ps(t + 24, c11);
+    _mm256_storeu_ps(t + 32, c20);
+    _mm256_storeu_ps(t + 40, c21);
+    _mm256_storeu_ps(t + 48, c30);
+    _mm256_storeu_ps(t + 56, c31);
+    _mm256_storeu_ps(t + 64, c40);
+    _mm256_storeu_ps(t + 72, c41);
+    _mm256_storeu_ps(t + 80, c50);
+    _mm256_storeu_ps(t + 88, c51);
+    tile_write(t, y, ldy, mr, nr, e);
+}
+#else
+/* The same tile in portable C (other CPUs never reach it: as_gemm_available). */
+static void tile_c(int kc, const float *a, const float *b, float *y, int ldy, int mr, int nr,
+                   const TileEpi *e)
+{
+    float t[MR * NR] = { 0 };
+    for (int k = 0; k < kc; k++)
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++)
+                t[r * NR + j] += a[k * MR + r] * b[k * NR + j];
+    tile_write(t, y, ldy, mr, nr, e);
+}
+#endif
+
+typedef struct {
+    const float *x, *packed, *bias;
+    int n, ldx, out, in, ldy, rows_per;
+    AsEpilogue epi;
+    float *y;
+} PackedJob;
+
+/* packed activations: one buffer per thread (two callers on different threads
+ * may both run as tid 0 when one finds the pool busy) */
+static _Thread_local float g_abuf[MC * KC] __attribute__((aligned(64)));
+
+static void packed_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const PackedJob *j = ctx;
+    float *abuf = g_abuf;
+    const int panels = (j->out + NR - 1) / NR;
+    const int r_begin = item * j->rows_per;
+    const int r_end = r_begin + j->rows_per < j->n ? r_begin + j->rows_per : j->n;
+    const int passes = (j->in + KC - 1) / KC;
+    const int kc_even = (j->in + passes - 1) / passes; /* equal depths, at most KC */
+    for (int r0 = r_begin; r0 < r_end; r0 += MC) {
+        const int mc = r_end - r0 < MC ? r_end - r0 : MC;
+        const int mc_pad = (mc + MR - 1) / MR * MR;
+        for (int k0 = 0; k0 < j->in; k0 += kc_even) {
+            const int kc = j->in - k0 < kc_even ? j->in - k0 : kc_even;
+            const bool first = k0 == 0, last = k0 + kc == j->in;
+            pack_rows(j->x, r0 + mc, j->ldx, r0, mc_pad, k0, kc, abuf);
+            for (int p = 0; p < panels; p++) {
+                const int c0 = p * NR;
+                const int nr = j->out - c0 < NR ? j->out - c0 : NR;
+                const float *bp = j->packed + (size_t)p * j->in * NR + (size_t)k0 * NR;
+                const TileEpi e = { !first || j->epi == AS_EPI_ACCUMULATE,
+                                    first && j->bias ? j->bias + c0 : NULL,
+                                    last && j->epi == AS_EPI_GELU };
+                for (int i = 0; i < mc; i += MR) {
+                    const int mr = mc - i < MR ? mc - i : MR;
+                    float *y = j->y + (size_t)(r0 + i) * j->ldy + c0;
+                    const float *ap = abuf + (size_t)i * kc;
+#ifdef AS_GEMM_X86
+                    tile_avx2(kc, ap, bp, y, j->ldy, mr, nr, &e);
+#else
+                    tile_c(kc, ap, bp, y, j->ldy, mr, nr, &e);
+#endif
+                }
+            }
+        }
+    }
+}
+
+#define GEMM_PAR_FLOPS 2e6 /* below this the caller's thread does it all */
+
+void as_gemm_packed(const float *x, int n, int ldx, const float *packed, int out, int in,
+                    const float *bias, AsEpilogue epi, float *y, int ldy)
+{
+    if (n <= 0 || out <= 0 || in <= 0)
+        return;
+    int nt = as_threads();
+    if (2.0 * n * out * (double)in < GEMM_PAR_FLOPS)
+        nt = 1;
+    /* one block per thread (rounded to whole tiles), at most MC rows */
+    int per = (n + nt - 1) / nt;
+    per = (per + MR - 1) / MR * MR;
+    if (per > MC)
+        per = MC;
+    const int items = (n + per - 1) / per;
+    PackedJob j = { x, packed, bias, n, ldx, out, in, ldy, per, epi, y };
+    if (nt > 1 && items > 1)
+        as_parallel_for(items, packed_item, &j);
+    else
+        for (int i = 0; i < items; i++)
+            packed_item(&j, i, 0);
+}

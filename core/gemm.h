@@ -1,0 +1,37 @@
+/* gemm: our own float32 matrix product for linear layers whose weights are
+ * packed once, when the model is built, into panels of 16 output columns
+ * (OpenBLAS re-packs its B operand on every call). AVX2+FMA register tiles
+ * of 6 rows x 16 columns, the bias / residual / GELU epilogue applied to each
+ * tile while it is in cache, rows split over the kernels' thread pool. Only
+ * on CPUs with AVX2+FMA (as_gemm_available); elsewhere linear layers stay on
+ * OpenBLAS sgemm. */
+#ifndef ALIGNSEG_GEMM_H
+#define ALIGNSEG_GEMM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* true when this CPU runs the packed kernels (AVX2 and FMA) */
+bool as_gemm_available(void);
+
+/* Floats needed to pack a (out, in) weight matrix: out rounded up to 16, times in. */
+size_t as_gemm_packed_floats(int out, int in);
+/* Pack W (out, in), row-major as PyTorch stores a linear layer's weight, into
+ * dst (as_gemm_packed_floats(out, in) floats, 32-byte aligned): panel p holds
+ * W[16p .. 16p+15][k] for k = 0 .. in-1 as in rows of 16 floats, zero-padded
+ * past out. */
+void as_gemm_pack(const float *w, int out, int in, float *dst);
+
+typedef enum {
+    AS_EPI_STORE,      /* y = x W^T + b */
+    AS_EPI_ACCUMULATE, /* y += x W^T + b (a residual connection) */
+    AS_EPI_GELU,       /* y = GELU(x W^T + b), exact erf */
+} AsEpilogue;
+
+/* y (n, out; row stride ldy) = epilogue(x (n, in; row stride ldx) W^T + bias)
+ * with W packed by as_gemm_pack; bias (out) may be NULL. Rows are split over
+ * as_threads() threads. Requires as_gemm_available(). */
+void as_gemm_packed(const float *x, int n, int ldx, const float *packed, int out, int in,
+                    const float *bias, AsEpilogue epi, float *y, int ldy);
+
+#endif

@@ -1,0 +1,118 @@
+/* gemm: the packed GEMM (core/gemm.c) against a double-precision product
+ * computed here, for shapes that exercise every edge: rows not a multiple of
+ * the 6-row tile, outputs not a multiple of the 16-wide panel, depths split
+ * into several passes, row strides wider than the rows, each epilogue, one
+ * and two threads. Skips (77) on CPUs without AVX2+FMA. */
+#include <cblas.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "gemm.h"
+#include "kernels.h"
+
+static float val(uint32_t i)
+{
+    i ^= i >> 16;
+    i *= 0x7feb352dU;
+    i ^= i >> 15;
+    i *= 0x846ca68bU;
+    i ^= i >> 16;
+    return (float)(i & 0xffff) / 32768.0f - 1.0f;
+}
+
+static double gelu(double v)
+{
+    return 0.5 * v * (1.0 + erf(v / sqrt(2.0)));
+}
+
+/* one shape, one epilogue: every value within 2e-5 relative of the double product */
+static void run_case(int n, int out, int in, int ldx, int ldy, bool with_bias, AsEpilogue epi)
+{
+    float *x = malloc((size_t)n * ldx * sizeof *x);
+    float *w = malloc((size_t)out * in * sizeof *w);
+    float *b = malloc((size_t)out * sizeof *b);
+    float *y = malloc((size_t)n * ldy * sizeof *y);
+    float *y0 = malloc((size_t)n * ldy * sizeof *y0);
+    float *pk = aligned_alloc(64, (as_gemm_packed_floats(out, in) * sizeof(float) + 63) / 64 * 64);
+    if (!x || !w || !b || !y || !y0 || !pk) {
+        CHECK(0, "out of memory");
+        return;
+    }
+    for (long i = 0; i < (long)n * ldx; i++)
+        x[i] = val((uint32_t)i);
+    for (long i = 0; i < (long)out * in; i++)
+        w[i] = val((uint32_t)(1000003 + i)) * 0.2f;
+    for (int i = 0; i < out; i++)
+        b[i] = val((uint32_t)(7000001 + i));
+    for (long i = 0; i < (long)n * ldy; i++)
+        y0[i] = y[i] = val((uint32_t)(9000001 + i)); /* residual, and the guard past `out` */
+    as_gemm_pack(w, out, in, pk);
+    as_gemm_packed(x, n, ldx, pk, out, in, with_bias ? b : NULL, epi, y, ldy);
+    double worst = 0.0;
+    int guard_bad = 0;
+    for (int r = 0; r < n; r++) {
+        for (int o = 0; o < out; o++) {
+            double s = with_bias ? b[o] : 0.0;
+            for (int k = 0; k < in; k++)
+                s += (double)x[(size_t)r * ldx + k] * w[(size_t)o * in + k];
+            if (epi == AS_EPI_ACCUMULATE)
+                s += y0[(size_t)r * ldy + o];
+            else if (epi == AS_EPI_GELU)
+                s = gelu(s);
+            const double e = fabs(s - y[(size_t)r * ldy + o]) / (1.0 + fabs(s));
+            if (e > worst)
+                worst = e;
+        }
+        for (int o = out; o < ldy; o++)
+            guard_bad += y[(size_t)r * ldy + o] != y0[(size_t)r * ldy + o];
+    }
+    CHECK(worst < 2e-5, "n=%d out=%d in=%d epi=%d bias=%d: worst relative error %g", n, out, in,
+          (int)epi, with_bias, worst);
+    CHECK(guard_bad == 0, "n=%d out=%d in=%d: %d values past the output columns changed", n, out,
+          in, guard_bad);
+    free(x);
+    free(w);
+    free(b);
+    free(y);
+    free(y0);
+    free(pk);
+}
+
+int main(void)
+{
+    if (!as_gemm_available()) {
+        printf("gemm: no AVX2+FMA on this CPU, skipped\n");
+        return 77;
+    }
+    /* packing: panel p, depth k, lane j holds W[16p + j][k]; zero past out */
+    {
+        const int out = 20, in = 3;
+        float w[60], pk[96];
+        for (int i = 0; i < 60; i++)
+            w[i] = (float)i + 1.0f;
+        as_gemm_pack(w, out, in, pk);
+        CHECK(as_gemm_packed_floats(out, in) == 96, "packed floats %zu",
+              as_gemm_packed_floats(out, in));
+        CHECK(pk[0] == w[0] && pk[1] == w[3] && pk[16] == w[1] && pk[2 * 16 + 15] == w[15 * 3 + 2],
+              "first panel layout");
+        CHECK(pk[48 + 16 + 3] == w[19 * 3 + 1], "second panel layout");
+        CHECK(pk[48 + 4] == 0.0f && pk[95] == 0.0f, "padding lanes are zero");
+    }
+    static const struct { int n, out, in; } shapes[] = {
+        { 1, 16, 8 },     { 5, 7, 3 },      { 6, 16, 256 },  { 13, 33, 257 },
+        { 17, 48, 768 },  { 197, 64, 384 }, { 130, 40, 600 }, { 251, 96, 1536 },
+    };
+    const int nthreads[] = { 1, 2 };
+    for (size_t t = 0; t < 2; t++) {
+        openblas_set_num_threads(nthreads[t]);
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int n = shapes[s].n, out = shapes[s].out, in = shapes[s].in;
+            for (int e = 0; e < 3; e++) {
+                run_case(n, out, in, in, out, true, (AsEpilogue)e);
+                run_case(n, out, in, in + 5, out + 3, e != 1, (AsEpilogue)e);
+            }
+        }
+    }
+    openblas_set_num_threads(1);
+    return check_report("gemm");
+}
