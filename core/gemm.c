@@ -12,9 +12,9 @@
 #define KC 256 /* depth of one pass: a 16 KiB weight micro-panel stays in L1 */
 #define MC 120 /* rows of activations packed per pass (120 x 256 floats in L2) */
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "simd.h"
+#ifdef AS_X86_SIMD
 #define AS_GEMM_X86 1
-#include <immintrin.h>
 #endif
 
 bool as_gemm_available(void)
@@ -123,10 +123,12 @@ static void tile_write(const float *t, float *y, int ldy, int mr, int nr, const 
             v0 = _mm256_add_ps(v0, bb0);                                                         \
             v1 = _mm256_add_ps(v1, bb1);                                                         \
         }                                                                                        \
+        if (e->gelu) {                                                                           \
+            v0 = gelu8(v0);                                                                      \
+            v1 = gelu8(v1);                                                                      \
+        }                                                                                        \
         _mm256_storeu_ps(yr, v0);                                                                \
         _mm256_storeu_ps(yr + 8, v1);                                                            \
-        if (e->gelu)                                                                             \
-            as_bias_gelu_row(yr, NULL, NR);                                                      \
     } while (0)
 
 /* y tile (mr x nr) <- epilogue(sum over kc of a panel (kc x MR) times b panel (kc x NR)) */

@@ -11,38 +11,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define AS_X86_SIMD 1
-#include <immintrin.h>
-#endif
+#include "simd.h"
 
 /* ---- threads ---------------------------------------------------------------- */
 
 #define POOL_MAX 64
 
-/* One process-wide pool of workers that block on a condition variable
- * between jobs (after POOL_SPIN pauses, 0 now: on a shared, oversubscribed
- * machine a spinning thread slowed the regions down, ~130 us vs ~17 us per
- * region). A parallel region holds `run` for its whole length; a caller that
- * finds it taken (another thread's region) runs its items itself. */
+/* One process-wide pool of workers. Between jobs a worker spins for a short
+ * while (POOL_SPIN pauses, tens of microseconds: the encoder starts a new
+ * region every few hundred microseconds) and then sleeps on a condition
+ * variable; the caller wakes sleepers only when there are any, so a region on
+ * warm workers costs no system call (measured 59-85 us per region with the
+ * earlier always-sleep pool, ~3 us with this one). A parallel region holds
+ * `run` for its whole length; a caller that finds it taken (another thread's
+ * region) runs its items itself. */
 static struct {
     pthread_mutex_t run;  /* one parallel region at a time */
-    pthread_mutex_t lock; /* protects the fields below */
+    pthread_mutex_t lock; /* taken only to sleep and to wake sleepers */
     pthread_cond_t wake, done;
     int started;          /* workers created */
-    atomic_uint gen;      /* bumped for every job (written under lock) */
-    int active;           /* workers taking part in the current job (ids 1..active) */
-    atomic_int pending;   /* of those, not finished yet (written under lock) */
+    atomic_uint gen;      /* bumped for every job */
+    atomic_int sleepers;  /* workers asleep (or about to sleep) on `wake` */
+    atomic_int caller_sleeps; /* the caller is asleep on `done` */
+    atomic_int active;    /* workers taking part in the current job (ids 1..active) */
+    atomic_int pending;   /* of those, not finished yet */
     AsTaskFn fn;
     void *ctx;
     int nitems;
     atomic_int next;
 } g_pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL, NULL, 0, 0 };
+             PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0 };
 
 static unsigned g_pool_born[POOL_MAX]; /* g_pool.gen when worker i was created */
 
-#define POOL_SPIN 0 /* spinning measured slower on this shared 2-core machine */
+/* pauses before sleeping: ~20k cycles, tens of microseconds. Longer spins
+ * slowed regions down when other processes wanted the cores. */
+#define POOL_SPIN 4000
 
 static inline void cpu_pause(void)
 {
@@ -64,25 +68,27 @@ static void pool_drain(int tid)
 static void *pool_worker(void *arg)
 {
     const int tid = (int)(intptr_t)arg;
-    pthread_mutex_lock(&g_pool.lock);
     unsigned seen = g_pool_born[tid]; /* jobs posted after creation are ours */
     for (;;) {
+        for (int i = 0; i < POOL_SPIN && atomic_load(&g_pool.gen) == seen; i++)
+            cpu_pause();
         if (atomic_load(&g_pool.gen) == seen) {
-            pthread_mutex_unlock(&g_pool.lock);
-            for (int i = 0; i < POOL_SPIN && atomic_load(&g_pool.gen) == seen; i++)
-                cpu_pause();
             pthread_mutex_lock(&g_pool.lock);
+            atomic_fetch_add(&g_pool.sleepers, 1);
             while (atomic_load(&g_pool.gen) == seen)
                 pthread_cond_wait(&g_pool.wake, &g_pool.lock);
+            atomic_fetch_sub(&g_pool.sleepers, 1);
+            pthread_mutex_unlock(&g_pool.lock);
         }
         seen = atomic_load(&g_pool.gen);
-        if (tid > g_pool.active)
+        if (tid > atomic_load(&g_pool.active))
             continue;
-        pthread_mutex_unlock(&g_pool.lock);
         pool_drain(tid);
-        pthread_mutex_lock(&g_pool.lock);
-        if (atomic_fetch_sub(&g_pool.pending, 1) == 1)
+        if (atomic_fetch_sub(&g_pool.pending, 1) == 1 && atomic_load(&g_pool.caller_sleeps)) {
+            pthread_mutex_lock(&g_pool.lock);
             pthread_cond_signal(&g_pool.done);
+            pthread_mutex_unlock(&g_pool.lock);
+        }
     }
     return NULL;
 }
@@ -133,24 +139,31 @@ static void run_parallel(int nitems, AsTaskFn fn, void *ctx, bool blas1)
         use = nitems;
     if (blas1) /* our threads each call sgemm: keep OpenBLAS from adding its own */
         openblas_set_num_threads(1);
-    pthread_mutex_lock(&g_pool.lock);
+    /* every worker has seen the previous job's gen (pending was 0), so these
+     * plain stores are read only after the gen bump below publishes them */
     g_pool.fn = fn;
     g_pool.ctx = ctx;
     g_pool.nitems = nitems;
     atomic_store(&g_pool.next, 0);
-    g_pool.active = use - 1;
+    atomic_store(&g_pool.active, use - 1);
     atomic_store(&g_pool.pending, use - 1);
     atomic_fetch_add(&g_pool.gen, 1);
-    if (use > 1)
+    if (use > 1 && atomic_load(&g_pool.sleepers) > 0) {
+        pthread_mutex_lock(&g_pool.lock);
         pthread_cond_broadcast(&g_pool.wake);
-    pthread_mutex_unlock(&g_pool.lock);
+        pthread_mutex_unlock(&g_pool.lock);
+    }
     pool_drain(0);
     for (int i = 0; i < POOL_SPIN && atomic_load(&g_pool.pending) > 0; i++)
         cpu_pause();
-    pthread_mutex_lock(&g_pool.lock);
-    while (atomic_load(&g_pool.pending) > 0)
-        pthread_cond_wait(&g_pool.done, &g_pool.lock);
-    pthread_mutex_unlock(&g_pool.lock);
+    if (atomic_load(&g_pool.pending) > 0) {
+        pthread_mutex_lock(&g_pool.lock);
+        atomic_store(&g_pool.caller_sleeps, 1);
+        while (atomic_load(&g_pool.pending) > 0)
+            pthread_cond_wait(&g_pool.done, &g_pool.lock);
+        atomic_store(&g_pool.caller_sleeps, 0);
+        pthread_mutex_unlock(&g_pool.lock);
+    }
     if (blas1)
         openblas_set_num_threads(nt);
     pthread_mutex_unlock(&g_pool.run);
@@ -225,30 +238,6 @@ static bool have_avx2(void)
     return s == 1;
 }
 
-/* exp(x), relative error ~2e-7; 0 below -87.3 (where expf gives subnormals). */
-__attribute__((target("avx2,fma"))) static inline __m256 exp8(__m256 x)
-{
-    const __m256 lo = _mm256_set1_ps(-87.33654f);
-    const __m256 under = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
-    x = _mm256_max_ps(x, lo);
-    x = _mm256_min_ps(x, _mm256_set1_ps(88.72283f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(
-        _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), under);
-}
-
 /* r[j] = exp(r[j] - mx) for j < m; returns the sum. */
 __attribute__((target("avx2,fma"))) static float exp_sub_sum_avx2(float *r, int m, float mx)
 {
@@ -300,40 +289,6 @@ __attribute__((target("avx2,fma"))) static void scale_avx2(float *r, int m, floa
         _mm256_storeu_ps(r + j, _mm256_mul_ps(_mm256_loadu_ps(r + j), vs));
     for (; j < m; j++)
         r[j] *= s;
-}
-
-/* erf(x / sqrt(2)) for |x| below 1 by an odd polynomial, above by
- * 1 - exp(-a^2) P(1 / (1 + a/2)); both fitted to erf, max error ~1.5e-7. */
-__attribute__((target("avx2,fma"))) static inline __m256 gelu8(__m256 x)
-{
-    const __m256 sign = _mm256_set1_ps(-0.0f);
-    const __m256 a = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(0.70710678118654752f));
-    const __m256 s = _mm256_mul_ps(a, a);
-    __m256 p = _mm256_set1_ps(-9.8092584870890436e-06f);
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.1313115211480929e-04f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-8.4901953931483531e-04f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(5.2214229193899980e-03f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-2.6865558327003769e-02f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.1283784462435099e-01f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.7612638580694224e-01f));
-    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.1283791670719574e+00f));
-    const __m256 e1 = _mm256_mul_ps(a, p);
-    const __m256 one = _mm256_set1_ps(1.0f);
-    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(a, _mm256_set1_ps(0.5f), one));
-    __m256 q = _mm256_set1_ps(-4.6458204263596724e-02f);
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.0560585672224163e-01f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-2.7679491636557896e-01f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-3.6857763969535981e-02f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.6642524299182452e-01f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.6262395217458052e-02f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(3.1204019708481601e-01f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.6546195698825920e-01f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(2.8445870894752684e-01f));
-    q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(-1.4542694154856539e-04f));
-    const __m256 e2 = _mm256_fnmadd_ps(exp8(_mm256_sub_ps(_mm256_setzero_ps(), s)), q, one);
-    __m256 erf = _mm256_blendv_ps(e2, e1, _mm256_cmp_ps(a, one, _CMP_LT_OQ));
-    erf = _mm256_or_ps(erf, _mm256_and_ps(x, sign)); /* erf is odd */
-    return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, erf));
 }
 
 /* x[j] = GELU(x[j] + b[j]) (b may be NULL). */
