@@ -186,8 +186,7 @@ static void assignment(Pipeline *p)
     const int n = p->n, q = p->q, d = p->dim;
     as_l2norm_rows(p->vit.tokens, n, d, 1e-10f, p->tn);
     as_l2norm_rows(p->dec.out, q, d, 1e-10f, p->pn);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, q, d, 1.0f, p->tn, d, p->pn, d, 0.0f,
-                p->assign, q);
+    as_sgemm_rows(true, n, q, d, 1.0f, p->tn, d, p->pn, d, 0.0f, p->assign, q);
     as_softmax_rows(p->assign, n, q);
     for (int i = 0; i < n; i++) {
         const float *r = p->assign + (size_t)i * q;

@@ -375,6 +375,24 @@ bool as_kernels_simd(void)
 
 /* ---- forward kernels ------------------------------------------------------------ */
 
+/* One sgemm call that runs on the calling thread only. OpenBLAS's own
+ * threads, once woken by a call it decides to split, poll the cores with
+ * sched_yield for a long while afterwards and slow our pool's next regions
+ * down (seen as ~5% of the samples and 20-30% slower encoder runs after a
+ * decoder call); all our sgemm calls are either small or already split over
+ * our own threads. */
+static void sgemm_here(bool transb, int m, int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc)
+{
+    const int nt = openblas_get_num_threads();
+    if (nt > 1)
+        openblas_set_num_threads(1);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, transb ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+                a, lda, b, ldb, beta, c, ldc);
+    if (nt > 1)
+        openblas_set_num_threads(nt);
+}
+
 /* sgemm C (m,n) = alpha A (m,k) op(B) + beta C, row-major, split over our
  * threads into blocks of rows (of columns when there are few rows), each
  * block one single-threaded sgemm call; small products go to OpenBLAS
@@ -410,7 +428,7 @@ static void gemm_item(void *ctx, int item, int tid)
     float *c = j->split_cols ? j->c + i0 : j->c + (size_t)i0 * j->ldc;
     if (j->pre)
         j->pre(j->ctx, c, rows, col0, cols);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, j->transb ? CblasTrans : CblasNoTrans, rows, cols,
+    sgemm_here(j->transb, rows, cols,
                 j->k, j->alpha, a, j->lda, b, j->ldb, j->beta, c, j->ldc);
     if (j->post)
         j->post(j->ctx, c, rows, col0, cols);
@@ -494,12 +512,34 @@ static GemmJob linear_job(const float *x, int n, const AsLinear *l, float *y, fl
     return j;
 }
 
-void as_linear(const float *x, int n, const AsLinear *l, float *y)
+/* Linear layers run on the packed GEMM: with their packed weights, or, for
+ * weights without a packed copy (the decoder's, which training changes) and
+ * enough rows to repay it, with weights packed into a temporary buffer. This
+ * keeps inference off OpenBLAS, whose idle threads otherwise keep polling the
+ * cores our own pool works on. Returns false when the caller must use sgemm. */
+#define LINEAR_PACK_MIN_ROWS 32
+static bool linear_packed(const float *x, int n, const AsLinear *l, AsEpilogue epi, float *y)
 {
     if (l->packed) {
-        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, AS_EPI_STORE, y, l->out);
-        return;
+        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, epi, y, l->out);
+        return true;
     }
+    if (n < LINEAR_PACK_MIN_ROWS || !as_gemm_available())
+        return false;
+    const size_t nf = as_gemm_packed_floats(l->out, l->in);
+    float *pk = nf ? aligned_alloc(64, (nf * sizeof(float) + 63) / 64 * 64) : NULL;
+    if (!pk)
+        return false;
+    as_gemm_pack(l->w, l->out, l->in, pk);
+    as_gemm_packed(x, n, l->in, pk, l->out, l->in, l->b, epi, y, l->out);
+    free(pk);
+    return true;
+}
+
+void as_linear(const float *x, int n, const AsLinear *l, float *y)
+{
+    if (linear_packed(x, n, l, AS_EPI_STORE, y))
+        return;
     GemmJob j = linear_job(x, n, l, y, l->b ? 1.0f : 0.0f);
     if (l->b)
         j.pre = fill_bias;
@@ -508,11 +548,8 @@ void as_linear(const float *x, int n, const AsLinear *l, float *y)
 
 void as_linear_accumulate(const float *x, int n, const AsLinear *l, float *y)
 {
-    if (l->packed) {
-        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, AS_EPI_ACCUMULATE, y,
-                       l->out);
+    if (linear_packed(x, n, l, AS_EPI_ACCUMULATE, y))
         return;
-    }
     GemmJob j = linear_job(x, n, l, y, 1.0f);
     if (l->b)
         j.pre = add_bias;
@@ -521,10 +558,8 @@ void as_linear_accumulate(const float *x, int n, const AsLinear *l, float *y)
 
 void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y)
 {
-    if (l->packed) {
-        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, AS_EPI_GELU, y, l->out);
+    if (linear_packed(x, n, l, AS_EPI_GELU, y))
         return;
-    }
     GemmJob j = linear_job(x, n, l, y, 0.0f);
     j.post = bias_gelu_block;
     gemm_run(&j);
@@ -712,7 +747,7 @@ static void attn_item(void *ctx, int item, int tid)
                        : j->scratch + (size_t)tid * j->blk * j->nk;
     const size_t ho = (size_t)h * j->hd;
     float inv[ATTN_ROWS];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, j->nk, j->hd, j->scale,
+    sgemm_here(true, rows, j->nk, j->hd, j->scale,
                 j->q + (size_t)r0 * j->ldq + ho, j->ldq, j->k + ho, j->ldk, 0.0f, s, j->nk);
     for (int i = 0; i < rows; i++)
         inv[i] = softmax_row_unnorm(s + (size_t)i * j->nk, j->nk);
@@ -722,7 +757,7 @@ static void attn_item(void *ctx, int item, int tid)
             dst[c] = s[c] * inv[0];
     }
     float *o = j->out + (size_t)r0 * j->dim + ho;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, j->hd, j->nk, 1.0f, s, j->nk,
+    sgemm_here(false, rows, j->hd, j->nk, 1.0f, s, j->nk,
                 j->v + ho, j->ldv, 0.0f, o, j->dim);
     for (int i = 0; i < rows; i++) {
         float *orow = o + (size_t)i * j->dim;
