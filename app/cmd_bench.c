@@ -295,8 +295,8 @@ static double sgemm_peak(const AsEncoderConfig *c, int ntok, char *best_shape, s
 /* ---------------------------------------------------------------- breakdown */
 
 enum { BK_NORM, BK_QKV, BK_ATTN, BK_PROJ, BK_FC1, BK_FC2, BK_PATCH, BK_COUNT };
-static const char *const bk_names[BK_COUNT] = { "layernorm", "qkv linear", "attention",
-                                                "proj+residual", "fc1+gelu", "fc2+residual",
+static const char *const bk_names[BK_COUNT] = { "final layernorm", "norm1+qkv", "attention",
+                                                "proj+residual", "norm2+fc1+gelu", "fc2+residual",
                                                 "patch embed+pos" };
 
 /* The encoder's kernel sequence (as core/vit.c runs it: kernels.h calls),
@@ -344,14 +344,12 @@ static void encoder_breakdown(const AsEncoder *enc, const float *input, AsVitWor
         call;                    \
         t[kind] += now_s() - t0; \
     } while (0)
-        STEP(BK_NORM, as_layernorm(ws->x, nt, &b->norm1, ws->xn));
-        STEP(BK_QKV, as_linear(ws->xn, nt, &b->qkv, ws->qkv));
+        STEP(BK_QKV, as_linear_norm(ws->x, nt, &b->norm1, &b->qkv, false, ws->xn, ws->qkv));
         STEP(BK_ATTN, as_mha_packed(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d,
                                     nt, nt, d, c->heads, scratch, scratch_floats, ws->cls_row,
                                     ws->attn_out));
         STEP(BK_PROJ, as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x));
-        STEP(BK_NORM, as_layernorm(ws->x, nt, &b->norm2, ws->xn));
-        STEP(BK_FC1, as_linear_gelu(ws->xn, nt, &b->fc1, ws->hidden));
+        STEP(BK_FC1, as_linear_norm(ws->x, nt, &b->norm2, &b->fc1, true, ws->xn, ws->hidden));
         STEP(BK_FC2, as_linear_accumulate(ws->hidden, nt, &b->fc2, ws->x));
 #undef STEP
         flop[BK_QKV] += gemm_flop(nt, 3.0 * d, d);

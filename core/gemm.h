@@ -28,10 +28,18 @@ typedef enum {
     AS_EPI_GELU,       /* y = GELU(x W^T + b), exact erf */
 } AsEpilogue;
 
-/* y (n, out; row stride ldy) = epilogue(x (n, in; row stride ldx) W^T + bias)
- * with W packed by as_gemm_pack; bias (out) may be NULL. Rows are split over
- * as_threads() threads. Requires as_gemm_available(). */
-void as_gemm_packed(const float *x, int n, int ldx, const float *packed, int out, int in,
-                    const float *bias, AsEpilogue epi, float *y, int ldy);
+/* A LayerNorm applied to the rows of x while they are packed (x itself is
+ * not changed): w, b of length `in`, the numbers of as_layernorm. */
+typedef struct {
+    const float *w, *b;
+    float eps;
+} AsGemmNorm;
+
+/* y (n, out; row stride ldy) = epilogue(x' W^T + bias), x' = x (n, in; row
+ * stride ldx) or its LayerNorm when norm is not NULL, W packed by
+ * as_gemm_pack; bias (out) may be NULL. Rows are split over as_threads()
+ * threads. Requires as_gemm_available(). */
+void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, const float *packed,
+                    int out, int in, const float *bias, AsEpilogue epi, float *y, int ldy);
 
 #endif

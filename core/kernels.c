@@ -521,7 +521,7 @@ static GemmJob linear_job(const float *x, int n, const AsLinear *l, float *y, fl
 static bool linear_packed(const float *x, int n, const AsLinear *l, AsEpilogue epi, float *y)
 {
     if (l->packed) {
-        as_gemm_packed(x, n, l->in, l->packed, l->out, l->in, l->b, epi, y, l->out);
+        as_gemm_packed(x, n, l->in, NULL, l->packed, l->out, l->in, l->b, epi, y, l->out);
         return true;
     }
     if (n < LINEAR_PACK_MIN_ROWS || !as_gemm_available())
@@ -531,7 +531,7 @@ static bool linear_packed(const float *x, int n, const AsLinear *l, AsEpilogue e
     if (!pk)
         return false;
     as_gemm_pack(l->w, l->out, l->in, pk);
-    as_gemm_packed(x, n, l->in, pk, l->out, l->in, l->b, epi, y, l->out);
+    as_gemm_packed(x, n, l->in, NULL, pk, l->out, l->in, l->b, epi, y, l->out);
     free(pk);
     return true;
 }
@@ -565,12 +565,30 @@ void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y)
     gemm_run(&j);
 }
 
+void as_linear_norm(const float *x, int n, const AsNorm *nm, const AsLinear *l, bool gelu,
+                    float *scratch, float *y)
+{
+    if (l->packed && nm->dim == l->in) {
+        const AsGemmNorm g = { nm->w, nm->b, nm->eps };
+        as_gemm_packed(x, n, l->in, &g, l->packed, l->out, l->in, l->b,
+                       gelu ? AS_EPI_GELU : AS_EPI_STORE, y, l->out);
+        return;
+    }
+    as_layernorm(x, n, nm, scratch);
+    if (gelu)
+        as_linear_gelu(scratch, n, l, y);
+    else
+        as_linear(scratch, n, l, y);
+}
+
 typedef struct { const float *x; float *y; const AsNorm *nm; } NormJob;
 
 #ifdef AS_X86_SIMD
 /* One row: mean and variance accumulated in double, as the scalar path. */
-__attribute__((target("avx2,fma"))) static void layernorm_row_avx2(const float *xr, int d,
-                                                                   const AsNorm *nm, float *yr)
+/* mean and 1/sqrt(var + eps) of one row, summed in double */
+__attribute__((target("avx2,fma"))) static void layernorm_stats_avx2(const float *xr, int d,
+                                                                     float eps, float *fm,
+                                                                     float *rstd)
 {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
     int j = 0;
@@ -601,18 +619,74 @@ __attribute__((target("avx2,fma"))) static void layernorm_row_avx2(const float *
         const double q = xr[t] - mean;
         v += q * q;
     }
-    const float rstd = (float)(1.0 / sqrt(v / d + (double)nm->eps));
-    const float fm = (float)mean;
+    *rstd = (float)(1.0 / sqrt(v / d + (double)eps));
+    *fm = (float)mean;
+}
+
+/* yr[j0 .. j0+cnt) of the normalised row (see as_layernorm_apply) */
+__attribute__((target("avx2,fma"))) static void layernorm_apply_avx2(const float *xr, int j0,
+                                                                     int cnt, float fm,
+                                                                     float rstd, const float *w,
+                                                                     const float *b, float *yr)
+{
     const __m256 vfm = _mm256_set1_ps(fm), vr = _mm256_set1_ps(rstd);
-    for (j = 0; j + 8 <= d; j += 8) {
+    int j = j0;
+    for (; j + 8 <= j0 + cnt; j += 8) {
         const __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + j), vfm), vr);
-        _mm256_storeu_ps(yr + j, _mm256_fmadd_ps(t, _mm256_loadu_ps(nm->w + j),
-                                                 _mm256_loadu_ps(nm->b + j)));
+        _mm256_storeu_ps(yr + j - j0, _mm256_fmadd_ps(t, _mm256_loadu_ps(w + j),
+                                                      _mm256_loadu_ps(b + j)));
     }
-    for (; j < d; j++)
-        yr[j] = (xr[j] - fm) * rstd * nm->w[j] + nm->b[j];
+    for (; j < j0 + cnt; j++)
+        yr[j - j0] = (xr[j] - fm) * rstd * w[j] + b[j];
+}
+
+__attribute__((target("avx2,fma"))) static void layernorm_row_avx2(const float *xr, int d,
+                                                                   const AsNorm *nm, float *yr)
+{
+    float fm, rstd;
+    layernorm_stats_avx2(xr, d, nm->eps, &fm, &rstd);
+    layernorm_apply_avx2(xr, 0, d, fm, rstd, nm->w, nm->b, yr);
 }
 #endif
+
+static void layernorm_stats_c(const float *xr, int d, float eps, float *fm, float *rstd)
+{
+    double s = 0.0;
+    for (int j = 0; j < d; j++)
+        s += xr[j];
+    const double mean = s / d;
+    double v = 0.0;
+    for (int j = 0; j < d; j++) {
+        const double t = xr[j] - mean;
+        v += t * t;
+    }
+    *rstd = (float)(1.0 / sqrt(v / d + (double)eps));
+    *fm = (float)mean;
+}
+
+void as_layernorm_stats(const float *x, int d, float eps, float *mean, float *rstd)
+{
+#ifdef AS_X86_SIMD
+    if (have_avx2()) {
+        layernorm_stats_avx2(x, d, eps, mean, rstd);
+        return;
+    }
+#endif
+    layernorm_stats_c(x, d, eps, mean, rstd);
+}
+
+void as_layernorm_apply(const float *x, int j0, int cnt, float mean, float rstd, const float *w,
+                        const float *b, float *y)
+{
+#ifdef AS_X86_SIMD
+    if (have_avx2()) {
+        layernorm_apply_avx2(x, j0, cnt, mean, rstd, w, b, y);
+        return;
+    }
+#endif
+    for (int j = j0; j < j0 + cnt; j++)
+        y[j - j0] = (x[j] - mean) * rstd * w[j] + b[j];
+}
 
 static void layernorm_rows(void *ctx, int r0, int r1)
 {
@@ -628,18 +702,9 @@ static void layernorm_rows(void *ctx, int r0, int r1)
 #endif
     for (int i = r0; i < r1; i++) {
         const float *xr = jb->x + (size_t)i * d;
+        float fm, rstd;
+        layernorm_stats_c(xr, d, nm->eps, &fm, &rstd);
         float *yr = jb->y + (size_t)i * d;
-        double s = 0.0;
-        for (int j = 0; j < d; j++)
-            s += xr[j];
-        const double mean = s / d;
-        double v = 0.0;
-        for (int j = 0; j < d; j++) {
-            const double t = xr[j] - mean;
-            v += t * t;
-        }
-        const float rstd = (float)(1.0 / sqrt(v / d + (double)nm->eps));
-        const float fm = (float)mean;
         for (int j = 0; j < d; j++)
             yr[j] = (xr[j] - fm) * rstd * nm->w[j] + nm->b[j];
     }

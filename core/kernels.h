@@ -42,6 +42,17 @@ void as_linear(const float *x, int n, const AsLinear *l, float *y);
 void as_linear_accumulate(const float *x, int n, const AsLinear *l, float *y);
 /* y (n,out) = GELU(x (n,in) W^T + b), exact-erf GELU */
 void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y);
+/* y = LayerNorm(x) W^T + b, then GELU if gelu. With packed weights the
+ * normalised rows exist only inside the GEMM's packing; otherwise they go
+ * through scratch (n, in). */
+void as_linear_norm(const float *x, int n, const AsNorm *nm, const AsLinear *l, bool gelu,
+                    float *scratch, float *y);
+/* LayerNorm of one row of d values in two steps (as_layernorm's numbers):
+ * its mean and 1/sqrt(var + eps) (summed in double), then y[j - j0] =
+ * (x[j] - mean) * rstd * w[j] + b[j] for j in [j0, j0+cnt). */
+void as_layernorm_stats(const float *x, int d, float eps, float *mean, float *rstd);
+void as_layernorm_apply(const float *x, int j0, int cnt, float mean, float rstd, const float *w,
+                        const float *b, float *y);
 /* y = LayerNorm(x) per row, with weight/bias; y may alias x. */
 void as_layernorm(const float *x, int n, const AsNorm *nm, float *y);
 /* in-place softmax of each of n rows of length m */

@@ -154,13 +154,11 @@ static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsV
                           float *cls_row)
 {
     const int nt = ws->ntok, d = c->dim;
-    as_layernorm(ws->x, nt, &b->norm1, ws->xn);
-    as_linear(ws->xn, nt, &b->qkv, ws->qkv);
+    as_linear_norm(ws->x, nt, &b->norm1, &b->qkv, false, ws->xn, ws->qkv);
     as_mha_packed(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
                   c->heads, ws->probs, probs_floats((size_t)nt, c), cls_row, ws->attn_out);
     as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x); /* x += proj(attn) */
-    as_layernorm(ws->x, nt, &b->norm2, ws->xn);
-    as_linear_gelu(ws->xn, nt, &b->fc1, ws->hidden);
+    as_linear_norm(ws->x, nt, &b->norm2, &b->fc1, true, ws->xn, ws->hidden);
     as_linear_accumulate(ws->hidden, nt, &b->fc2, ws->x); /* x += fc2(GELU(fc1(xn))) */
 }
 

@@ -47,7 +47,7 @@ static void run_case(int n, int out, int in, int ldx, int ldy, bool with_bias, A
     for (long i = 0; i < (long)n * ldy; i++)
         y0[i] = y[i] = val((uint32_t)(9000001 + i)); /* residual, and the guard past `out` */
     as_gemm_pack(w, out, in, pk);
-    as_gemm_packed(x, n, ldx, pk, out, in, with_bias ? b : NULL, epi, y, ldy);
+    as_gemm_packed(x, n, ldx, NULL, pk, out, in, with_bias ? b : NULL, epi, y, ldy);
     double worst = 0.0;
     int guard_bad = 0;
     for (int r = 0; r < n; r++) {
@@ -75,6 +75,54 @@ static void run_case(int n, int out, int in, int ldx, int ldy, bool with_bias, A
     free(b);
     free(y);
     free(y0);
+    free(pk);
+}
+
+/* LayerNorm fused into the packing gives the numbers of as_layernorm followed
+ * by the plain product, bit for bit, and x is left as it was. */
+static void norm_case(int n, int out, int in, int ldx)
+{
+    float *x = malloc((size_t)n * ldx * sizeof *x), *x0 = malloc((size_t)n * ldx * sizeof *x0);
+    float *xn = malloc((size_t)n * in * sizeof *xn), *w = malloc((size_t)out * in * sizeof *w);
+    float *g = malloc((size_t)in * sizeof *g), *be = malloc((size_t)in * sizeof *be);
+    float *y1 = malloc((size_t)n * out * sizeof *y1), *y2 = malloc((size_t)n * out * sizeof *y2);
+    float *pk = aligned_alloc(64, (as_gemm_packed_floats(out, in) * sizeof(float) + 63) / 64 * 64);
+    if (!x || !x0 || !xn || !w || !g || !be || !y1 || !y2 || !pk) {
+        CHECK(0, "out of memory");
+        return;
+    }
+    for (long i = 0; i < (long)n * ldx; i++)
+        x0[i] = x[i] = 3.0f * val((uint32_t)(300 + i)) + 0.5f;
+    for (long i = 0; i < (long)out * in; i++)
+        w[i] = val((uint32_t)(800000 + i)) * 0.1f;
+    for (int i = 0; i < in; i++) {
+        g[i] = 1.0f + 0.5f * val((uint32_t)(600000 + i));
+        be[i] = val((uint32_t)(650000 + i));
+    }
+    as_gemm_pack(w, out, in, pk);
+    const AsGemmNorm gn = { g, be, 1e-6f };
+    const AsNorm nm = { g, be, in, 1e-6f };
+    for (int r = 0; r < n; r++)
+        as_layernorm(x + (size_t)r * ldx, 1, &nm, xn + (size_t)r * in);
+    for (int gelu = 0; gelu < 2; gelu++) {
+        const AsEpilogue e = gelu ? AS_EPI_GELU : AS_EPI_STORE;
+        as_gemm_packed(xn, n, in, NULL, pk, out, in, be, e, y1, out);
+        as_gemm_packed(x, n, ldx, &gn, pk, out, in, be, e, y2, out);
+        long differ = 0;
+        for (long i = 0; i < (long)n * out; i++)
+            differ += y1[i] != y2[i];
+        CHECK(differ == 0, "n=%d out=%d in=%d gelu=%d: %ld values differ from LayerNorm then GEMM",
+              n, out, in, gelu, differ);
+    }
+    CHECK(!memcmp(x, x0, (size_t)n * ldx * sizeof *x), "the fused LayerNorm changed its input");
+    free(x);
+    free(x0);
+    free(xn);
+    free(w);
+    free(g);
+    free(be);
+    free(y1);
+    free(y2);
     free(pk);
 }
 
@@ -112,6 +160,12 @@ int main(void)
                 run_case(n, out, in, in + 5, out + 3, e != 1, (AsEpilogue)e);
             }
         }
+    }
+    for (size_t t = 0; t < 2; t++) {
+        openblas_set_num_threads(nthreads[t]);
+        norm_case(197, 64, 384, 384);
+        norm_case(13, 40, 600, 611);
+        norm_case(130, 48, 20, 20);
     }
     openblas_set_num_threads(1);
     return check_report("gemm");
