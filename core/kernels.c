@@ -512,6 +512,74 @@ static GemmJob linear_job(const float *x, int n, const AsLinear *l, float *y, fl
     return j;
 }
 
+/* Few rows (the decoder's Q queries): y = x W^T + b by dot products that read
+ * each weight row once, outputs split over the threads. sgemm would first
+ * copy the whole weight matrix into its packed layout for a handful of rows. */
+#define SMALL_ROWS 8
+typedef struct {
+    const float *x;
+    const AsLinear *l;
+    float *y;
+    int n, per;
+} SmallJob;
+
+#ifdef AS_X86_SIMD
+__attribute__((target("avx2,fma"))) static void small_item_avx2(const SmallJob *j, int o0, int o1)
+{
+    const int in = j->l->in, n = j->n;
+    for (int o = o0; o < o1; o++) {
+        const float *w = j->l->w + (size_t)o * in;
+        __m256 acc[SMALL_ROWS];
+        for (int r = 0; r < n; r++)
+            acc[r] = _mm256_setzero_ps();
+        int k = 0;
+        for (; k + 8 <= in; k += 8) {
+            const __m256 wv = _mm256_loadu_ps(w + k);
+            for (int r = 0; r < n; r++)
+                acc[r] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(j->x + (size_t)r * in + k), acc[r]);
+        }
+        for (int r = 0; r < n; r++) {
+            float b8[8];
+            _mm256_storeu_ps(b8, acc[r]);
+            float v = ((b8[0] + b8[1]) + (b8[2] + b8[3])) + ((b8[4] + b8[5]) + (b8[6] + b8[7]));
+            for (int t = k; t < in; t++)
+                v += j->x[(size_t)r * in + t] * w[t];
+            j->y[(size_t)r * j->l->out + o] = v + (j->l->b ? j->l->b[o] : 0.0f);
+        }
+    }
+}
+
+static void small_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const SmallJob *j = ctx;
+    const int o0 = item * j->per;
+    const int o1 = o0 + j->per < j->l->out ? o0 + j->per : j->l->out;
+    small_item_avx2(j, o0, o1);
+}
+#endif
+
+/* true when done here (n <= SMALL_ROWS on an AVX2 CPU) */
+static bool linear_small(const float *x, int n, const AsLinear *l, float *y)
+{
+#ifdef AS_X86_SIMD
+    if (n > SMALL_ROWS || n <= 0 || !have_avx2())
+        return false;
+    const int nt = as_threads();
+    const double work = (double)n * l->out * l->in;
+    const int items = nt > 1 && work > 1e6 ? nt * 2 : 1;
+    SmallJob j = { x, l, y, n, (l->out + items - 1) / items };
+    if (items > 1)
+        as_parallel_for(items, small_item, &j);
+    else
+        small_item(&j, 0, 0);
+    return true;
+#else
+    (void)x, (void)n, (void)l, (void)y;
+    return false;
+#endif
+}
+
 /* Linear layers run on the packed GEMM: with their packed weights, or, for
  * weights without a packed copy (the decoder's, which training changes) and
  * enough rows to repay it, with weights packed into a temporary buffer. This
@@ -538,7 +606,7 @@ static bool linear_packed(const float *x, int n, const AsLinear *l, AsEpilogue e
 
 void as_linear(const float *x, int n, const AsLinear *l, float *y)
 {
-    if (linear_packed(x, n, l, AS_EPI_STORE, y))
+    if (linear_packed(x, n, l, AS_EPI_STORE, y) || linear_small(x, n, l, y))
         return;
     GemmJob j = linear_job(x, n, l, y, l->b ? 1.0f : 0.0f);
     if (l->b)

@@ -1,5 +1,6 @@
 /* test_kernels: the forward kernels (kernels.h), the foreground-mask steps
  * and k-means against naive loops, closed-form values and hand-made maps. */
+#include <cblas.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -15,6 +16,47 @@ static float val(int i)
     x *= 0x5bd1e995u;
     x ^= x >> 15;
     return (float)(x % 20000) / 10000.0f - 1.0f;
+}
+
+/* as_linear on few rows (the decoder's queries: dot products, outputs split
+ * over threads) and on many (the packed GEMM on a temporary packing), with
+ * vector bodies and tails, against double sums. */
+static void test_linear_shapes(void)
+{
+    static const int shapes[][3] = { { 5, 37, 50 }, { 8, 384, 600 }, { 1, 9, 3 }, { 9, 40, 33 },
+                                     { 40, 37, 50 } };
+    for (int threads = 1; threads <= 2; threads++) {
+        openblas_set_num_threads(threads);
+        for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+            const int n = shapes[c][0], in = shapes[c][1], out = shapes[c][2];
+            float *x = malloc(sizeof(float) * n * in), *w = malloc(sizeof(float) * out * in);
+            float *b = malloc(sizeof(float) * out), *y = malloc(sizeof(float) * n * out);
+            for (int i = 0; i < n * in; i++)
+                x[i] = val(1000 + i);
+            for (int i = 0; i < out * in; i++)
+                w[i] = val(50000 + i);
+            for (int i = 0; i < out; i++)
+                b[i] = val(900000 + i);
+            AsLinear l = { w, b, out, in, NULL };
+            as_linear(x, n, &l, y);
+            double worst = 0;
+            for (int i = 0; i < n; i++)
+                for (int o = 0; o < out; o++) {
+                    double s = b[o];
+                    for (int k = 0; k < in; k++)
+                        s += (double)x[i * in + k] * w[o * in + k];
+                    const double e = fabs(s - y[i * out + o]);
+                    worst = e > worst ? e : worst;
+                }
+            CHECK(worst < 1e-4, "linear %dx%d -> %d, %d thread(s): worst error %g", n, in, out,
+                  threads, worst);
+            free(x);
+            free(w);
+            free(b);
+            free(y);
+        }
+    }
+    openblas_set_num_threads(1);
 }
 
 static void test_linear(void)
@@ -340,6 +382,7 @@ static void test_kmeans(void)
 int main(void)
 {
     test_linear();
+    test_linear_shapes();
     test_layernorm();
     test_softmax();
     test_activations();
