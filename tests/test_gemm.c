@@ -85,9 +85,10 @@ static void norm_case(int n, int out, int in, int ldx)
     float *x = malloc((size_t)n * ldx * sizeof *x), *x0 = malloc((size_t)n * ldx * sizeof *x0);
     float *xn = malloc((size_t)n * in * sizeof *xn), *w = malloc((size_t)out * in * sizeof *w);
     float *g = malloc((size_t)in * sizeof *g), *be = malloc((size_t)in * sizeof *be);
+    float *bias = malloc((size_t)out * sizeof *bias);
     float *y1 = malloc((size_t)n * out * sizeof *y1), *y2 = malloc((size_t)n * out * sizeof *y2);
     float *pk = aligned_alloc(64, (as_gemm_packed_floats(out, in) * sizeof(float) + 63) / 64 * 64);
-    if (!x || !x0 || !xn || !w || !g || !be || !y1 || !y2 || !pk) {
+    if (!x || !x0 || !xn || !w || !g || !be || !bias || !y1 || !y2 || !pk) {
         CHECK(0, "out of memory");
         return;
     }
@@ -99,6 +100,8 @@ static void norm_case(int n, int out, int in, int ldx)
         g[i] = 1.0f + 0.5f * val((uint32_t)(600000 + i));
         be[i] = val((uint32_t)(650000 + i));
     }
+    for (int i = 0; i < out; i++)
+        bias[i] = val((uint32_t)(660000 + i));
     as_gemm_pack(w, out, in, pk);
     const AsGemmNorm gn = { g, be, 1e-6f };
     const AsNorm nm = { g, be, in, 1e-6f };
@@ -106,8 +109,8 @@ static void norm_case(int n, int out, int in, int ldx)
         as_layernorm(x + (size_t)r * ldx, 1, &nm, xn + (size_t)r * in);
     for (int gelu = 0; gelu < 2; gelu++) {
         const AsEpilogue e = gelu ? AS_EPI_GELU : AS_EPI_STORE;
-        as_gemm_packed(xn, n, in, NULL, pk, out, in, be, e, y1, out);
-        as_gemm_packed(x, n, ldx, &gn, pk, out, in, be, e, y2, out);
+        as_gemm_packed(xn, n, in, NULL, pk, out, in, bias, e, y1, out);
+        as_gemm_packed(x, n, ldx, &gn, pk, out, in, bias, e, y2, out);
         long differ = 0;
         for (long i = 0; i < (long)n * out; i++)
             differ += y1[i] != y2[i];
@@ -121,6 +124,7 @@ static void norm_case(int n, int out, int in, int ldx)
     free(w);
     free(g);
     free(be);
+    free(bias);
     free(y1);
     free(y2);
     free(pk);
