@@ -62,46 +62,108 @@ void as_gemm_pack(const float *w, int out, int in, float *dst)
 }
 
 /* Rows [r0, r0+mc) and depth [k0, k0+kc) of x into MR-row panels: panel i
- * holds x[r0 + MR i + r][k0 + k] at (k MR + r), zero rows past n. */
-static void pack_rows(const float *x, int n, int ldx, int r0, int mc, int k0, int kc, float *dst)
-{
-    for (int i = 0; i < mc; i += MR) {
-        float *d = dst + (size_t)i * kc;
-        for (int r = 0; r < MR; r++) {
-            const int row = r0 + i + r;
-            if (row < n) {
-                const float *src = x + (size_t)row * ldx + k0;
-                for (int k = 0; k < kc; k++)
-                    d[(size_t)k * MR + r] = src[k];
-            } else {
-                for (int k = 0; k < kc; k++)
-                    d[(size_t)k * MR + r] = 0.0f;
-            }
-        }
-    }
-}
-
-/* The same with a LayerNorm applied on the way (stats per row of the block). */
-static void pack_rows_norm(const float *x, int n, int ldx, int r0, int mc, int k0, int kc,
-                           const AsGemmNorm *nm, const float *mean, const float *rstd,
-                           float *dst)
+ * holds x'[r0 + MR i + r][k0 + k] at (k MR + r), zero rows past n, where x'
+ * is x or, with nm, its LayerNorm (row statistics mean/rstd indexed from r0;
+ * the numbers of as_layernorm_apply). */
+#ifndef AS_GEMM_X86
+static void pack_rows_c(const float *x, int n, int ldx, int r0, int mc, int k0, int kc,
+                        const AsGemmNorm *nm, const float *mean, const float *rstd, float *dst)
 {
     float t[KC];
     for (int i = 0; i < mc; i += MR) {
         float *d = dst + (size_t)i * kc;
         for (int r = 0; r < MR; r++) {
             const int row = r0 + i + r;
-            if (row < n) {
+            const float *src = NULL;
+            if (row < n && nm) {
                 as_layernorm_apply(x + (size_t)row * ldx, k0, kc, mean[i + r], rstd[i + r],
                                    nm->w, nm->b, t);
-                for (int k = 0; k < kc; k++)
-                    d[(size_t)k * MR + r] = t[k];
-            } else {
-                for (int k = 0; k < kc; k++)
-                    d[(size_t)k * MR + r] = 0.0f;
+                src = t;
+            } else if (row < n) {
+                src = x + (size_t)row * ldx + k0;
             }
+            for (int k = 0; k < kc; k++)
+                d[(size_t)k * MR + r] = src ? src[k] : 0.0f;
         }
     }
+}
+
+#else
+/* The same, 8 depths at a time: six row vectors (normalised on the way),
+ * an 8x8 transpose, and overlapping stores of 8 floats every 6 (each store's
+ * last two lanes are overwritten by the next one; the buffer has slack for
+ * the last). The tail (kc % 8 depths) is normalised by as_layernorm_apply. */
+__attribute__((target("avx2,fma"))) static void pack_rows_avx2(const float *x, int n, int ldx,
+                                                               int r0, int mc, int k0, int kc,
+                                                               const AsGemmNorm *nm,
+                                                               const float *mean,
+                                                               const float *rstd, float *dst)
+{
+    const int kv = kc / 8 * 8;
+    float t[8];
+    for (int i = 0; i < mc; i += MR) {
+        float *d = dst + (size_t)i * kc;
+        const float *src[MR];
+        __m256 fm[MR], rs[MR];
+        for (int r = 0; r < MR; r++) {
+            const int row = r0 + i + r;
+            src[r] = row < n ? x + (size_t)row * ldx : NULL;
+            fm[r] = _mm256_set1_ps(nm && src[r] ? mean[i + r] : 0.0f);
+            rs[r] = _mm256_set1_ps(nm && src[r] ? rstd[i + r] : 0.0f);
+        }
+        for (int k = 0; k < kv; k += 8) {
+            __m256 v[8];
+            const int kk = k0 + k;
+            for (int r = 0; r < MR; r++) {
+                if (!src[r]) {
+                    v[r] = _mm256_setzero_ps();
+                    continue;
+                }
+                v[r] = _mm256_loadu_ps(src[r] + kk);
+                if (nm) {
+                    const __m256 q = _mm256_mul_ps(_mm256_sub_ps(v[r], fm[r]), rs[r]);
+                    v[r] = _mm256_fmadd_ps(q, _mm256_loadu_ps(nm->w + kk),
+                                           _mm256_loadu_ps(nm->b + kk));
+                }
+            }
+            v[6] = v[7] = _mm256_setzero_ps();
+            const __m256 a0 = _mm256_unpacklo_ps(v[0], v[1]), a1 = _mm256_unpackhi_ps(v[0], v[1]);
+            const __m256 a2 = _mm256_unpacklo_ps(v[2], v[3]), a3 = _mm256_unpackhi_ps(v[2], v[3]);
+            const __m256 a4 = _mm256_unpacklo_ps(v[4], v[5]), a5 = _mm256_unpackhi_ps(v[4], v[5]);
+            const __m256 a6 = _mm256_unpacklo_ps(v[6], v[7]), a7 = _mm256_unpackhi_ps(v[6], v[7]);
+            const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE);
+            const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE);
+            const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xEE);
+            const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xEE);
+            float *o = d + (size_t)k * MR;
+            _mm256_storeu_ps(o + 0 * MR, _mm256_permute2f128_ps(b0, b4, 0x20));
+            _mm256_storeu_ps(o + 1 * MR, _mm256_permute2f128_ps(b1, b5, 0x20));
+            _mm256_storeu_ps(o + 2 * MR, _mm256_permute2f128_ps(b2, b6, 0x20));
+            _mm256_storeu_ps(o + 3 * MR, _mm256_permute2f128_ps(b3, b7, 0x20));
+            _mm256_storeu_ps(o + 4 * MR, _mm256_permute2f128_ps(b0, b4, 0x31));
+            _mm256_storeu_ps(o + 5 * MR, _mm256_permute2f128_ps(b1, b5, 0x31));
+            _mm256_storeu_ps(o + 6 * MR, _mm256_permute2f128_ps(b2, b6, 0x31));
+            _mm256_storeu_ps(o + 7 * MR, _mm256_permute2f128_ps(b3, b7, 0x31));
+        }
+        for (int r = 0; r < MR && kv < kc; r++) {
+            if (src[r] && nm)
+                as_layernorm_apply(src[r], k0 + kv, kc - kv, mean[i + r], rstd[i + r], nm->w,
+                                   nm->b, t);
+            for (int k = kv; k < kc; k++)
+                d[(size_t)k * MR + r] = !src[r] ? 0.0f : nm ? t[k - kv] : src[r][k0 + k];
+        }
+    }
+}
+#endif
+
+static void pack_rows(const float *x, int n, int ldx, int r0, int mc, int k0, int kc,
+                      const AsGemmNorm *nm, const float *mean, const float *rstd, float *dst)
+{
+#ifdef AS_GEMM_X86
+    pack_rows_avx2(x, n, ldx, r0, mc, k0, kc, nm, mean, rstd, dst);
+#else
+    pack_rows_c(x, n, ldx, r0, mc, k0, kc, nm, mean, rstd, dst);
+#endif
 }
 
 /* What a tile does with its sums. */
@@ -230,7 +292,7 @@ typedef struct {
 
 /* packed activations: one buffer per thread (two callers on different threads
  * may both run as tid 0 when one finds the pool busy) */
-static _Thread_local float g_abuf[MC * KC] __attribute__((aligned(64)));
+static _Thread_local float g_abuf[MC * KC + 8] __attribute__((aligned(64))); /* + store slack */
 
 static void packed_item(void *ctx, int item, int tid)
 {
@@ -253,11 +315,7 @@ static void packed_item(void *ctx, int item, int tid)
         for (int k0 = 0; k0 < j->in; k0 += kc_even) {
             const int kc = j->in - k0 < kc_even ? j->in - k0 : kc_even;
             const bool first = k0 == 0, last = k0 + kc == j->in;
-            if (j->norm)
-                pack_rows_norm(j->x, r0 + mc, j->ldx, r0, mc_pad, k0, kc, j->norm, mean,
-                               rstd, abuf);
-            else
-                pack_rows(j->x, r0 + mc, j->ldx, r0, mc_pad, k0, kc, abuf);
+            pack_rows(j->x, r0 + mc, j->ldx, r0, mc_pad, k0, kc, j->norm, mean, rstd, abuf);
             for (int p = 0; p < panels; p++) {
                 const int c0 = p * NR;
                 const int nr = j->out - c0 < NR ? j->out - c0 : NR;
