@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "kernels.h"
 
@@ -368,4 +369,82 @@ void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, cons
     else
         for (int i = 0; i < items; i++)
             packed_item(&j, i, 0);
+}
+
+/* ---- arithmetic ceiling ---------------------------------------------------------- */
+
+#ifdef AS_GEMM_X86
+/* 12 independent chains of 8-wide FMAs, iters times each; returns a value
+ * that depends on every chain so nothing is optimised away. */
+__attribute__((target("avx2,fma"), noinline)) static float fma_loop(long iters, float seed)
+{
+    const __m256 m = _mm256_set1_ps(0.999f), a = _mm256_set1_ps(1e-4f);
+    __m256 c0 = _mm256_set1_ps(seed), c1 = _mm256_add_ps(c0, a), c2 = _mm256_add_ps(c1, a),
+           c3 = _mm256_add_ps(c2, a), c4 = _mm256_add_ps(c3, a), c5 = _mm256_add_ps(c4, a),
+           c6 = _mm256_add_ps(c5, a), c7 = _mm256_add_ps(c6, a), c8 = _mm256_add_ps(c7, a),
+           c9 = _mm256_add_ps(c8, a), c10 = _mm256_add_ps(c9, a), c11 = _mm256_add_ps(c10, a);
+    for (long i = 0; i < iters; i++) {
+        c0 = _mm256_fmadd_ps(c0, m, a);
+        c1 = _mm256_fmadd_ps(c1, m, a);
+        c2 = _mm256_fmadd_ps(c2, m, a);
+        c3 = _mm256_fmadd_ps(c3, m, a);
+        c4 = _mm256_fmadd_ps(c4, m, a);
+        c5 = _mm256_fmadd_ps(c5, m, a);
+        c6 = _mm256_fmadd_ps(c6, m, a);
+        c7 = _mm256_fmadd_ps(c7, m, a);
+        c8 = _mm256_fmadd_ps(c8, m, a);
+        c9 = _mm256_fmadd_ps(c9, m, a);
+        c10 = _mm256_fmadd_ps(c10, m, a);
+        c11 = _mm256_fmadd_ps(c11, m, a);
+    }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
+                             _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
+    float out[8];
+    _mm256_storeu_ps(out, s);
+    return out[0];
+}
+
+typedef struct {
+    long iters;
+    float sink[64];
+} FmaJob;
+
+static void fma_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    FmaJob *j = ctx;
+    j->sink[item & 63] = fma_loop(j->iters, (float)item);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+#endif
+
+double as_gemm_fma_peak(double seconds)
+{
+#ifdef AS_GEMM_X86
+    if (!as_gemm_available())
+        return 0.0;
+    const int nt = as_threads();
+    FmaJob j = { 200000, { 0 } };
+    double best = 0.0;
+    const double end = now_s() + seconds;
+    do {
+        const double t0 = now_s();
+        as_parallel_for(nt, fma_item, &j);
+        const double dt = now_s() - t0;
+        const double g = (double)nt * j.iters * 12 * 16 / dt * 1e-9;
+        if (g > best)
+            best = g;
+    } while (now_s() < end);
+    return best;
+#else
+    (void)seconds;
+    return 0.0;
+#endif
 }

@@ -42,4 +42,9 @@ typedef struct {
 void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, const float *packed,
                     int out, int in, const float *bias, AsEpilogue epi, float *y, int ldy);
 
+/* GFLOPS of a register-only loop of independent FMAs on as_threads()
+ * threads for about `seconds`: the arithmetic ceiling any kernel on this CPU
+ * works under (0 without AVX2+FMA). For benchmarks. */
+double as_gemm_fma_peak(double seconds);
+
 #endif

@@ -1,12 +1,14 @@
 /* kernels: small pure forward kernels shared by the encoder, the decoder and
- * training. Rows are contiguous; every linear layer is one sgemm call.
- * Threads: the elementwise kernels, softmax, layernorm and attention split
- * their rows over a small process-wide pool sized by OpenBLAS's current
- * thread count (openblas_set_num_threads, i.e. --threads), so OpenBLAS and
- * our threads never run at the same time: pool workers block (never spin)
- * between jobs, and attention switches OpenBLAS to one thread while our
- * threads each run their own sgemm calls (as_mha_packed, for 64-wide heads,
- * uses register tiles and no sgemm). exp and erf use AVX2+FMA
+ * training. Rows are contiguous. Linear layers run on our packed GEMM
+ * (gemm.h) on AVX2+FMA CPUs: the encoder's weights are packed at model load,
+ * others on the fly when there are enough rows; a few rows (the decoder's
+ * queries) use dot products; other CPUs use OpenBLAS sgemm.
+ * Threads: GEMMs, elementwise kernels, softmax, layernorm and attention split
+ * their work over a small process-wide pool sized by OpenBLAS's current
+ * thread count (openblas_set_num_threads, i.e. --threads). Pool workers spin
+ * briefly between jobs, then sleep. The sgemm calls made here run on one
+ * thread each (OpenBLAS set to one thread around them), so OpenBLAS's own
+ * threads stay asleep during inference. exp and erf use AVX2+FMA
  * polynomials when the CPU has them (checked at run time), libm otherwise. */
 #ifndef ALIGNSEG_KERNELS_H
 #define ALIGNSEG_KERNELS_H
