@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "rng.h"
@@ -260,42 +262,104 @@ static int build_decoder(const AsTensorMap *m, const AsModelOptions *opt, int en
     return 0;
 }
 
-/* The encoder's linear layers, packed once for the packed GEMM (gemm.h) when
- * the CPU runs it; the plain weights stay for anything else that reads them. */
+/* Give the whole pages of a tensor that lies in a memory-mapped checkpoint
+ * (borrowed, never written: the encoder is frozen) back to the page cache. A
+ * later reader (a checkpoint writer) faults them in again from the file. */
+static void release_pages(const AsTensorMap *map, const float *p)
+{
+    for (size_t i = 0; i < map->count; i++) {
+        const AsTensor *t = &map->items[i];
+        if (t->data != p || !t->borrowed)
+            continue;
+        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t b = ((uintptr_t)p + page - 1) / page * page;
+        const uintptr_t e = ((uintptr_t)(p + t->numel)) / page * page;
+        if (e > b)
+            madvise((void *)b, e - b, MADV_DONTNEED);
+        return;
+    }
+}
+
+/* Everything the encoder reads at inference, in one allocation (m->packed):
+ * its linear weights packed once for the packed GEMM (gemm.h), and copies of
+ * its biases, LayerNorm parameters, class token and position embedding. Only
+ * on CPUs that run the packed GEMM. The plain tensors stay in the map for
+ * anything else that reads them; those in a memory-mapped checkpoint have
+ * their pages released, and since inference no longer touches that part of
+ * the mapping at all, the kernel does not map them back either (touching a
+ * bias in the mapping brought ~80 MB of neighbouring weight pages back). */
+typedef struct {
+    float **p;
+    size_t n;
+} Vec;
+
+static size_t round16(size_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
 static int pack_encoder(AsModel *m, AsError *err)
 {
     if (!as_gemm_available())
         return 0;
     AsEncoder *e = &m->enc;
-    const int per_block = 4;
-    const int nl = 1 + e->cfg.depth * per_block;
+    const int depth = e->cfg.depth, d = e->cfg.dim;
+    const int nl = 1 + depth * 4, nv_max = 2 * nl + 4 * depth + 4;
     AsLinear **ls = malloc((size_t)nl * sizeof *ls);
-    if (!ls)
+    Vec *vs = malloc((size_t)nv_max * sizeof *vs);
+    if (!ls || !vs) {
+        free(ls);
+        free(vs);
         return as_error_set(err, AS_ERR_NOMEM, "out of memory packing the encoder");
-    int k = 0;
-    ls[k++] = &e->patch;
-    for (int i = 0; i < e->cfg.depth; i++) {
-        ls[k++] = &e->blocks[i].qkv;
-        ls[k++] = &e->blocks[i].proj;
-        ls[k++] = &e->blocks[i].fc1;
-        ls[k++] = &e->blocks[i].fc2;
     }
+    int k = 0, nv = 0;
+    ls[k++] = &e->patch;
+    for (int i = 0; i < depth; i++) {
+        AsEncoderBlock *b = &e->blocks[i];
+        ls[k++] = &b->qkv;
+        ls[k++] = &b->proj;
+        ls[k++] = &b->fc1;
+        ls[k++] = &b->fc2;
+        vs[nv++] = (Vec){ &b->norm1.w, (size_t)d };
+        vs[nv++] = (Vec){ &b->norm1.b, (size_t)d };
+        vs[nv++] = (Vec){ &b->norm2.w, (size_t)d };
+        vs[nv++] = (Vec){ &b->norm2.b, (size_t)d };
+    }
+    for (int i = 0; i < nl; i++)
+        if (ls[i]->b)
+            vs[nv++] = (Vec){ &ls[i]->b, (size_t)ls[i]->out };
+    vs[nv++] = (Vec){ &e->norm.w, (size_t)d };
+    vs[nv++] = (Vec){ &e->norm.b, (size_t)d };
+    vs[nv++] = (Vec){ &e->cls_token, (size_t)d };
+    vs[nv++] = (Vec){ &e->pos_embed, (size_t)(1 + e->cfg.pos_gh * e->cfg.pos_gw) * d };
     size_t total = 0;
     for (int i = 0; i < nl; i++)
-        total += (as_gemm_packed_floats(ls[i]->out, ls[i]->in) + 15) / 16 * 16;
+        total += round16(as_gemm_packed_floats(ls[i]->out, ls[i]->in));
+    for (int i = 0; i < nv; i++)
+        total += round16(vs[i].n);
     m->packed = total ? aligned_alloc(64, total * sizeof(float)) : NULL;
     if (!m->packed) {
         free(ls);
+        free(vs);
         return as_error_set(err, AS_ERR_NOMEM, "out of memory packing the encoder (%zu MiB)",
                             total * sizeof(float) >> 20);
     }
     float *dst = m->packed;
+    for (int i = 0; i < nv; i++) {
+        float *src = *vs[i].p;
+        memcpy(dst, src, vs[i].n * sizeof *dst);
+        *vs[i].p = dst;
+        release_pages(&m->weights, src);
+        dst += round16(vs[i].n);
+    }
     for (int i = 0; i < nl; i++) {
         as_gemm_pack(ls[i]->w, ls[i]->out, ls[i]->in, dst);
         ls[i]->packed = dst;
-        dst += (as_gemm_packed_floats(ls[i]->out, ls[i]->in) + 15) / 16 * 16;
+        dst += round16(as_gemm_packed_floats(ls[i]->out, ls[i]->in));
+        release_pages(&m->weights, ls[i]->w);
     }
     free(ls);
+    free(vs);
     return 0;
 }
 
