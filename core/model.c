@@ -286,8 +286,8 @@ static void release_pages(const AsTensorMap *map, const float *p)
  * on CPUs that run the packed GEMM. The plain tensors stay in the map for
  * anything else that reads them; those in a memory-mapped checkpoint have
  * their pages released, and since inference no longer touches that part of
- * the mapping at all, the kernel does not map them back either (touching a
- * bias in the mapping brought ~80 MB of neighbouring weight pages back). */
+ * the mapping at all, they stay out (while inference still read the biases
+ * and norms from the mapping, ~80 MB of released pages came back). */
 typedef struct {
     float **p;
     size_t n;
