@@ -31,6 +31,8 @@ static void usage(FILE *f)
             "                          (one category per prototype, all images of this call)\n"
             "  labelme/NAME.json       labelme polygons (outer boundary of every connected\n"
             "                          region; holes joined by a zero-width slit)\n"
+            "  alignseg-export.json    where the labels came from: alignseg version, model,\n"
+            "                          and per image its size and the model input size\n"
             "NAME is the image file name without its extension.\n"
             "\n"
             "%s"
@@ -83,6 +85,8 @@ static int export_one(const AsModel *model, const CliModelArgs *a, bool fg_only,
         char name[PATH_MAX];
         cli_stem(path, name, sizeof name);
         rc = as_exporter_add(x, name, path, labels, img.w, img.h, g, err);
+        if (rc == 0)
+            as_exporter_set_input_size(x, res.in_w, res.in_h);
     }
     free(labels);
     as_result_free(&res);
@@ -171,6 +175,9 @@ int cmd_export(int argc, char **argv)
     AsError err;
     as_error_clear(&err);
     AsExporter *x = NULL;
+    xo.generator = "alignseg " ALIGNSEG_VERSION;
+    xo.model = model->source;
+    xo.untrained = model->untrained;
     if (as_exporter_open(outdir, &xo, &x, &err)) {
         fprintf(stderr, "alignseg export: %s\n", err.msg);
         as_model_free(model);

@@ -22,6 +22,9 @@ void as_export_options_default(AsExportOptions *o)
 {
     o->formats = AS_EXPORT_ALL;
     o->polygon_epsilon = AS_EXPORT_POLYGON_EPSILON;
+    o->generator = NULL;
+    o->model = NULL;
+    o->untrained = false;
 }
 
 int as_export_parse_formats(const char *list, unsigned *formats, AsError *err)
@@ -169,7 +172,7 @@ int as_export_masks(const char *dir, const int32_t *labels, int w, int h, int ng
 }
 
 int as_export_labelme(const char *path, const char *image_path_rel, const int32_t *labels, int w,
-                      int h, int ngroups, double epsilon, AsError *err)
+                      int h, int ngroups, double epsilon, bool untrained, AsError *err)
 {
     if (check_labels(path, labels, w, h, ngroups, err))
         return err ? err->code : AS_ERR_ARG;
@@ -183,6 +186,10 @@ int as_export_labelme(const char *path, const char *image_path_rel, const int32_
     as_jw_string(&jw, LABELME_VERSION);
     as_jw_key(&jw, "flags");
     as_jw_object_begin(&jw);
+    if (untrained) { /* labelme shows image-level flags as check boxes */
+        as_jw_key(&jw, "alignseg_untrained_model");
+        as_jw_bool(&jw, true);
+    }
     as_jw_object_end(&jw);
     as_jw_key(&jw, "shapes");
     as_jw_array_begin(&jw);
@@ -287,6 +294,7 @@ typedef struct {
     char *name;
     char *file;
     int w, h;
+    int in_w, in_h; /* model input size, 0 = not given */
 } ExpImage;
 
 struct AsExporter {
@@ -481,7 +489,8 @@ int as_exporter_add(AsExporter *x, const char *name, const char *image_path,
         if (!rc)
             rc = as_relative_path(dir, image_path ? image_path : name, rel, sizeof rel, err);
         if (!rc)
-            rc = as_export_labelme(p, rel, labels, w, h, ngroups, x->opt.polygon_epsilon, err);
+            rc = as_export_labelme(p, rel, labels, w, h, ngroups, x->opt.polygon_epsilon,
+                                   x->opt.untrained, err);
         if (rc)
             return rc;
     }
@@ -506,6 +515,7 @@ int as_exporter_add(AsExporter *x, const char *name, const char *image_path,
     im->file = strdup(base);
     im->w = w;
     im->h = h;
+    im->in_w = im->in_h = 0;
     if (!im->name || !im->file) {
         free(im->name);
         free(im->file);
@@ -525,7 +535,16 @@ static int write_coco(AsExporter *x, const char *path, AsError *err)
     as_jw_key(&jw, "info");
     as_jw_object_begin(&jw);
     as_jw_key(&jw, "description");
-    as_jw_string(&jw, "AlignSeg prototype segmentation exported by alignseg");
+    as_jw_string(&jw, x->opt.untrained
+                          ? "AlignSeg prototype segmentation exported by alignseg; UNTRAINED "
+                            "model (random weights): the labels mean nothing"
+                          : "AlignSeg prototype segmentation exported by alignseg");
+    if (x->opt.model) {
+        as_jw_key(&jw, "alignseg_model");
+        as_jw_string(&jw, x->opt.model);
+    }
+    as_jw_key(&jw, "alignseg_untrained");
+    as_jw_bool(&jw, x->opt.untrained);
     as_jw_object_end(&jw);
     as_jw_key(&jw, "licenses");
     as_jw_array_begin(&jw);
@@ -571,6 +590,75 @@ static int write_coco(AsExporter *x, const char *path, AsError *err)
     return rc;
 }
 
+/* OUTDIR/alignseg-export.json: where the labels came from. */
+static int write_provenance(const AsExporter *x, const char *path, AsError *err)
+{
+    static const struct { unsigned bit; const char *name; } fmts[] = {
+        { AS_EXPORT_VOC, "voc" }, { AS_EXPORT_MASKS, "masks" },
+        { AS_EXPORT_COCO, "coco" }, { AS_EXPORT_LABELME, "labelme" } };
+    AsJsonW jw;
+    as_jw_init(&jw, 2);
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "generator");
+    as_jw_string(&jw, x->opt.generator ? x->opt.generator : "alignseg");
+    as_jw_key(&jw, "model");
+    if (x->opt.model)
+        as_jw_string(&jw, x->opt.model);
+    else
+        as_jw_null(&jw);
+    as_jw_key(&jw, "untrained");
+    as_jw_bool(&jw, x->opt.untrained);
+    if (x->opt.untrained) {
+        as_jw_key(&jw, "warning");
+        as_jw_string(&jw, "the model's weights are a random initialisation: these labels mean "
+                          "nothing and are for trying the tools only");
+    }
+    as_jw_key(&jw, "groups");
+    as_jw_int(&jw, x->max_groups);
+    as_jw_key(&jw, "formats");
+    as_jw_array_begin_inline(&jw);
+    for (size_t i = 0; i < sizeof fmts / sizeof fmts[0]; i++)
+        if (x->opt.formats & fmts[i].bit)
+            as_jw_string(&jw, fmts[i].name);
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "images");
+    as_jw_array_begin(&jw);
+    for (size_t i = 0; i < x->nimages; i++) {
+        const ExpImage *im = &x->images[i];
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "file");
+        as_jw_string(&jw, im->file);
+        as_jw_key(&jw, "size");
+        as_jw_array_begin_inline(&jw);
+        as_jw_int(&jw, im->w);
+        as_jw_int(&jw, im->h);
+        as_jw_array_end(&jw);
+        as_jw_key(&jw, "input_size");
+        if (im->in_w > 0 && im->in_h > 0) {
+            as_jw_array_begin_inline(&jw);
+            as_jw_int(&jw, im->in_w);
+            as_jw_int(&jw, im->in_h);
+            as_jw_array_end(&jw);
+        } else {
+            as_jw_null(&jw);
+        }
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_object_end(&jw);
+    int rc = as_jw_write_file(&jw, path, err);
+    as_jw_free(&jw);
+    return rc;
+}
+
+void as_exporter_set_input_size(AsExporter *x, int w, int h)
+{
+    if (x && x->nimages > 0) {
+        x->images[x->nimages - 1].in_w = w;
+        x->images[x->nimages - 1].in_h = h;
+    }
+}
+
 int as_exporter_finish(AsExporter *x, AsError *err)
 {
     char p[PATH_MAX];
@@ -597,6 +685,9 @@ int as_exporter_finish(AsExporter *x, AsError *err)
             write_coco(x, p, err))
             return err ? err->code : AS_ERR_IO;
     }
+    if (sub_path(x, p, sizeof p, err, "%s/%s%s", "alignseg-export.json", "") ||
+        write_provenance(x, p, err))
+        return err ? err->code : AS_ERR_IO;
     return 0;
 }
 

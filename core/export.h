@@ -17,10 +17,17 @@
  * Labels are int32 group ids 0..ngroups-1; AS_LABEL_BACKGROUND (merge.h)
  * marks background, which no format exports as a group. Label names are
  * "background" and "prototype_<g>". Files of one call (labelmap.txt,
- * default.txt, annotations.json) list every image added to the exporter. */
+ * default.txt, annotations.json) list every image added to the exporter.
+ *   OUTDIR/alignseg-export.json             where the labels came from: the
+ *        generator, the model, whether its weights were a random
+ *        initialisation ("untrained": labels that mean nothing), the formats,
+ *        and per image its file, size and the model input size. Untrained exports are also marked inside
+ *        COCO's info (description, "alignseg_untrained") and each labelme
+ *        file's flags ("alignseg_untrained_model": true). */
 #ifndef ALIGNSEG_EXPORT_H
 #define ALIGNSEG_EXPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +47,9 @@ typedef enum {
 typedef struct {
     unsigned formats;       /* AsExportFormat bits */
     double polygon_epsilon; /* labelme polygons: Douglas-Peucker tolerance, 0 = exact */
+    const char *generator;  /* e.g. "alignseg 0.1.0" (NULL: "alignseg") */
+    const char *model;      /* the model's description (NULL: unknown) */
+    bool untrained;         /* the model's weights are a random initialisation */
 } AsExportOptions;
 
 void as_export_options_default(AsExportOptions *o);
@@ -59,6 +69,9 @@ int as_exporter_open(const char *outdir, const AsExportOptions *o, AsExporter **
  * image_path: the source image, for labelme's imagePath and COCO's file_name. */
 int as_exporter_add(AsExporter *x, const char *name, const char *image_path,
                     const int32_t *labels, int w, int h, int ngroups, AsError *err);
+/* The model input size (w x h) the last added image was segmented at, for
+ * alignseg-export.json (otherwise null there). */
+void as_exporter_set_input_size(AsExporter *x, int w, int h);
 /* Write labelmap.txt, default.txt and annotations.json (categories for the
  * largest ngroups seen). */
 int as_exporter_finish(AsExporter *x, AsError *err);
@@ -71,7 +84,7 @@ int as_export_voc_labelmap(const char *path, int ngroups, AsError *err);
 int as_export_masks(const char *dir, const int32_t *labels, int w, int h, int ngroups,
                     AsError *err);
 int as_export_labelme(const char *path, const char *image_path_rel, const int32_t *labels, int w,
-                      int h, int ngroups, double epsilon, AsError *err);
+                      int h, int ngroups, double epsilon, bool untrained, AsError *err);
 
 /* Path of `to` relative to directory `from_dir` (both resolved with
  * realpath when they exist, e.g. "../../photos/cat.jpg"); falls back to an

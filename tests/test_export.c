@@ -815,6 +815,95 @@ static void test_cli(void)
     CHECK(test_run(cmd) == 0, "cleanup");
 }
 
+/* bool member `key` of object j: 1, 0, or -1 when missing or not a bool */
+static int json_bool(const AsJson *j, const char *key)
+{
+    const AsJson *v = j ? as_json_get(j, key) : NULL;
+    return v && v->type == AS_JSON_BOOL ? (int)v->b : -1;
+}
+
+/* Provenance: alignseg-export.json names the generator, the model, the input
+ * size per image; an untrained model is marked there, in COCO's info and in
+ * every labelme file's flags, and a trained one is not. */
+static void test_provenance(void)
+{
+    for (int untrained = 0; untrained < 2; untrained++) {
+        char dir[] = "/tmp/alignseg_prov_XXXXXX";
+        if (!mkdtemp(dir)) {
+            CHECK(0, "mkdtemp");
+            return;
+        }
+        int32_t lab[6 * 4];
+        for (int i = 0; i < 24; i++)
+            lab[i] = i % 6 < 3 ? 0 : 1;
+        AsExportOptions o;
+        as_export_options_default(&o);
+        o.generator = "alignseg test";
+        o.model = "model \"x\".pth";
+        o.untrained = untrained;
+        AsExporter *x = NULL;
+        AsError err;
+        CHECK(as_exporter_open(dir, &o, &x, &err) == 0, "open: %s", err.msg);
+        CHECK(as_exporter_add(x, "a", "photos/a.jpg", lab, 6, 4, 2, &err) == 0, "add: %s",
+              err.msg);
+        as_exporter_set_input_size(x, 224, 160);
+        CHECK(as_exporter_add(x, "b", "b.png", lab, 6, 4, 2, &err) == 0, "add: %s", err.msg);
+        CHECK(as_exporter_finish(x, &err) == 0, "finish: %s", err.msg);
+        as_exporter_free(x);
+        char p[600];
+        AsJson *j = NULL;
+        snprintf(p, sizeof p, "%s/alignseg-export.json", dir);
+        CHECK(as_json_read_file(p, &j, &err) == 0, "read %s: %s", p, err.msg);
+        if (j) {
+            CHECK(!strcmp(as_json_str(as_json_get(j, "generator"), ""), "alignseg test"),
+                  "generator");
+            CHECK(!strcmp(as_json_str(as_json_get(j, "model"), ""), "model \"x\".pth"), "model");
+            CHECK(json_bool(j, "untrained") == untrained, "untrained flag %d", untrained);
+            CHECK((as_json_get(j, "warning") != NULL) == (untrained != 0), "warning only when untrained");
+            const AsJson *ims = as_json_get(j, "images");
+            CHECK(ims && ims->type == AS_JSON_ARRAY && ims->count == 2, "two images");
+            if (ims && ims->count == 2) {
+                const AsJson *a = as_json_at(ims, 0), *b = as_json_at(ims, 1);
+                const AsJson *in = as_json_get(a, "input_size");
+                CHECK(!strcmp(as_json_str(as_json_get(a, "file"), ""), "a.jpg"), "file name");
+                CHECK(in && in->type == AS_JSON_ARRAY && in->count == 2 &&
+                          as_json_num(as_json_at(in, 0), 0) == 224 &&
+                          as_json_num(as_json_at(in, 1), 0) == 160,
+                      "input size of image a");
+                const AsJson *inb = as_json_get(b, "input_size");
+                CHECK(inb && inb->type == AS_JSON_NULL, "image b: input size not given -> null");
+            }
+            as_json_free(j);
+        }
+        snprintf(p, sizeof p, "%s/coco/annotations.json", dir);
+        j = NULL;
+        CHECK(as_json_read_file(p, &j, &err) == 0, "read %s: %s", p, err.msg);
+        if (j) {
+            const AsJson *info = as_json_get(j, "info");
+            CHECK(json_bool(info, "alignseg_untrained") == untrained, "COCO info flag");
+            const char *d = as_json_str(as_json_get(info, "description"), "");
+            CHECK((strstr(d, "UNTRAINED") != NULL) == (untrained != 0), "COCO description: %s", d);
+            as_json_free(j);
+        }
+        const char *names[2] = { "a", "b" };
+        for (int k = 0; k < 2; k++) {
+            snprintf(p, sizeof p, "%s/labelme/%s.json", dir, names[k]);
+            j = NULL;
+            CHECK(as_json_read_file(p, &j, &err) == 0, "read %s: %s", p, err.msg);
+            if (j) {
+                const AsJson *fl = as_json_get(j, "flags");
+                CHECK(fl && fl->type == AS_JSON_OBJECT, "labelme flags object");
+                CHECK(json_bool(fl, "alignseg_untrained_model") == (untrained ? 1 : -1),
+                      "labelme flag for untrained=%d", untrained);
+                as_json_free(j);
+            }
+        }
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK(test_run(cmd) == 0, "cleanup");
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "cli")) {
@@ -827,5 +916,6 @@ int main(int argc, char **argv)
     test_polygons();
     test_relative();
     test_exporter();
+    test_provenance();
     return check_report("export");
 }

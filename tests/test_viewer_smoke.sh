@@ -7,6 +7,9 @@
 #     computed here by its bit rule, independently of our code),
 #   - the export (as Ctrl+E, hidden --export DIR) wrote all four formats at the
 #     image's size,
+#   - the input-size action re-segments at the new size (recorded in the
+#     export's alignseg-export.json), and a random model's export is marked
+#     untrained (provenance, labelme flags, COCO info),
 #   - a hostile checkpoint and an unreadable image give an error (exit 1), not a crash.
 # Usage: test_viewer_smoke.sh VIEWER_BINARY   (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
 # Skips (exit 77) without xvfb-run or Debian's python3 with PIL.
@@ -93,6 +96,52 @@ coco = json.load(open(os.path.join(d, "coco", "annotations.json")))
 if not coco.get("annotations") or not coco.get("categories"):
     sys.exit("FAIL: COCO export has no annotations")
 print("export: VOC indices %s, %d masks, %d COCO annotations" % (sorted(idx), len(masks), len(coco["annotations"])))
+EOF
+fi
+
+# 1b. the input-size action (the side panel's drop-down) re-segments before
+#     the export, which records the new size; the model is trained, so the
+#     export is not marked untrained
+rc=$(run "$TMP/size.png" --encoder-heads 3 --decoder-heads 3 --size 64 -m "$MODEL" \
+    --action "win.input-size(96)" --export "$TMP/exp96" "$IMAGE")
+if [ "$rc" != 0 ]; then
+    echo "FAIL: viewer exited $rc with win.input-size(96)"; cat "$TMP/log"; fail=1
+else
+    "$PY" - "$TMP/exp96" 96 <<'EOF' || fail=1
+import json, os, sys
+d, size = sys.argv[1], int(sys.argv[2])
+p = json.load(open(os.path.join(d, "alignseg-export.json")))
+if not p["generator"].startswith("alignseg-viewer"):
+    sys.exit("FAIL: generator %r" % p["generator"])
+if p["images"][0]["input_size"] != [size, size]:
+    sys.exit("FAIL: exported at input %s, expected %d" % (p["images"][0]["input_size"], size))
+if p["untrained"] is not False or "warning" in p:
+    sys.exit("FAIL: a trained model's export is marked untrained: %s" % p)
+flags = json.load(open(os.path.join(d, "labelme", "input.json")))["flags"]
+if "alignseg_untrained_model" in flags:
+    sys.exit("FAIL: labelme flags %s" % flags)
+print("export provenance: input %s, untrained %s" % (p["images"][0]["input_size"], p["untrained"]))
+EOF
+fi
+
+# 1c. a random (untrained) model: its export says so
+rc=$(run "$TMP/untrained.png" --untrained --size 64 --export "$TMP/expu" "$IMAGE")
+if [ "$rc" != 0 ]; then
+    echo "FAIL: viewer exited $rc with --untrained"; cat "$TMP/log"; fail=1
+else
+    "$PY" - "$TMP/expu" <<'EOF' || fail=1
+import json, os, sys
+d = sys.argv[1]
+p = json.load(open(os.path.join(d, "alignseg-export.json")))
+if p["untrained"] is not True or "warning" not in p:
+    sys.exit("FAIL: untrained export not marked: %s" % p)
+flags = json.load(open(os.path.join(d, "labelme", "input.json")))["flags"]
+if flags.get("alignseg_untrained_model") is not True:
+    sys.exit("FAIL: labelme flags %s" % flags)
+coco = json.load(open(os.path.join(d, "coco", "annotations.json")))
+if coco["info"].get("alignseg_untrained") is not True:
+    sys.exit("FAIL: COCO info %s" % coco["info"])
+print("untrained export marked in provenance, labelme and COCO")
 EOF
 fi
 

@@ -127,6 +127,26 @@ static void test_settings(void)
     CHECK(s.input_size >= 32, "input size clamped");
 }
 
+static void test_size_choices(void)
+{
+    int c[8];
+    int n = vu_size_choices(448, c, 8);
+    CHECK(n == 6 && c[0] == 224 && c[1] == 320 && c[2] == 448 && c[3] == 480 && c[4] == 640 &&
+              c[5] == 896,
+          "standard sizes, current among them: n=%d", n);
+    n = vu_size_choices(400, c, 8);
+    CHECK(n == 7 && c[1] == 320 && c[2] == 400 && c[3] == 448, "400 inserted in order: n=%d %d %d",
+          n, c[2], c[3]);
+    n = vu_size_choices(64, c, 8);
+    CHECK(n == 7 && c[0] == 64 && c[1] == 224, "a small size first: n=%d %d", n, c[0]);
+    n = vu_size_choices(1024, c, 8);
+    CHECK(n == 7 && c[6] == 1024 && c[5] == 896, "a large size last: n=%d %d", n, c[6]);
+    n = vu_size_choices(5000, c, 8);
+    CHECK(n == 6 && c[5] == 896, "out-of-range current ignored: n=%d", n);
+    n = vu_size_choices(300, c, 3);
+    CHECK(n == 3 && c[0] == 224 && c[1] == 300 && c[2] == 320, "cap respected: n=%d", n);
+}
+
 static void test_zoom(void)
 {
     CHECK_NEAR(vu_fit_scale(400, 200, 800, 800), 2.0, 1e-12, "fit wide image");
@@ -300,6 +320,7 @@ int main(void)
     test_colours();
     test_cache_key();
     test_settings();
+    test_size_choices();
     test_zoom();
     test_shares_colourise();
     test_maps();

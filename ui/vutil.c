@@ -88,6 +88,27 @@ static double clampd(double v, double lo, double hi)
     return v > hi ? hi : v;
 }
 
+int vu_size_choices(int current, int *out, int cap)
+{
+    static const int std[] = { 224, 320, 448, 480, 640, 896 };
+    int n = 0;
+    bool placed = current < 32 || current > 2048;
+    for (size_t i = 0; i < sizeof std / sizeof std[0]; i++) {
+        if (!placed && current <= std[i]) {
+            if (n < cap)
+                out[n++] = current;
+            placed = true;
+            if (current == std[i])
+                continue;
+        }
+        if (n < cap)
+            out[n++] = std[i];
+    }
+    if (!placed && n < cap)
+        out[n++] = current;
+    return n;
+}
+
 void vu_settings_clamp(VuSettings *s, int q)
 {
     if (s->k < 0)

@@ -42,6 +42,10 @@ typedef struct {
 void vu_settings_default(VuSettings *s);
 /* Clamp every field to its valid range (q: number of prototypes, 0 if unknown). */
 void vu_settings_clamp(VuSettings *s, int q);
+/* The input sizes the viewer offers (224, 320, 448, 480, 640, 896) plus
+ * `current` when it is not one of them (ignored unless 32..2048), ascending,
+ * into out (cap entries); returns the count. */
+int vu_size_choices(int current, int *out, int cap);
 
 /* ---- zoom / pan ---- */
 

@@ -1,6 +1,10 @@
 /* window: the main window of alignseg-viewer (see window.h). */
 #include "window.h"
 
+#ifndef ALIGNSEG_VERSION
+#define ALIGNSEG_VERSION "unknown"
+#endif
+
 #include <glib/gi18n.h>
 #include <math.h>
 #include <string.h>
@@ -32,6 +36,8 @@ struct _ViewerWindow {
     GtkWidget *sim_area, *sim_label, *sim_scale;
     GtkWidget *k_scale, *merge_scale, *mass_scale, *opacity_scale;
     GtkWidget *contours_check, *fg_check, *smooth_check, *head_dropdown, *legend;
+    GtkWidget *size_row, *size_dropdown;
+    int size_choices[8], n_size_choices;
     GtkWidget *status_label, *hover_label, *side_panel;
     GtkAdjustment *k_adj, *merge_adj, *mass_adj, *opacity_adj;
 
@@ -39,6 +45,7 @@ struct _ViewerWindow {
     ViewerOptions opt;
     char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export, *opt_actions;
     gboolean exported;
+    gboolean filling_sizes; /* the size drop-down is being refilled: not a user choice */
     int input_size;
 
     Worker *worker;
@@ -282,7 +289,7 @@ static void update_model_ui(ViewerWindow *w)
     g_simple_action_set_enabled(G_SIMPLE_ACTION(a), w->result != NULL);
     /* sliders only mean something once there is a result; the model line stays readable */
     for (GtkWidget *c = gtk_widget_get_first_child(w->side_panel); c; c = gtk_widget_get_next_sibling(c))
-        if (c != w->model_label)
+        if (c != w->model_label && c != w->size_row)
             gtk_widget_set_sensitive(c, w->result != NULL);
 }
 
@@ -1257,6 +1264,9 @@ static int viewer_export_all(ViewerWindow *w, const char *dir, AsError *err)
     AsExportOptions eo;
     as_export_options_default(&eo);
     eo.formats = AS_EXPORT_ALL;
+    eo.generator = "alignseg-viewer " ALIGNSEG_VERSION;
+    eo.model = w->model ? w->model->name : NULL;
+    eo.untrained = w->result->untrained;
     char *base = g_path_get_basename(w->image->path);
     char *dot = strrchr(base, '.');
     if (dot && dot != base)
@@ -1267,6 +1277,8 @@ static int viewer_export_all(ViewerWindow *w, const char *dir, AsError *err)
         rc = as_exporter_open(dir, &eo, &x, err);
     if (rc == 0)
         rc = as_exporter_add(x, base, w->image->path, labels, iw, ih, w->ngroups, err);
+    if (rc == 0)
+        as_exporter_set_input_size(x, r->in_w, r->in_h);
     if (rc == 0)
         rc = as_exporter_finish(x, err);
     as_exporter_free(x);
@@ -1295,6 +1307,56 @@ static void export_to(ViewerWindow *w, const char *dir)
     (void)dir;
     show_error(w, _("Export is not available in this build (core/export.h is missing)."));
 #endif
+}
+
+/* ---------------------------------------------------------------- input size */
+
+/* Fill the size drop-down with the standard sizes and the current one,
+ * selecting the current one (without re-running anything). */
+static void size_dropdown_fill(ViewerWindow *w)
+{
+    w->n_size_choices = vu_size_choices(w->input_size, w->size_choices,
+                                        (int)G_N_ELEMENTS(w->size_choices));
+    GtkStringList *list = gtk_string_list_new(NULL);
+    guint sel = 0;
+    for (int i = 0; i < w->n_size_choices; i++) {
+        char *t = g_strdup_printf(_("%d px"), w->size_choices[i]);
+        gtk_string_list_append(list, t);
+        g_free(t);
+        if (w->size_choices[i] == w->input_size)
+            sel = (guint)i;
+    }
+    w->filling_sizes = TRUE;
+    gtk_drop_down_set_model(GTK_DROP_DOWN(w->size_dropdown), G_LIST_MODEL(list));
+    gtk_drop_down_set_selected(GTK_DROP_DOWN(w->size_dropdown), sel);
+    w->filling_sizes = FALSE;
+    g_object_unref(list);
+}
+
+/* A new input size: remembered, and the current image segmented again (a
+ * result computed at that size before comes from the cache). */
+static void set_input_size(ViewerWindow *w, int size)
+{
+    if (size < 32 || size > 2048 || size == w->input_size)
+        return;
+    w->input_size = size;
+    if (w->settings)
+        g_settings_set_int(w->settings, "input-size", size);
+    size_dropdown_fill(w);
+    if (w->model)
+        segment_current(w);
+}
+
+static void on_size(GObject *o, GParamSpec *ps, gpointer data)
+{
+    ViewerWindow *w = data;
+    (void)o;
+    (void)ps;
+    if (w->filling_sizes)
+        return;
+    const guint i = gtk_drop_down_get_selected(GTK_DROP_DOWN(w->size_dropdown));
+    if (i < (guint)w->n_size_choices)
+        set_input_size(w, w->size_choices[i]);
 }
 
 /* ---------------------------------------------------------------- actions */
@@ -1330,6 +1392,11 @@ static void act_cancel(GSimpleAction *a, GVariant *p, gpointer d)
     worker_cancel_all(w->worker);
     progress_hide(w);
 }
+static void act_input_size(GSimpleAction *a, GVariant *p, gpointer d)
+{
+    (void)a;
+    set_input_size(d, g_variant_get_int32(p));
+}
 static void act_view(GSimpleAction *a, GVariant *p, gpointer d)
 {
     ViewerWindow *w = d;
@@ -1352,6 +1419,7 @@ static const GActionEntry win_actions[] = {
     { "zoom-out", act_zoom_out, NULL, NULL, NULL, { 0 } },
     { "cancel", act_cancel, NULL, NULL, NULL, { 0 } },
     { "view", act_view, "s", NULL, NULL, { 0 } },
+    { "input-size", act_input_size, "i", NULL, NULL, { 0 } },
 };
 
 /* ---------------------------------------------------------------- signals */
@@ -1451,6 +1519,11 @@ static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data
     GtkSnapshot *snap = gtk_snapshot_new();
     gdk_paintable_snapshot(p, GDK_SNAPSHOT(snap), wd, ht);
     GskRenderNode *node = gtk_snapshot_free_to_node(snap);
+    if (!node && w->shot_frames < 240) { /* nothing drawn yet in this frame: try the next */
+        g_object_unref(p);
+        gtk_widget_queue_draw(widget);
+        return G_SOURCE_CONTINUE;
+    }
     gboolean ok = FALSE;
     if (node) {
         GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(widget));
@@ -1558,21 +1631,40 @@ static void maybe_finish_startup(ViewerWindow *w)
 {
     if (!w->opt_screenshot && !w->opt.timing && !w->opt_export && !w->opt_actions)
         return;
+    if (w->opt_actions) {
+        /* e.g. "win.next,win.input-size(224),app.about": exercise actions like a
+         * user would, before the view, export and screenshot options apply */
+        const guint job_before = w->last_job;
+        char **names = g_strsplit(w->opt_actions, ",", -1);
+        g_free(w->opt_actions);
+        w->opt_actions = NULL;
+        for (int i = 0; names[i]; i++) {
+            char *name = NULL;
+            GVariant *param = NULL;
+            GError *e = NULL;
+            if (!names[i][0])
+                continue;
+            /* detailed names carry a parameter: win.input-size(224), win.view('prototypes') */
+            if (!g_action_parse_detailed_name(names[i], &name, &param, &e)) {
+                g_printerr("alignseg-viewer: %s: %s\n", names[i], e->message);
+                g_error_free(e);
+                continue;
+            }
+            if (!gtk_widget_activate_action_variant(GTK_WIDGET(w), name, param))
+                g_printerr("alignseg-viewer: no action %s\n", names[i]);
+            if (param)
+                g_variant_unref(param);
+            g_free(name);
+        }
+        g_strfreev(names);
+        if (w->last_job != job_before)
+            return; /* an action started a job: finish when it is done */
+    }
     if (w->opt_view)
         gtk_stack_set_visible_child_name(GTK_STACK(w->views), w->opt_view);
     if (w->opt_export && w->result && !w->exported) {
         w->exported = TRUE;
         export_to(w, w->opt_export);
-    }
-    if (w->opt_actions) {
-        /* e.g. "win.next,win.zoom-one,app.about": exercise actions like a user would */
-        char **names = g_strsplit(w->opt_actions, ",", -1);
-        g_free(w->opt_actions);
-        w->opt_actions = NULL;
-        for (int i = 0; names[i]; i++)
-            if (names[i][0] && !gtk_widget_activate_action(GTK_WIDGET(w), names[i], NULL))
-                g_printerr("alignseg-viewer: no action %s\n", names[i]);
-        g_strfreev(names);
     }
     if (w->opt.timing && w->result && w->timing_step == 0) {
         start_timing(w);
@@ -1679,6 +1771,8 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
     BIND(fg_check);
     BIND(smooth_check);
     BIND(head_dropdown);
+    BIND(size_row);
+    BIND(size_dropdown);
     BIND(legend);
     BIND(status_label);
     BIND(hover_label);
@@ -1761,6 +1855,7 @@ static void viewer_window_init(ViewerWindow *w)
     g_signal_connect(w->fg_check, "toggled", G_CALLBACK(on_check), w);
     g_signal_connect(w->smooth_check, "toggled", G_CALLBACK(on_smooth), w);
     g_signal_connect(w->head_dropdown, "notify::selected", G_CALLBACK(on_head), w);
+    g_signal_connect(w->size_dropdown, "notify::selected", G_CALLBACK(on_size), w);
     g_signal_connect(w, "close-request", G_CALLBACK(on_close), NULL);
 
     GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
@@ -1784,6 +1879,7 @@ ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt)
     w->opt_actions = g_strdup(opt->actions);
     if (opt->input_size > 0)
         w->input_size = opt->input_size;
+    size_dropdown_fill(w);
     if (w->opt_screenshot) {
         g_timeout_add_seconds(600, shot_timeout, w);
         if (!opt->random_model && !w->opt_model)
