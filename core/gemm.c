@@ -254,19 +254,20 @@ __attribute__((target("avx2,fma"))) static void tile_avx2(int kc, const float *r
         STORE_ROW(5);
         return;
     }
+    /* a partial tile: spill the sums, write the valid part */
     float t[MR * NR];
-    _mm256_storeu_ps(t + 0, c00);
-    _mm256_storeu_ps(t + 8, c01);
-    _mm256_storeu_ps(t + 16, c10);
-    _mm256_storeu_ps(t + 24, c11);
-    _mm256_storeu_ps(t + 32, c20);
-    _mm256_storeu_ps(t + 40, c21);
-    _mm256_storeu_ps(t + 48, c30);
-    _mm256_storeu_ps(t + 56, c31);
-    _mm256_storeu_ps(t + 64, c40);
-    _mm256_storeu_ps(t + 72, c41);
-    _mm256_storeu_ps(t + 80, c50);
-    _mm256_storeu_ps(t + 88, c51);
+#define SPILL_ROW(r)                                                                             \
+    do {                                                                                         \
+        _mm256_storeu_ps(t + (r) * NR, c##r##0);                                                 \
+        _mm256_storeu_ps(t + (r) * NR + 8, c##r##1);                                             \
+    } while (0)
+    SPILL_ROW(0);
+    SPILL_ROW(1);
+    SPILL_ROW(2);
+    SPILL_ROW(3);
+    SPILL_ROW(4);
+    SPILL_ROW(5);
+#undef SPILL_ROW
     tile_write(t, y, ldy, mr, nr, e);
 }
 #else
