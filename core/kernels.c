@@ -81,7 +81,11 @@ static void *pool_worker(void *arg)
             pthread_mutex_unlock(&g_pool.lock);
         }
         seen = atomic_load(&g_pool.gen);
-        if (tid > atomic_load(&g_pool.active))
+        const int active = atomic_load(&g_pool.active);
+        /* active must belong to job `seen`: a worker left out of a job may
+         * look late, after the next job was posted (then gen moved on and the
+         * loop takes the new job) */
+        if (atomic_load(&g_pool.gen) != seen || tid > active)
             continue;
         pool_drain(tid);
         if (atomic_fetch_sub(&g_pool.pending, 1) == 1 && atomic_load(&g_pool.caller_sleeps)) {
@@ -134,7 +138,9 @@ static void run_parallel(int nitems, AsTaskFn fn, void *ctx, bool blas1)
             fn(ctx, i, 0);
         return;
     }
-    int use = pool_ensure(nt);
+    int use = pool_ensure(nt); /* workers started for a larger count earlier stay out */
+    if (use > nt)
+        use = nt;
     if (use > nitems)
         use = nitems;
     if (blas1) /* our threads each call sgemm: keep OpenBLAS from adding its own */

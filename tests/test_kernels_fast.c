@@ -128,6 +128,49 @@ static void test_pool(void)
     CHECK(openblas_get_num_threads() == as_threads(), "blas1 restores OpenBLAS's thread count");
 }
 
+/* More threads than items: workers left out of one region must not take part
+ * in (or finish) the next one by reading its settings late. Every item runs
+ * exactly once, and none is still running when its region returns. */
+typedef struct { int running, hits, late; } BusyCtx;
+
+static void busy_item(void *ctx, int item, int tid)
+{
+    (void)item;
+    (void)tid;
+    BusyCtx *c = ctx;
+    __atomic_add_fetch(&c->running, 1, __ATOMIC_SEQ_CST);
+    volatile int spin = 0;
+    for (int i = 0; i < 200 + 50 * item; i++)
+        spin += i;
+    __atomic_add_fetch(&c->hits, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&c->running, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_pool_few_items(void)
+{
+    openblas_set_num_threads(4);
+    BusyCtx c = { 0, 0, 0 };
+    int expect = 0;
+    for (int rep = 0; rep < 20000; rep++) {
+        const int n = 2 + rep % 3; /* 2..4 items on 4 threads */
+        as_parallel_for(n, busy_item, &c);
+        expect += n;
+        if (__atomic_load_n(&c.running, __ATOMIC_SEQ_CST) != 0)
+            c.late++;
+    }
+    CHECK(c.hits == expect, "items run: %d, expected %d", c.hits, expect);
+    CHECK(c.late == 0, "%d regions returned while an item was still running", c.late);
+    /* back to 2 threads: the workers started for 4 must stay out (kernels size
+     * per-thread scratch by as_threads()) */
+    openblas_set_num_threads(2);
+    int hits[64] = { 0 };
+    PoolCtx pc = { hits, 0, 2 };
+    for (int rep = 0; rep < 200; rep++)
+        as_parallel_for(64, count_item, &pc);
+    CHECK(!pc.nt_bad, "a thread id at or above 2 ran after going from 4 threads to 2");
+    openblas_set_num_threads(1);
+}
+
 /* Encoder-like shapes: 301 tokens, width 384, 6 heads, hidden 1536. */
 enum { NT = 301, D = 384, HID = 1536, HEADS = 6 };
 
@@ -305,6 +348,7 @@ int main(void)
     test_softmax_accuracy();
     openblas_set_num_threads(2);
     test_pool();
+    test_pool_few_items();
     test_threaded_kernels();
     return check_report("kernels_fast");
 }
