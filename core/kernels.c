@@ -1,8 +1,6 @@
 /* kernels: see kernels.h */
 #include "kernels.h"
 
-#include "gemm.h"
-
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -11,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "simd.h"
 
 /* ---- threads ---------------------------------------------------------------- */

@@ -1,8 +1,6 @@
 /* model: see model.h */
 #include "model.h"
 
-#include "gemm.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +9,9 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "gemm.h"
 #include "rng.h"
+#include "zip.h"
 
 #define NAME_MAX_LEN 160
 
@@ -263,21 +263,30 @@ static int build_decoder(const AsTensorMap *m, const AsModelOptions *opt, int en
 }
 
 /* Give the whole pages of a tensor that lies in a memory-mapped checkpoint
- * (borrowed, never written: the encoder is frozen) back to the page cache. A
- * later reader (a checkpoint writer) faults them in again from the file. */
+ * file (borrowed, never written: the encoder is frozen) back to the page
+ * cache. A later reader (a checkpoint writer) faults them in again from the
+ * file. Only file mappings: dropping pages of anonymous memory would zero it. */
 static void release_pages(const AsTensorMap *map, const float *p)
 {
-    for (size_t i = 0; i < map->count; i++) {
-        const AsTensor *t = &map->items[i];
-        if (t->data != p || !t->borrowed)
-            continue;
-        const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-        const uintptr_t b = ((uintptr_t)p + page - 1) / page * page;
-        const uintptr_t e = ((uintptr_t)(p + t->numel)) / page * page;
-        if (e > b)
-            madvise((void *)b, e - b, MADV_DONTNEED);
+    const AsTensor *t = NULL;
+    for (size_t i = 0; i < map->count && !t; i++)
+        if (map->items[i].data == p && map->items[i].borrowed)
+            t = &map->items[i];
+    if (!t)
         return;
+    const uintptr_t a = (uintptr_t)p, z = (uintptr_t)(p + t->numel);
+    bool in_file = false;
+    for (size_t i = 0; i < map->nregions && !in_file; i++) {
+        const AsRegion *r = &map->regions[i];
+        in_file = r->release == as_file_unmap && a >= (uintptr_t)r->base &&
+                  z <= (uintptr_t)r->base + r->len;
     }
+    if (!in_file)
+        return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t b = (a + page - 1) / page * page, e = z / page * page;
+    if (e > b)
+        madvise((void *)b, e - b, MADV_DONTNEED);
 }
 
 /* Everything the encoder reads at inference, in one allocation (m->packed):

@@ -695,6 +695,59 @@ done:
     as_model_free(c);
 }
 
+static void free_region(void *base, size_t len)
+{
+    (void)len;
+    free(base);
+}
+
+/* After the encoder is packed, its plain weights still read as in the file:
+ * pages released from a mapped checkpoint come back from the file, and
+ * borrowed tensors in ordinary memory are left alone (releasing those pages
+ * would zero them). */
+static void run_plain_weights_kept(void)
+{
+    const char *path = test_path("reference/infer_tiny/alignseg.pth");
+    AsError err = { 0 };
+    AsTensorMap ref;
+    as_tmap_init(&ref);
+    CHECK(as_checkpoint_load(path, &ref, &err) == 0, "%s", err.msg);
+    /* the same tensors, borrowed from one malloc'd block the map owns */
+    size_t total = 0;
+    for (size_t i = 0; i < ref.count; i++)
+        total += (size_t)ref.items[i].numel;
+    float *block = malloc(total * sizeof *block);
+    AsTensorMap mem;
+    as_tmap_init(&mem);
+    CHECK(block && as_tmap_add_region(&mem, block, total * sizeof *block, free_region, &err) == 0,
+          "region: %s", err.msg);
+    size_t off = 0;
+    for (size_t i = 0; block && i < ref.count; i++) {
+        const AsTensor *t = &ref.items[i];
+        memcpy(block + off, t->data, (size_t)t->numel * sizeof *block);
+        CHECK(as_tmap_add(&mem, t->name, t->ndim, t->shape, block + off, true, &err) == 0, "%s",
+              err.msg);
+        off += (size_t)t->numel;
+    }
+    const AsModelOptions opt = { 3, 3, false };
+    AsModel *fm = NULL, *mm = NULL;
+    CHECK(as_model_load(path, NULL, &opt, &fm, &err) == 0, "load: %s", err.msg);
+    CHECK(as_model_from_tensors(&mem, &opt, &mm, &err) == 0, "from tensors: %s", err.msg);
+    const AsTensor *w = as_tmap_find(&ref, "blocks.0.mlp.fc1.weight");
+    CHECK(w != NULL, "fc1 weight in the reference checkpoint");
+    if (fm && mm && w) {
+        const size_t bytes = (size_t)w->numel * sizeof(float);
+        CHECK(!memcmp(fm->enc.blocks[0].fc1.w, w->data, bytes),
+              "mapped checkpoint: plain fc1 weights read back as in the file");
+        CHECK(!memcmp(mm->enc.blocks[0].fc1.w, w->data, bytes),
+              "borrowed malloc'd tensors: plain fc1 weights unchanged");
+    }
+    as_model_free(fm);
+    as_model_free(mm);
+    as_tmap_free(&mem);
+    as_tmap_free(&ref);
+}
+
 int main(void)
 {
     const char *cases[] = { "infer_tiny", "infer_tiny_posinterp", "infer_small8" };
@@ -706,5 +759,6 @@ int main(void)
     run_decoder_layers();
     run_hooks();
     run_random_model();
+    run_plain_weights_kept();
     return check_report("parity");
 }
