@@ -7,17 +7,13 @@
 #include <time.h>
 
 #include "kernels.h"
+#include "simd.h"
 
 #define MR 6   /* rows of a register tile */
 #define NR 16  /* columns of a register tile = width of a packed weight panel */
-#ifndef KC
 #define KC 256 /* depth of one pass: a 16 KiB weight micro-panel stays in L1 */
-#endif
-#ifndef MC
 #define MC 120 /* rows of activations packed per pass (120 x 256 floats in L2) */
-#endif
 
-#include "simd.h"
 #ifdef AS_X86_SIMD
 #define AS_GEMM_X86 1
 #endif
