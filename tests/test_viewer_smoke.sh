@@ -101,8 +101,8 @@ fi
 
 # 1b. the input-size action (the side panel's drop-down) re-segments before
 #     the export, which records the new size; the model is trained, so the
-#     export is not marked untrained
-rc=$(run "$TMP/size.png" --encoder-heads 3 --decoder-heads 3 --size 64 -m "$MODEL" \
+#     export is not marked untrained (and on 2 threads: --threads)
+rc=$(run "$TMP/size.png" --encoder-heads 3 --decoder-heads 3 --size 64 -m "$MODEL" --threads 2 \
     --action "win.input-size(96)" --export "$TMP/exp96" "$IMAGE")
 if [ "$rc" != 0 ]; then
     echo "FAIL: viewer exited $rc with win.input-size(96)"; cat "$TMP/log"; fail=1

@@ -1,6 +1,7 @@
 /* main: alignseg-viewer, the GTK4 application (io.github.alignseg.Viewer):
  * command-line options, gettext, resources, application actions and accels,
  * the About window. The window itself is in window.c. */
+#include <cblas.h>
 #include <glib/gi18n.h>
 #include <gtk/gtk.h>
 #include <locale.h>
@@ -101,7 +102,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     ViewerOptions opt = { 0 };
     const char *model = NULL, *backbone = NULL, *shot = NULL, *view = NULL, *exp = NULL, *acts = NULL;
     const char **rest = NULL;
-    int eh = 0, dh = 0, size = 0;
+    int eh = 0, dh = 0, size = 0, threads = 0;
     gboolean untrained = FALSE, timing = FALSE;
     g_variant_dict_lookup(d, "model", "^&ay", &model);
     g_variant_dict_lookup(d, "backbone", "^&ay", &backbone);
@@ -112,10 +113,11 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_variant_dict_lookup(d, "encoder-heads", "i", &eh);
     g_variant_dict_lookup(d, "decoder-heads", "i", &dh);
     g_variant_dict_lookup(d, "size", "i", &size);
+    g_variant_dict_lookup(d, "threads", "i", &threads);
     g_variant_dict_lookup(d, "untrained", "b", &untrained);
     g_variant_dict_lookup(d, "timing", "b", &timing);
     g_variant_dict_lookup(d, G_OPTION_REMAINING, "^a&ay", &rest);
-    if (eh < 0 || dh < 0 || size < 0 || size > 4096) {
+    if (eh < 0 || dh < 0 || size < 0 || size > 4096 || threads < 0 || threads > 64) {
         g_application_command_line_printerr(cl, "%s\n", _("alignseg-viewer: bad option value"));
         g_free(rest);
         return 2;
@@ -127,6 +129,8 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
         g_free(rest);
         return 2;
     }
+    if (threads > 0) /* the core's pool and OpenBLAS both follow this count */
+        openblas_set_num_threads(threads);
     /* relative paths are relative to the invoking process */
     const char *cwd = g_application_command_line_get_cwd(cl);
     GPtrArray *abs = g_ptr_array_new_with_free_func(g_free);
@@ -196,6 +200,8 @@ int main(int argc, char **argv)
           N_("Decoder attention heads (default: 3)"), N_("N") },
         { "size", 0, 0, G_OPTION_ARG_INT, NULL, N_("Model input size in pixels (default: 448)"),
           N_("PIXELS") },
+        { "threads", 0, 0, G_OPTION_ARG_INT, NULL,
+          N_("CPU threads for the network (default: all cores)"), N_("N") },
         { "untrained", 0, 0, G_OPTION_ARG_NONE, NULL,
           N_("Start with a randomly initialised ViT-S/16 (output is meaningless)"), NULL },
         { "screenshot", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
