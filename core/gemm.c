@@ -38,21 +38,44 @@ size_t as_gemm_packed_floats(int out, int in)
     return (size_t)(out + NR - 1) / NR * NR * (size_t)in;
 }
 
+#ifdef AS_GEMM_X86
+/* One full panel (16 rows of w from row o0), 8 depths at a time: two 8x8
+ * transposes give 8 rows of 16 packed values. */
+__attribute__((target("avx2,fma"))) static int pack_panel_avx2(const float *w, int in, int o0,
+                                                               float *d)
+{
+    int k = 0;
+    for (; k + 8 <= in; k += 8) {
+        __m256 lo[8], hi[8];
+        for (int j = 0; j < 8; j++) {
+            lo[j] = _mm256_loadu_ps(w + (size_t)(o0 + j) * in + k);
+            hi[j] = _mm256_loadu_ps(w + (size_t)(o0 + 8 + j) * in + k);
+        }
+        transpose8(lo);
+        transpose8(hi);
+        for (int q = 0; q < 8; q++) {
+            _mm256_storeu_ps(d + (size_t)(k + q) * NR, lo[q]);
+            _mm256_storeu_ps(d + (size_t)(k + q) * NR + 8, hi[q]);
+        }
+    }
+    return k;
+}
+#endif
+
 void as_gemm_pack(const float *w, int out, int in, float *dst)
 {
     const int panels = (out + NR - 1) / NR;
     for (int p = 0; p < panels; p++) {
         float *d = dst + (size_t)p * in * NR;
+        int k0 = 0; /* depths [0, k0) already packed */
+#ifdef AS_GEMM_X86
+        if ((p + 1) * NR <= out)
+            k0 = pack_panel_avx2(w, in, p * NR, d);
+#endif
         for (int j = 0; j < NR; j++) {
             const int o = p * NR + j;
-            if (o < out) {
-                const float *src = w + (size_t)o * in;
-                for (int k = 0; k < in; k++)
-                    d[(size_t)k * NR + j] = src[k];
-            } else {
-                for (int k = 0; k < in; k++)
-                    d[(size_t)k * NR + j] = 0.0f;
-            }
+            for (int k = k0; k < in; k++)
+                d[(size_t)k * NR + j] = o < out ? w[(size_t)o * in + k] : 0.0f;
         }
     }
 }
@@ -123,23 +146,10 @@ __attribute__((target("avx2,fma"))) static void pack_rows_avx2(const float *x, i
                 }
             }
             v[6] = v[7] = _mm256_setzero_ps();
-            const __m256 a0 = _mm256_unpacklo_ps(v[0], v[1]), a1 = _mm256_unpackhi_ps(v[0], v[1]);
-            const __m256 a2 = _mm256_unpacklo_ps(v[2], v[3]), a3 = _mm256_unpackhi_ps(v[2], v[3]);
-            const __m256 a4 = _mm256_unpacklo_ps(v[4], v[5]), a5 = _mm256_unpackhi_ps(v[4], v[5]);
-            const __m256 a6 = _mm256_unpacklo_ps(v[6], v[7]), a7 = _mm256_unpackhi_ps(v[6], v[7]);
-            const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE);
-            const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE);
-            const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xEE);
-            const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xEE);
+            transpose8(v);
             float *o = d + (size_t)k * MR;
-            _mm256_storeu_ps(o + 0 * MR, _mm256_permute2f128_ps(b0, b4, 0x20));
-            _mm256_storeu_ps(o + 1 * MR, _mm256_permute2f128_ps(b1, b5, 0x20));
-            _mm256_storeu_ps(o + 2 * MR, _mm256_permute2f128_ps(b2, b6, 0x20));
-            _mm256_storeu_ps(o + 3 * MR, _mm256_permute2f128_ps(b3, b7, 0x20));
-            _mm256_storeu_ps(o + 4 * MR, _mm256_permute2f128_ps(b0, b4, 0x31));
-            _mm256_storeu_ps(o + 5 * MR, _mm256_permute2f128_ps(b1, b5, 0x31));
-            _mm256_storeu_ps(o + 6 * MR, _mm256_permute2f128_ps(b2, b6, 0x31));
-            _mm256_storeu_ps(o + 7 * MR, _mm256_permute2f128_ps(b3, b7, 0x31));
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(o + q * MR, v[q]);
         }
         for (int r = 0; r < MR && kv < kc; r++) {
             if (src[r] && nm)

@@ -1,5 +1,6 @@
 /* simd: AVX2+FMA building blocks shared by the kernels (kernels.c, gemm.c):
- * 8-wide exp and exact-erf GELU as inline functions compiled for AVX2+FMA.
+ * 8-wide exp and exact-erf GELU and an 8x8 transpose, as inline functions
+ * compiled for AVX2+FMA.
  * Callers check the CPU (as_kernels_simd / as_gemm_available) before use.
  * Defines AS_X86_SIMD where these exist (x86-64 with GCC or clang). */
 #ifndef ALIGNSEG_SIMD_H
@@ -67,6 +68,27 @@ __attribute__((target("avx2,fma"))) static inline __m256 gelu8(__m256 x)
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(one, erf));
 }
 
+/* Transpose 8 rows of 8 floats in place: afterwards v[k] holds element k of
+ * every row (row i in lane i). */
+__attribute__((target("avx2,fma"))) static inline void transpose8(__m256 v[8])
+{
+    const __m256 a0 = _mm256_unpacklo_ps(v[0], v[1]), a1 = _mm256_unpackhi_ps(v[0], v[1]);
+    const __m256 a2 = _mm256_unpacklo_ps(v[2], v[3]), a3 = _mm256_unpackhi_ps(v[2], v[3]);
+    const __m256 a4 = _mm256_unpacklo_ps(v[4], v[5]), a5 = _mm256_unpackhi_ps(v[4], v[5]);
+    const __m256 a6 = _mm256_unpacklo_ps(v[6], v[7]), a7 = _mm256_unpackhi_ps(v[6], v[7]);
+    const __m256 b0 = _mm256_shuffle_ps(a0, a2, 0x44), b1 = _mm256_shuffle_ps(a0, a2, 0xEE);
+    const __m256 b2 = _mm256_shuffle_ps(a1, a3, 0x44), b3 = _mm256_shuffle_ps(a1, a3, 0xEE);
+    const __m256 b4 = _mm256_shuffle_ps(a4, a6, 0x44), b5 = _mm256_shuffle_ps(a4, a6, 0xEE);
+    const __m256 b6 = _mm256_shuffle_ps(a5, a7, 0x44), b7 = _mm256_shuffle_ps(a5, a7, 0xEE);
+    v[0] = _mm256_permute2f128_ps(b0, b4, 0x20);
+    v[1] = _mm256_permute2f128_ps(b1, b5, 0x20);
+    v[2] = _mm256_permute2f128_ps(b2, b6, 0x20);
+    v[3] = _mm256_permute2f128_ps(b3, b7, 0x20);
+    v[4] = _mm256_permute2f128_ps(b0, b4, 0x31);
+    v[5] = _mm256_permute2f128_ps(b1, b5, 0x31);
+    v[6] = _mm256_permute2f128_ps(b2, b6, 0x31);
+    v[7] = _mm256_permute2f128_ps(b3, b7, 0x31);
+}
 #endif
 
 #endif
