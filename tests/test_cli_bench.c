@@ -6,6 +6,7 @@
  * model, and bad options are usage errors. Output format only: no timing is
  * asserted. */
 #include "check.h"
+#include "gemm.h"
 #include "model.h"
 #include "npy.h"
 
@@ -131,6 +132,24 @@ int main(void)
     CHECK(out[0] == '{', "JSON line starts with '{': %s", out);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         CHECK(strstr(out, keys[i]) != NULL, "no %s in %s", keys[i], out);
+
+    /* the peaks (sgemm, our packed GEMM, the FMA-only ceiling) are measured
+     * and reported; their values are timings, so only their presence and
+     * sign are checked */
+    snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 1 --threads 1 --no-load --json 2>&1",
+             test_bin());
+    CHECK(run_capture(cmd, out, sizeof out) == 0, "bench --json with peaks: %s", out);
+    const char *peaks[] = { "\"sgemm_peak_gflops\": ", "\"packed_gemm_peak_gflops\": ",
+                            "\"fma_peak_gflops\": " };
+    for (size_t i = 0; i < sizeof peaks / sizeof peaks[0]; i++) {
+        const char *v = strstr(out, peaks[i]);
+        CHECK(v != NULL, "no %s in %s", peaks[i], out);
+        if (v) {
+            const double g = strtod(v + strlen(peaks[i]), NULL);
+            const bool needs_avx2 = i > 0; /* ours run only on AVX2+FMA CPUs */
+            CHECK(g > 0.0 || (needs_avx2 && !as_gemm_available()), "%s%g", peaks[i], g);
+        }
+    }
 
     /* usage errors */
     const char *bad[] = { "--size 33", "--arch vit_huge", "--patch 12", "--threads 0",
