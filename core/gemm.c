@@ -20,12 +20,7 @@
 bool as_gemm_available(void)
 {
 #ifdef AS_GEMM_X86
-    static int have = -1;
-    if (have < 0) {
-        __builtin_cpu_init();
-        have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    }
-    return have > 0;
+    return as_kernels_simd(); /* the same AVX2+FMA check as the other kernels */
 #else
     return false;
 #endif
@@ -346,10 +341,6 @@ static void packed_item(void *ctx, int item, int tid)
 }
 
 #define GEMM_PAR_FLOPS 2e6 /* below this the caller's thread does it all */
-/* row blocks per thread: 1 measured 65-69 ms for the ViT-S/16 encoder at
- * 224, 2 and 4 (finer dynamic balancing) 71-73 ms: each block re-reads all of
- * the weights */
-#define GEMM_ITEMS_PER_THREAD 1
 
 void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, const float *packed,
                     int out, int in, const float *bias, AsEpilogue epi, float *y, int ldy)
@@ -360,9 +351,11 @@ void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, cons
     if (2.0 * n * out * (double)in < GEMM_PAR_FLOPS)
         nt = 1;
     /* blocks of whole tiles, at most MC rows, their count a multiple of the
-     * threads so that every thread gets the same share */
+     * threads so that every thread gets the same share; as few as that allows
+     * (one block per thread measured 65-69 ms for the ViT-S/16 encoder at 224,
+     * two or four 71-73 ms: each block re-reads all of the weights) */
     const int tiles = (n + MR - 1) / MR;
-    int items = nt * GEMM_ITEMS_PER_THREAD;
+    int items = nt;
     if (items > tiles)
         items = tiles;
     while ((tiles + items - 1) / items * MR > MC)
