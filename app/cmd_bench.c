@@ -181,7 +181,7 @@ static int pipeline_init(Pipeline *p, const AsModel *m, int h, int w, AsError *e
     return 0;
 }
 
-/* SPEC 4.3-4.5 at patch resolution: cosine similarity, softmax, argmax. */
+/* METHOD.md 4.3-4.5 at patch resolution: cosine similarity, softmax, argmax. */
 static void assignment(Pipeline *p)
 {
     const int n = p->n, q = p->q, d = p->dim;
@@ -322,7 +322,7 @@ static const char *const bk_names[BK_COUNT] = { "final layernorm", "norm1+qkv", 
                                                 "proj+residual", "norm2+fc1+gelu", "fc2+residual",
                                                 "patch embed+pos" };
 
-/* The encoder's kernel sequence (as core/vit.c runs it: kernels.h calls),
+/* The encoder's kernel sequence (as core/model/vit.c runs it: kernels.h calls),
  * timed per kernel kind over all blocks, in the pipeline's workspace. */
 static void encoder_breakdown(const AsEncoder *enc, const float *input, AsVitWorkspace *ws,
                               double t[BK_COUNT], double flop[BK_COUNT])
@@ -811,7 +811,7 @@ int cmd_bench(int argc, char **argv)
         if (load_s >= 0)
             printf("checkpoint load (%.1f MB .pth, warm page cache): %.3f s\n", file_mb, load_s);
         if (a.breakdown) {
-            printf("encoder breakdown (one run of the kernels.h calls core/vit.c makes, timed "
+            printf("encoder breakdown (one run of the kernels.h calls core/model/vit.c makes, timed "
                    "one by one):\n");
             double sum = 0;
             for (int k = 0; k < BK_COUNT; k++)

@@ -1,7 +1,7 @@
 /* cmd_eval: 'alignseg eval' — segment a folder of images and score the
  * predictions against ground-truth class maps (mIoU, per-class IoU, pixel
  * accuracy) with the reference (per-image, many-to-one) or the Hungarian
- * (dataset-wide, one-to-one) protocol of core/eval.h. */
+ * (dataset-wide, one-to-one) protocol of core/output/eval.h. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* cmd_export: 'alignseg export' — segment images and write the labels at the
  * original image size for annotation tools: PASCAL VOC (CVAT "Segmentation
  * mask 1.1"), one binary mask per prototype, COCO (compressed RLE) and
- * labelme polygons. The formats are described in core/export.h. */
+ * labelme polygons. The formats are described in core/output/export.h. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* cmd_train: the 'alignseg train' sub-command: trains the AlignSeg decoder
  * (prototypes, cross/self attention, FFN) on a folder of images with the
- * frozen DINO encoder, as SPEC section 5. Writes PyTorch checkpoints each
+ * frozen DINO encoder, as METHOD.md section 5. Writes PyTorch checkpoints each
  * epoch (RUNDIR/epochN.pth, readable by torch.load and the published code),
  * a CSV log of the losses per step, a progress line, and on Ctrl-C a
  * resumable RUNDIR/interrupted.pth. --resume continues exactly: weights,
@@ -109,7 +109,7 @@ static int parse(Opts *o, int argc, char **argv)
     o->threads = 2;
     o->lr_step = 3;
     o->lr_gamma = 0.5;
-    AsTrainHyper defaults; /* SPEC 5 values, one place */
+    AsTrainHyper defaults; /* METHOD.md 5 values, one place */
     as_train_hyper_default(&defaults);
     o->lr = defaults.lr;
     o->weight_decay = defaults.weight_decay;

@@ -80,7 +80,7 @@ function writeNpy(file, tensor) {
     Buffer.from(d.buffer, d.byteOffset, d.byteLength)]));
 }
 
-// Drop 8-connected foreground components of at most maxSize cells (SPEC 4.6).
+// Drop 8-connected foreground components of at most maxSize cells (docs/METHOD.md 4.6).
 function dropSmallComponents(mask, gh, gw, maxSize) {
   const m = Uint8Array.from(mask, (v) => (v ? 1 : 0));
   const seen = new Uint8Array(gh * gw);

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """torch_alignseg: our own PyTorch implementation of the AlignSeg inference
-pipeline (SPEC sections 2-4), written from /work/shared/SPEC.md for the speed
+pipeline (METHOD.md sections 2-4), written from docs/METHOD.md for the speed
 comparison of bench/compare. It is a peer to measure against and a second
 opinion on the numbers alignseg computes, not part of the product.
 
@@ -29,7 +29,7 @@ PREFIXES = ("module.", "backbone.", "model.")
 
 # ---------------------------------------------------------------- weights
 def load_state(path):
-    """A flat state dict with the key names of SPEC sections 2 and 3."""
+    """A flat state dict with the key names of METHOD.md sections 2 and 3."""
     obj = torch.load(path, map_location="cpu")
     for key in ("state_dict", "model", "teacher", "student"):
         if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
@@ -112,7 +112,7 @@ def _mha(q, k, v, heads):
 
 
 class AlignSeg(torch.nn.Module):
-    """Encoder (SPEC 2), decoder (SPEC 3) and per-image inference (SPEC 4)
+    """Encoder (METHOD.md 2), decoder (METHOD.md 3) and per-image inference (METHOD.md 4)
     for one fixed input size h x w (the size only matters for ONNX export)."""
 
     def __init__(self, state, dec_heads=3, mass_threshold=0.6):
@@ -208,7 +208,7 @@ class AlignSeg(torch.nn.Module):
         return t
 
     def fg_candidates(self, attn, gh, gw):
-        """SPEC 4.6 up to the mass threshold (components are dropped outside)."""
+        """METHOD.md 4.6 up to the mass threshold (components are dropped outside)."""
         a = attn.mean(0).reshape(1, 1, gh, gw)
         k = self.blur
         a = F.conv2d(F.pad(a, (3, 3, 0, 0), mode="reflect"), k.reshape(1, 1, 1, 7))

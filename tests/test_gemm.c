@@ -1,4 +1,4 @@
-/* gemm: the packed GEMM (core/gemm.c) against a double-precision product
+/* gemm: the packed GEMM (core/compute/gemm.c) against a double-precision product
  * computed here, for shapes that exercise every edge: rows not a multiple of
  * the 6-row tile, outputs not a multiple of the 16-wide panel, depths split
  * into several passes, row strides wider than the rows, each epilogue, one

@@ -649,7 +649,7 @@ static void run_random_model(void)
           "same seed, different weights");
     CHECK(memcmp(a->enc.blocks[5].qkv.w, c->enc.blocks[5].qkv.w, 384 * 1152 * sizeof(float)),
           "different seeds, same weights");
-    /* initialisation statistics (SPEC 5) */
+    /* initialisation statistics (METHOD.md 5) */
     double s = 0, s2 = 0, mx = 0;
     const long nw = 1152L * 384;
     for (long i = 0; i < nw; i++) {

@@ -543,7 +543,7 @@ static void test_cli(void)
     (void)rc;
 }
 
-/* SPEC 5: local entry (b, i) is element k = b * nl + i of the crop-major list
+/* METHOD.md 5: local entry (b, i) is element k = b * nl + i of the crop-major list
  * [crop 1 of images 0..B-1, crop 2 of images 0..B-1, ...]. */
 static void test_pairing(void)
 {

@@ -111,7 +111,7 @@ static void test_settings(void)
 {
     VuSettings s;
     vu_settings_default(&s);
-    CHECK_NEAR(s.mass_threshold, 0.6, 1e-12, "default mass threshold (SPEC 4.6)");
+    CHECK_NEAR(s.mass_threshold, 0.6, 1e-12, "default mass threshold (METHOD.md 4.6)");
     CHECK(s.merge_threshold > 1.0, "merging by threshold is off by default");
     CHECK(s.k == 0, "no merging by count by default");
     s.k = 99;

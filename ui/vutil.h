@@ -2,7 +2,7 @@
  * the viridis colour map, prototype colours, result-cache keys, settings
  * defaults and clamping, zoom arithmetic, label shares, colourising label
  * maps with visibility and contours, patch-to-patch similarity and
- * attention-map reductions. (Merging and relabelling live in core/merge.h.) Unit-tested in
+ * attention-map reductions. (Merging and relabelling live in core/model/merge.h.) Unit-tested in
  * tests/test_viewer_units.c. */
 #ifndef ALIGNSEG_VUTIL_H
 #define ALIGNSEG_VUTIL_H

@@ -1305,7 +1305,7 @@ static void export_to(ViewerWindow *w, const char *dir)
     g_free(t);
 #else
     (void)dir;
-    show_error(w, _("Export is not available in this build (core/export.h is missing)."));
+    show_error(w, _("Export is not available in this build (core/output/export.h is missing)."));
 #endif
 }
 

@@ -6,7 +6,7 @@ prototype counts, decoder layers, input sizes, checkpoint layouts).
 Run from the repository root with Debian's python (python3-torch, numpy, PIL):
     /usr/bin/python3 tests/tools/make_extra_cases.py [--check-bench]
 
-Ground truth comes from an independent PyTorch model written from SPEC.md
+Ground truth comes from an independent PyTorch model written from docs/METHOD.md
 sections 2-4 with plain torch building blocks, laid out as the published code
 (DINO's VisionTransformer, AlignSeg's Mask2Former-style decoder):
   - encoder: nn.Conv2d patch embedding, pre-norm blocks of nn.LayerNorm (eps 1e-6),
@@ -234,7 +234,7 @@ class AlignSegNet(nn.Module):
         return out[:, 0]
 
 
-# ---------------------------------------------------------------- inference (SPEC 4)
+# ---------------------------------------------------------------- inference (METHOD.md 4)
 def gaussian_blur(x, ksize=7, sigma=0.6):
     """torchvision.transforms.functional.gaussian_blur on a (1,1,h,w) map."""
     half = (ksize - 1) * 0.5

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Dev script: regenerate tests/data/train_extra/ (one training step of
-AlignSeg, SPEC.md section 5, on configurations other than the reference
+AlignSeg, docs/METHOD.md section 5, on configurations other than the reference
 fixture tests/data/reference/train_tiny: batch > 1 with other widths,
 prototype counts, decoder heads and layers, pairings, negative pressures and
 3 local crops).
@@ -10,13 +10,13 @@ Run from the repository root with Debian's python (python3-torch 1.13, numpy):
     /usr/bin/python3 tests/tools/make_train_cases.py --check     # train_tiny only
 
 Ground truth is an independent PyTorch implementation of one step:
-  - encoder (frozen): bench/torch_alignseg.py's DINO ViT forward (SPEC 2) with
-    the head count set by hand; foreground masks per SPEC 4.6 (t = 0.6):
+  - encoder (frozen): bench/torch_alignseg.py's DINO ViT forward (METHOD.md 2) with
+    the head count set by hand; foreground masks per METHOD.md 4.6 (t = 0.6):
     blurred mean CLS attention, sorted cumulative mass, components <= 2 dropped;
   - decoder: torch.nn.MultiheadAttention (sequence-first, dropout 0), post-norm
     nn.LayerNorm (eps 1e-5), nn.Linear FFN with ReLU, Q0 fed to every layer,
     the last layer's result kept;
-  - losses (SPEC 5): correlation alignment with the batch-centred target C
+  - losses (METHOD.md 5): correlation alignment with the batch-centred target C
     (no gradient) on foreground pairs, prototype cross-entropy over the 2Q-1
     off-diagonal similarities, both averaged over the local crops; the
     reference (crop-major) or same-image pairing;
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-import torch_alignseg as ta  # noqa: E402  (encoder, SPEC 2; foreground, SPEC 4.6)
+import torch_alignseg as ta  # noqa: E402  (encoder, METHOD.md 2; foreground, METHOD.md 4.6)
 
 OUT = os.path.join(ROOT, "tests", "data", "train_extra")
 TINY = os.path.join(ROOT, "tests", "data", "reference", "train_tiny")
@@ -101,7 +101,7 @@ class FFNLayer(nn.Module):
 
 
 class Decoder(nn.Module):
-    """SPEC 3, parameter names as the AlignSeg checkpoints."""
+    """METHOD.md 3, parameter names as the AlignSeg checkpoints."""
 
     def __init__(self, dim, hidden, queries, layers, heads):
         super().__init__()
@@ -146,7 +146,7 @@ def param_group(name, p):
 
 # ---------------------------------------------------------------- one step
 def foreground(model, attn, gh, gw):
-    """SPEC 4.6 mask and the distance of the mass crossing to the threshold."""
+    """METHOD.md 4.6 mask and the distance of the mass crossing to the threshold."""
     cand = model.fg_candidates(attn, gh, gw).numpy()
     a = attn.mean(0).reshape(1, 1, gh, gw)
     k = model.blur

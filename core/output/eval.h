@@ -2,7 +2,7 @@
  *
  * Two protocols, accumulated in one pass over the images (as_eval_add) on
  * label maps that were brought to the same size (the CLI uses 100x100 as
- * the reference evaluation: SPEC section 4):
+ * the reference evaluation: METHOD.md section 4):
  *
  * reference (the published AlignSeg evaluation), per image, over the pixels
  *   whose ground truth is not the ignore value:

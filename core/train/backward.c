@@ -23,15 +23,15 @@ void as_linear_backward(const float *x, int n, int in, int out, const float *w,
         /* rows outer (contiguous reads), double accumulators in small blocks */
         double acc[256];
         for (int o0 = 0; o0 < out; o0 += 256) {
-            int w = out - o0 < 256 ? out - o0 : 256;
-            for (int o = 0; o < w; o++)
+            int bw = out - o0 < 256 ? out - o0 : 256;
+            for (int o = 0; o < bw; o++)
                 acc[o] = 0.0;
             for (int r = 0; r < n; r++) {
                 const float *row = dy + (size_t)r * ldy + o0;
-                for (int o = 0; o < w; o++)
+                for (int o = 0; o < bw; o++)
                     acc[o] += row[o];
             }
-            for (int o = 0; o < w; o++)
+            for (int o = 0; o < bw; o++)
                 db[o0 + o] += (float)acc[o];
         }
     }

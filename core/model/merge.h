@@ -4,7 +4,7 @@
  * of patches and pixels from the cached assignment probabilities, label
  * renumbering, and colourising label maps (VOC palette, blended over the photo).
  *
- * Conventions shared with the exports (core/export.h):
+ * Conventions shared with the exports (core/output/export.h):
  *  - group ids are 0..G-1, numbered in increasing order of the smallest
  *    prototype index they contain (group 0 always holds prototype 0);
  *  - AS_LABEL_BACKGROUND (255) marks pixels outside the foreground mask when

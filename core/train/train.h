@@ -1,4 +1,4 @@
-/* train: training of the AlignSeg decoder on the CPU (SPEC section 5).
+/* train: training of the AlignSeg decoder on the CPU (METHOD.md section 5).
  * The encoder is frozen and only run forward (vit.h); this module holds
  *  - the decoder's trainable parameters in PyTorch's order, with gradients
  *    and AdamW moments (parameter groups as the published training: weights
@@ -125,7 +125,7 @@ double as_loss_correlation(const float *c, const float *sg, const float *sl, int
 /* ---- encoder outputs of the crops of a batch ---- */
 
 typedef enum {
-    AS_PAIRING_REFERENCE, /* the published code's crop-major quirk (SPEC 5), default */
+    AS_PAIRING_REFERENCE, /* the published code's crop-major quirk (METHOD.md 5), default */
     AS_PAIRING_SAME_IMAGE /* local crop i of image b meets the global crop of image b */
 } AsPairing;
 
@@ -158,7 +158,7 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
                           AsError *err);
 
 /* ---- a fresh decoder ----
- * Adds the decoder tensors (SPEC 5 initialisation: prototypes N(0,1) or the
+ * Adds the decoder tensors (METHOD.md 5 initialisation: prototypes N(0,1) or the
  * given (Q, D) vectors, in_proj Xavier-uniform, other linear weights
  * truncated normal std 0.02, biases 0, LayerNorm 1 / 0) to map. */
 int as_decoder_init_tensors(AsTensorMap *map, int dim, int queries, int hidden, int layers,

@@ -1,4 +1,4 @@
-/* vit: the DINO Vision Transformer forward pass (SPEC section 2): patch
+/* vit: the DINO Vision Transformer forward pass (METHOD.md section 2): patch
  * embedding, CLS token, position embedding (bicubic-resized when the patch
  * grid differs from the training grid), pre-norm blocks, final norm. The
  * encoder weights are read only; all per-run memory lives in an

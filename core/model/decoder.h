@@ -1,4 +1,4 @@
-/* decoder: the AlignSeg prototype decoder forward pass (SPEC section 3):
+/* decoder: the AlignSeg prototype decoder forward pass (METHOD.md section 3):
  * cross-attention of the prototypes to the patch tokens, self-attention,
  * FFN, each post-norm (LayerNorm eps 1e-5), torch.nn.MultiheadAttention
  * semantics. By default every layer takes the learned prototypes Q0 as input

@@ -1,4 +1,4 @@
-/* segment: the per-image inference pipeline of SPEC section 4 (encoder,
+/* segment: the per-image inference pipeline of METHOD.md section 4 (encoder,
  * decoder or k-means prototypes, similarity, assignment, labels, foreground
  * mask) and the pure post-processing steps the viewer re-runs on slider moves. */
 #ifndef ALIGNSEG_SEGMENT_H
@@ -71,7 +71,7 @@ int as_segment_image(const AsModel *m, const AsImage *img, const AsSegmentOption
                      AsResult *out, AsError *err);
 void as_result_free(AsResult *r);
 
-/* SPEC 4.6: blurred attention (7 taps, sigma 0.6), cumulative-mass threshold,
+/* METHOD.md 4.6: blurred attention (7 taps, sigma 0.6), cumulative-mass threshold,
  * drop 8-connected components of <= 2 patches. Returns 0, or AS_ERR_NOMEM
  * (mask then all zero). */
 #define AS_FG_BLUR_TAPS 7
