@@ -308,11 +308,6 @@ static void free_images(ImageList *l)
 
 /* ---- the model ---- */
 
-static bool is_decoder_key(const char *n)
-{
-    return !strncmp(n, "clsQueries.", 11) || !strncmp(n, "decoder_", 8);
-}
-
 /* Backbone + a freshly initialised decoder. */
 static int fresh_model(const Opts *o, AsModel **out)
 {
@@ -341,7 +336,7 @@ static int fresh_model(const Opts *o, AsModel **out)
         for (size_t i = 0; i < rm->weights.count; i++) {
             const AsTensor *tt = &rm->weights.items[i];
             float *d = tt->data ? malloc((size_t)tt->numel * sizeof(float)) : NULL;
-            if (!d || is_decoder_key(tt->name)) {
+            if (!d || as_is_decoder_key(tt->name)) {
                 free(d);
                 continue;
             }
@@ -362,7 +357,7 @@ static int fresh_model(const Opts *o, AsModel **out)
     for (;;) {
         const char *dk = NULL;
         for (size_t i = 0; i < map.count && !dk; i++)
-            if (is_decoder_key(map.items[i].name))
+            if (as_is_decoder_key(map.items[i].name))
                 dk = map.items[i].name;
         if (!dk)
             break;

@@ -48,47 +48,11 @@ double as_train_lr_at_epoch(double base_lr, int epoch, int step_size, double gam
 /* ------------------------------------------------------------------------ */
 /* parameter table */
 
-/* slots within one attention layer / ffn layer, in PyTorch's order */
-enum { A_IN_W, A_IN_B, A_OUT_W, A_OUT_B, A_NORM_W, A_NORM_B, A_COUNT };
-enum { F_L1_W, F_L1_B, F_L2_W, F_L2_B, F_NORM_W, F_NORM_B, F_COUNT };
-
-static int idx_cross(int layers, int j, int s) { (void)layers; return 1 + j * A_COUNT + s; }
-static int idx_self(int layers, int j, int s) { return 1 + layers * A_COUNT + j * A_COUNT + s; }
-static int idx_ffn(int layers, int j, int s) { return 1 + 2 * layers * A_COUNT + j * F_COUNT + s; }
-
-static void set_param(AsParam *p, const char *name, float **slot, int ndim, int64_t s0,
-                      int64_t s1, bool is_query)
+/* index in t->params of (kind, layer) of the last layer (the one trained) */
+static int idx_last(const AsTrainer *t, AsDecoderParamId id)
 {
-    memset(p, 0, sizeof *p);
-    snprintf(p->name, sizeof p->name, "%s", name);
-    p->slot = slot;
-    p->orig = *slot;
-    p->data = *slot;
-    p->ndim = ndim;
-    p->shape[0] = s0;
-    p->shape[1] = ndim > 1 ? s1 : 1;
-    p->numel = (long)(s0 * (ndim > 1 ? s1 : 1));
-    size_t len = strlen(name);
-    bool is_bias = len >= 5 && !strcmp(name + len - 5, ".bias");
-    if (is_bias || ndim == 1)
-        p->group = AS_GROUP_NO_DECAY;
-    else if (is_query)
-        p->group = AS_GROUP_PROTOTYPES;
-    else
-        p->group = AS_GROUP_DECAY;
-}
-
-static void set_attn(AsParam *p, const char *prefix, AsAttnLayer *a, int D)
-{
-    char nm[128];
-    snprintf(nm, sizeof nm, "%s.in_proj_weight", prefix);
-    set_param(&p[A_IN_W], nm, &a->in_proj.w, 2, 3 * D, D, false);
-    snprintf(nm, sizeof nm, "%s.in_proj_bias", prefix);
-    set_param(&p[A_IN_B], nm, &a->in_proj.b, 1, 3 * D, 0, false);
-    snprintf(nm, sizeof nm, "%s.out_proj.weight", prefix);
-    set_param(&p[A_OUT_W], nm, &a->out_proj.w, 2, D, D, false);
-    snprintf(nm, sizeof nm, "%s.out_proj.bias", prefix);
-    set_param(&p[A_OUT_B], nm, &a->out_proj.b, 1, D, 0, false);
+    const int L = t->dec->cfg.layers;
+    return as_decoder_param_index(id, L - 1, L);
 }
 
 int as_trainer_init(AsTrainer *t, AsDecoder *dec, const AsTrainHyper *h, AsError *err)
@@ -110,58 +74,34 @@ int as_trainer_init(AsTrainer *t, AsDecoder *dec, const AsTrainHyper *h, AsError
         return as_error_set(err, AS_ERR_UNSUPPORTED,
                             "decoder: training chained decoder layers is not supported (the "
                             "reference feeds the prototypes to every layer)");
-    t->nparams = 1 + L * (2 * A_COUNT + F_COUNT);
+    t->nparams = as_decoder_param_count(L);
     t->params = calloc((size_t)t->nparams, sizeof *t->params);
     if (!t->params)
         return as_error_set(err, AS_ERR_NOMEM, "trainer: out of memory");
-    AsParam *P = t->params;
-    set_param(&P[0], "clsQueries.weight", &dec->queries, 2, c->queries, D, true);
-    char nm[128];
-    for (int j = 0; j < L; j++) {
-        AsDecoderLayer *ly = &dec->layers[j];
-        AsParam *pc = &P[idx_cross(L, j, 0)], *ps = &P[idx_self(L, j, 0)];
-        AsParam *pf = &P[idx_ffn(L, j, 0)];
-        snprintf(nm, sizeof nm, "decoder_cross_attention_layers.%d.multihead_attn", j);
-        set_attn(pc, nm, &ly->cross, D);
-        snprintf(nm, sizeof nm, "decoder_cross_attention_layers.%d.norm.weight", j);
-        set_param(&pc[A_NORM_W], nm, &ly->cross.norm.w, 1, D, 0, false);
-        snprintf(nm, sizeof nm, "decoder_cross_attention_layers.%d.norm.bias", j);
-        set_param(&pc[A_NORM_B], nm, &ly->cross.norm.b, 1, D, 0, false);
-        snprintf(nm, sizeof nm, "decoder_self_attention_layers.%d.self_attn", j);
-        set_attn(ps, nm, &ly->self, D);
-        snprintf(nm, sizeof nm, "decoder_self_attention_layers.%d.norm.weight", j);
-        set_param(&ps[A_NORM_W], nm, &ly->self.norm.w, 1, D, 0, false);
-        snprintf(nm, sizeof nm, "decoder_self_attention_layers.%d.norm.bias", j);
-        set_param(&ps[A_NORM_B], nm, &ly->self.norm.b, 1, D, 0, false);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear1.weight", j);
-        set_param(&pf[F_L1_W], nm, &ly->linear1.w, 2, c->hidden, D, false);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear1.bias", j);
-        set_param(&pf[F_L1_B], nm, &ly->linear1.b, 1, c->hidden, 0, false);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear2.weight", j);
-        set_param(&pf[F_L2_W], nm, &ly->linear2.w, 2, D, c->hidden, false);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear2.bias", j);
-        set_param(&pf[F_L2_B], nm, &ly->linear2.b, 1, D, 0, false);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.norm.weight", j);
-        set_param(&pf[F_NORM_W], nm, &ly->ffn_norm.w, 1, D, 0, false);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.norm.bias", j);
-        set_param(&pf[F_NORM_B], nm, &ly->ffn_norm.b, 1, D, 0, false);
-    }
     /* Only the last layer's output is used (every layer reads Q0), so only
      * it and the prototypes receive gradients. */
     long off = 0;
     for (int k = 0; k < t->nparams; k++) {
-        AsParam *p = &P[k];
+        AsParam *p = &t->params[k];
+        AsDecoderParamId id;
+        int layer;
+        as_decoder_param_at(k, L, &id, &layer);
+        as_decoder_param_name(id, layer, p->name, sizeof p->name);
+        p->slot = as_decoder_param_slot(dec, id, layer);
+        p->orig = p->data = *p->slot;
+        p->ndim = as_decoder_param_shape(id, D, c->queries, c->hidden, p->shape);
+        p->numel = (long)(p->shape[0] * p->shape[1]);
+        p->group = as_decoder_param_table[id].group;
         if (!p->data) {
             as_trainer_free(t);
             return as_error_set(err, AS_ERR_ARG, "decoder: parameter %s has no data", p->name);
         }
-        p->trained = k == 0 || (k >= idx_cross(L, L - 1, 0) && k < idx_cross(L, L, 0)) ||
-                     (k >= idx_self(L, L - 1, 0) && k < idx_self(L, L, 0)) ||
-                     k >= idx_ffn(L, L - 1, 0);
+        p->trained = id == AS_DP_QUERIES || layer == L - 1;
         p->off = off;
         off += p->numel;
     }
     t->total = off;
+    AsParam *P = t->params;
     /* optimizer indices: group 0, then 1, then 2, each in parameter order */
     int oi = 0;
     for (int g = 0; g < 3; g++)
@@ -545,9 +485,10 @@ static void decoder_forward(AsTrainer *t)
     as_l2norm_rows(c->P, R, D, NORM_EPS, c->nP);
 }
 
-static float *G(AsTrainer *t, int idx)
+/* gradient of (id) of the last layer */
+static float *G(AsTrainer *t, AsDecoderParamId id)
 {
-    return t->grad + t->params[idx].off;
+    return t->grad + t->params[idx_last(t, id)].off;
 }
 
 /* Backward of decoder_forward given c->dnP: parameter gradients. */
@@ -565,24 +506,24 @@ static void decoder_backward(AsTrainer *t)
     /* LN_f, FFN */
     memset(c->dr3, 0, RD * sizeof(float));
     as_layernorm_backward(c->r3, R, D, ly->ffn_norm.w, ly->ffn_norm.eps, c->dP, c->dr3,
-                          G(t, idx_ffn(L, j, F_NORM_W)), G(t, idx_ffn(L, j, F_NORM_B)));
+                          G(t, AS_DP_FFN_NORM_W), G(t, AS_DP_FFN_NORM_B));
     memcpy(c->dt2, c->dr3, RD * sizeof(float)); /* residual */
     memset(c->dh1, 0, (size_t)R * H * sizeof(float));
     as_linear_backward(c->h1, R, H, D, ly->linear2.w, c->dr3, D, c->dh1,
-                       G(t, idx_ffn(L, j, F_L2_W)), G(t, idx_ffn(L, j, F_L2_B)));
+                       G(t, AS_DP_FFN_L2_W), G(t, AS_DP_FFN_L2_B));
     for (size_t i = 0; i < (size_t)R * H; i++) /* ReLU: zero where the output was 0 */
         if (!(c->h1[i] > 0.0f))
             c->dh1[i] = 0.0f;
     as_linear_backward(c->t2, R, D, H, ly->linear1.w, c->dh1, H, c->dt2,
-                       G(t, idx_ffn(L, j, F_L1_W)), G(t, idx_ffn(L, j, F_L1_B)));
+                       G(t, AS_DP_FFN_L1_W), G(t, AS_DP_FFN_L1_B));
     /* LN_s, self-attention */
     memset(c->dr2, 0, RD * sizeof(float));
     as_layernorm_backward(c->r2, R, D, ly->self.norm.w, ly->self.norm.eps, c->dt2, c->dr2,
-                          G(t, idx_self(L, j, A_NORM_W)), G(t, idx_self(L, j, A_NORM_B)));
+                          G(t, AS_DP_SELF_NORM_W), G(t, AS_DP_SELF_NORM_B));
     memcpy(c->dt1, c->dr2, RD * sizeof(float)); /* residual */
     memset(c->das, 0, RD * sizeof(float));
     as_linear_backward(c->as, R, D, D, ly->self.out_proj.w, c->dr2, D, c->das,
-                       G(t, idx_self(L, j, A_OUT_W)), G(t, idx_self(L, j, A_OUT_B)));
+                       G(t, AS_DP_SELF_OUT_W), G(t, AS_DP_SELF_OUT_B));
     memset(c->dqkv, 0, 3 * RD * sizeof(float));
     for (int k = 0; k < c->ninst; k++) {
         const size_t o3 = (size_t)k * Q * 3 * D;
@@ -593,20 +534,20 @@ static void decoder_backward(AsTrainer *t)
                         g + 2 * D, 3 * D, c->mscratch);
     }
     as_linear_backward(c->t1, R, D, 3 * D, ly->self.in_proj.w, c->dqkv, 3 * D, c->dt1,
-                       G(t, idx_self(L, j, A_IN_W)), G(t, idx_self(L, j, A_IN_B)));
+                       G(t, AS_DP_SELF_IN_W), G(t, AS_DP_SELF_IN_B));
     /* LN_c, cross-attention */
     memset(c->dr1, 0, RD * sizeof(float));
     as_layernorm_backward(c->r1, R, D, ly->cross.norm.w, ly->cross.norm.eps, c->dt1, c->dr1,
-                          G(t, idx_cross(L, j, A_NORM_W)), G(t, idx_cross(L, j, A_NORM_B)));
-    float *dq0 = G(t, 0);
+                          G(t, AS_DP_CROSS_NORM_W), G(t, AS_DP_CROSS_NORM_B));
+    float *dq0 = G(t, AS_DP_QUERIES);
     for (int k = 0; k < c->ninst; k++) /* residual into the prototypes */
         for (size_t i = 0; i < (size_t)Q * D; i++)
             dq0[i] += c->dr1[(size_t)k * Q * D + i];
     memset(c->dac, 0, RD * sizeof(float));
     as_linear_backward(c->ac, R, D, D, ly->cross.out_proj.w, c->dr1, D, c->dac,
-                       G(t, idx_cross(L, j, A_OUT_W)), G(t, idx_cross(L, j, A_OUT_B)));
+                       G(t, AS_DP_CROSS_OUT_W), G(t, AS_DP_CROSS_OUT_B));
     const float *W = ly->cross.in_proj.w;
-    float *gw = G(t, idx_cross(L, j, A_IN_W)), *gb = G(t, idx_cross(L, j, A_IN_B));
+    float *gw = G(t, AS_DP_CROSS_IN_W), *gb = G(t, AS_DP_CROSS_IN_B);
     /* value projection out_h = PF_h Wv_h^T + bv_h, all rows at once */
     for (int h = 0; h < heads; h++) {
         const float *go = c->dac + h * d;
@@ -795,93 +736,6 @@ void as_trainer_free(AsTrainer *t)
 }
 
 /* ------------------------------------------------------------------------ */
-/* a fresh decoder */
-
-static int add_tensor(AsTensorMap *map, const char *name, int ndim, int64_t s0, int64_t s1,
-                      AsRng *rng, int kind, const float *src, AsError *err)
-{
-    /* kind: 0 zeros, 1 ones, 2 normal(0,1) or src, 3 xavier uniform, 4 trunc normal 0.02 */
-    int64_t shape[2] = { s0, s1 };
-    size_t n = (size_t)s0 * (size_t)(ndim > 1 ? s1 : 1);
-    float *d = malloc(n * sizeof(float));
-    if (!d)
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for %s", name);
-    if (kind == 3) {
-        /* fan_in = in, fan_out = out for a (out, in) weight */
-        double bound = sqrt(6.0 / (double)(s0 + s1));
-        for (size_t i = 0; i < n; i++)
-            d[i] = (float)as_rng_uniform_range(rng, -bound, bound);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            switch (kind) {
-            case 0: d[i] = 0.0f; break;
-            case 1: d[i] = 1.0f; break;
-            case 2: d[i] = src ? src[i] : (float)as_rng_normal(rng); break;
-            default: d[i] = (float)as_rng_trunc_normal(rng, 0.02, -2.0, 2.0); break;
-            }
-        }
-    }
-    return as_tmap_add(map, name, ndim, shape, d, false, err);
-}
-
-int as_decoder_init_tensors(AsTensorMap *map, int dim, int queries, int hidden, int layers,
-                            const float *prototypes, AsRng *rng, AsError *err)
-{
-    if (dim <= 0 || queries <= 0 || hidden <= 0 || layers <= 0)
-        return as_error_set(err, AS_ERR_ARG, "decoder: bad size D=%d Q=%d H=%d layers=%d", dim,
-                            queries, hidden, layers);
-    char nm[160];
-    int rc = add_tensor(map, "clsQueries.weight", 2, queries, dim, rng, 2, prototypes, err);
-    static const char *const kinds[2] = { "decoder_cross_attention_layers.%d.multihead_attn",
-                                          "decoder_self_attention_layers.%d.self_attn" };
-    static const char *const norms[2] = { "decoder_cross_attention_layers.%d.norm",
-                                          "decoder_self_attention_layers.%d.norm" };
-    for (int a = 0; a < 2 && !rc; a++)
-        for (int j = 0; j < layers && !rc; j++) {
-            char pre[128];
-            snprintf(pre, sizeof pre, kinds[a], j);
-            snprintf(nm, sizeof nm, "%s.in_proj_weight", pre);
-            rc = add_tensor(map, nm, 2, 3 * dim, dim, rng, 3, NULL, err);
-            snprintf(nm, sizeof nm, "%s.in_proj_bias", pre);
-            if (!rc)
-                rc = add_tensor(map, nm, 1, 3 * dim, 0, rng, 0, NULL, err);
-            snprintf(nm, sizeof nm, "%s.out_proj.weight", pre);
-            if (!rc)
-                rc = add_tensor(map, nm, 2, dim, dim, rng, 4, NULL, err);
-            snprintf(nm, sizeof nm, "%s.out_proj.bias", pre);
-            if (!rc)
-                rc = add_tensor(map, nm, 1, dim, 0, rng, 0, NULL, err);
-            snprintf(pre, sizeof pre, norms[a], j);
-            snprintf(nm, sizeof nm, "%s.weight", pre);
-            if (!rc)
-                rc = add_tensor(map, nm, 1, dim, 0, rng, 1, NULL, err);
-            snprintf(nm, sizeof nm, "%s.bias", pre);
-            if (!rc)
-                rc = add_tensor(map, nm, 1, dim, 0, rng, 0, NULL, err);
-        }
-    for (int j = 0; j < layers && !rc; j++) {
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear1.weight", j);
-        rc = add_tensor(map, nm, 2, hidden, dim, rng, 4, NULL, err);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear1.bias", j);
-        if (!rc)
-            rc = add_tensor(map, nm, 1, hidden, 0, rng, 0, NULL, err);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear2.weight", j);
-        if (!rc)
-            rc = add_tensor(map, nm, 2, dim, hidden, rng, 4, NULL, err);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.linear2.bias", j);
-        if (!rc)
-            rc = add_tensor(map, nm, 1, dim, 0, rng, 0, NULL, err);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.norm.weight", j);
-        if (!rc)
-            rc = add_tensor(map, nm, 1, dim, 0, rng, 1, NULL, err);
-        snprintf(nm, sizeof nm, "decoder_ffn_layers.%d.norm.bias", j);
-        if (!rc)
-            rc = add_tensor(map, nm, 1, dim, 0, rng, 0, NULL, err);
-    }
-    return rc;
-}
-
-/* ------------------------------------------------------------------------ */
 /* crops */
 
 void as_random_resized_crop(AsRng *r, int img_w, int img_h, double smin, double smax,
@@ -976,15 +830,6 @@ int as_crop_normalized(const AsImage *img, const AsBox *box, int size, float *ou
 /* ------------------------------------------------------------------------ */
 /* checkpoints */
 
-/* The DINO ViT's own tensors (a backbone file may hold more, e.g. DINO's
- * projection head, which the published layout does not have). */
-static bool is_encoder_name(const char *name)
-{
-    return !strncmp(name, "blocks.", 7) || !strncmp(name, "patch_embed.", 12) ||
-           !strcmp(name, "cls_token") || !strcmp(name, "pos_embed") ||
-           !strcmp(name, "norm.weight") || !strcmp(name, "norm.bias");
-}
-
 #define PV_SET(dict, key, val)                                                   \
     do {                                                                         \
         if (!rc)                                                                 \
@@ -1055,7 +900,7 @@ int as_train_save(const char *path, const AsModel *m, const AsTrainer *t, int64_
     char nm[320];
     for (size_t i = 0; i < m->weights.count && !rc; i++) {
         const AsTensor *tt = &m->weights.items[i];
-        if (!tt->data || !is_encoder_name(tt->name))
+        if (!tt->data || !as_is_encoder_key(tt->name))
             continue;
         snprintf(nm, sizeof nm, "backbone.%s", tt->name);
         AsPValue *tv = as_pv_tensor_f32(tt->ndim, tt->shape, tt->data, false);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "decoder_params.h"
 #include "error.h"
 #include "hooks.h"
 #include "image.h"
@@ -24,8 +25,6 @@
 #include "rng.h"
 
 /* ---- parameters ---- */
-
-enum { AS_GROUP_DECAY = 0, AS_GROUP_NO_DECAY = 1, AS_GROUP_PROTOTYPES = 2 };
 
 typedef struct {
     char name[128];   /* state-dict key, e.g. "decoder_ffn_layers.0.linear1.weight" */
@@ -157,13 +156,6 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
                           int ncrops, int batch, int size, AsPairing pairing,
                           float mass_threshold, int threads, const AsHooks *hooks,
                           AsError *err);
-
-/* ---- a fresh decoder ----
- * Adds the decoder tensors (METHOD.md 5 initialisation: prototypes N(0,1) or the
- * given (Q, D) vectors, in_proj Xavier-uniform, other linear weights
- * truncated normal std 0.02, biases 0, LayerNorm 1 / 0) to map. */
-int as_decoder_init_tensors(AsTensorMap *map, int dim, int queries, int hidden, int layers,
-                            const float *prototypes, AsRng *rng, AsError *err);
 
 /* ---- crops ---- */
 typedef struct {
