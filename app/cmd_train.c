@@ -25,7 +25,9 @@
 #include "image.h"
 #include "kmeans.h"
 #include "pth.h"
+#include "crops.h"
 #include "train.h"
+#include "train_ckpt.h"
 #include "vit.h"
 
 #define CMD "alignseg train"

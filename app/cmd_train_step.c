@@ -14,7 +14,9 @@
 #include "commands.h"
 #include "npy.h"
 #include "pth.h"
+#include "crops.h"
 #include "train.h"
+#include "train_ckpt.h"
 
 #define CMD "alignseg train-step"
 #define MAX_CROPS 16
