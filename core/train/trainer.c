@@ -166,3 +166,33 @@ void as_trainer_free(AsTrainer *t)
     memset(t, 0, sizeof *t);
 }
 
+
+/* index of the first non-finite value of a[0..n), or -1 */
+static long first_non_finite(const float *a, long n)
+{
+    for (long i = 0; i < n; i++)
+        if (!isfinite(a[i]))
+            return i;
+    return -1;
+}
+
+int as_trainer_check_finite(const AsTrainer *t, const char *what, AsError *err)
+{
+    static const char *const names[4] = { "weight", "gradient", "AdamW exp_avg",
+                                          "AdamW exp_avg_sq" };
+    for (int k = 0; k < t->nparams; k++) {
+        const AsParam *p = &t->params[k];
+        const float *arrays[4] = { p->data, t->grad + p->off, t->exp_avg + p->off,
+                                   t->exp_avg_sq + p->off };
+        for (int a = 0; a < 4; a++) {
+            long i = first_non_finite(arrays[a], p->numel);
+            if (i >= 0)
+                return as_error_set(err, AS_ERR_FORMAT, "%s: %s %s[%ld] is %g", what, names[a],
+                                    p->name, i, (double)arrays[a][i]);
+        }
+        if (!isfinite(p->step) || p->step < 0)
+            return as_error_set(err, AS_ERR_FORMAT, "%s: AdamW step of %s is %g", what,
+                                p->name, p->step);
+    }
+    return 0;
+}
