@@ -179,8 +179,8 @@ int cmd_train_step(int argc, char **argv)
         goto done;
     }
     if (!m->has_decoder) {
-        fprintf(stderr, CMD ": %s has no decoder (clsQueries.weight): train-step needs an AlignSeg "
-                        "checkpoint\n", model);
+        fprintf(stderr, CMD ": %s has no decoder (%s): train-step needs an AlignSeg "
+                        "checkpoint\n", model, as_decoder_param_table[AS_DP_QUERIES].pattern);
         goto done;
     }
     read_meta(model, &meta, &epoch, net, sizeof net);

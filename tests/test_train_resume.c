@@ -381,6 +381,51 @@ static void compare_checkpoints(const char *a, const char *b)
     as_pth_free(&y);
 }
 
+/* ---- cancelled through the hooks, then resumed ---- */
+
+typedef struct {
+    volatile int stop;
+    int progress_calls;
+    long last_done, last_total;
+} Cancel;
+
+static void cancel_progress(void *user, const char *stage, long done, long total)
+{
+    Cancel *c = user;
+    CHECK(!strcmp(stage, "train"), "stage %s", stage);
+    c->progress_calls++;
+    c->last_done = done;
+    c->last_total = total;
+    if (done == 2)
+        c->stop = 1; /* as Ctrl-C after the second step */
+}
+
+static void test_cancel(const char *full_ckpt)
+{
+    char rundir[TEST_TMPDIR_MAX + 32], path[TEST_TMPDIR_MAX + 64];
+    snprintf(rundir, sizeof rundir, "%s/cancel", g_dir);
+    snprintf(path, sizeof path, "%s/interrupted.pth", rundir);
+    Cancel c = { 0, 0, 0, 0 };
+    const AsHooks hooks = { &c.stop, cancel_progress, &c };
+    AsTrainOptions o;
+    base_options(&o, rundir);
+    AsTrainSummary s;
+    AsError err = { 0 };
+    int rc = as_train_run(&o, &hooks, NULL, &s, &err);
+    CHECK(rc == AS_ERR_CANCELLED && s.steps == 2 && s.stopped && file_exists(path),
+          "cancel: rc %d, %d steps: %s", rc, s.steps, err.msg);
+    CHECK(c.progress_calls == 2 && c.last_total == 4, "progress: %d calls, total %ld",
+          c.progress_calls, c.last_total);
+    base_options(&o, rundir);
+    o.backbone = NULL;
+    o.resume = path;
+    rc = as_train_run(&o, NULL, NULL, &s, &err);
+    CHECK(rc == 0 && s.steps == 2, "resume after cancel: rc %d: %s", rc, err.msg);
+    char ck[TEST_TMPDIR_MAX + 64];
+    snprintf(ck, sizeof ck, "%s/epoch2.pth", rundir);
+    compare_checkpoints(full_ckpt, ck);
+}
+
 int main(void)
 {
     if (!test_tmpdir_make(g_dir, sizeof g_dir, "train_resume"))
@@ -412,6 +457,7 @@ int main(void)
     snprintf(b, sizeof b, "%s/epoch2.pth", cut);
     compare_checkpoints(a, b);
     CHECK(!file_exists(good), "interrupted.pth left after the resumed run finished");
+    test_cancel(a);
     test_nan_gradient();
     test_nan_crops();
     test_tmpdir_remove(g_dir);
