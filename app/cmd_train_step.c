@@ -5,7 +5,6 @@
  * gradient of every trained parameter as .npy files named as in the
  * reference data (tests/data/reference/train_tiny). */
 #include <errno.h>
-#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,7 +125,8 @@ int cmd_train_step(int argc, char **argv)
             }
         } else if (step_option(a) && has) { /* limits: train_options.h, as `train` */
             AsError e = { 0 };
-            if (!cli_parse_double("train-step", a, argv[++i], -DBL_MAX, DBL_MAX, &v))
+            const AsTrainLimit *l = &as_train_limits[as_train_limit_find(a)];
+            if (!cli_parse_double("train-step", a, argv[++i], l->lo, l->hi, &v))
                 return 2;
             if (as_train_option_set(&to, as_train_limit_find(a), v, a, &e)) {
                 fprintf(stderr, CMD ": %s\n", e.msg);

@@ -123,7 +123,13 @@ static void test_limits(void)
         snprintf(cmd, sizeof cmd, "'%s' train -b '%s' --images '%s' -o '%s/cli' %s 2>&1",
                  test_bin(), test_path(BACKBONE), g_images, g_dir, bad[i]);
         int rc = test_run_capture(cmd, out, sizeof out);
-        CHECK(rc == 2 && strstr(out, "is not a whole number"), "%s: exit %d: %s", bad[i], rc,
+        char flag[32];
+        snprintf(flag, sizeof flag, "%.*s", (int)strcspn(bad[i], " "), bad[i]);
+        const int lim = as_train_limit_find(flag);
+        char range[96];
+        snprintf(range, sizeof range, "from %g to %g", as_train_limits[lim].lo,
+                 as_train_limits[lim].hi);
+        CHECK(rc == 2 && strstr(out, flag) && strstr(out, range), "%s: exit %d: %s", bad[i], rc,
               out);
     }
     char cli[TEST_TMPDIR_MAX + 8];
