@@ -39,6 +39,8 @@ const AsTrainLimit as_train_limits[] = {
       SAVED | AS_TOPT_RUN_WINS },
 };
 const int as_train_nlimits = (int)(sizeof as_train_limits / sizeof *as_train_limits);
+_Static_assert(sizeof as_train_limits / sizeof *as_train_limits < 31,
+               "AsTrainOptions.given has a bit per limit and AS_TRAIN_GIVEN_PAIRING");
 
 static void store(AsTrainOptions *o, int i, double v)
 {
