@@ -292,8 +292,9 @@ int as_jw_finish(AsJsonW *w, const char *name, AsError *err)
 
 int as_jw_write_file(AsJsonW *w, const char *path, AsError *err)
 {
-    if (as_jw_finish(w, path, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = as_jw_finish(w, path, err);
+    if (rc)
+        return rc;
     FILE *f = fopen(path, "wb");
     if (!f)
         return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));

@@ -62,16 +62,18 @@ int as_rle_encode_labels(const int32_t *labels, int w, int h, int32_t value, AsR
                          AsError *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_size(w, h, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_size(w, h, err);
+    if (rc)
+        return rc;
     ENCODE_BODY(labels[i] == value);
 }
 
 int as_rle_encode_mask(const uint8_t *mask, int w, int h, AsRle *out, AsError *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_size(w, h, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_size(w, h, err);
+    if (rc)
+        return rc;
     ENCODE_BODY(mask[i] != 0);
 }
 
@@ -103,8 +105,9 @@ char *as_rle_to_string(const AsRle *r)
 int as_rle_from_string(const char *s, int h, int w, AsRle *out, AsError *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_size(w, h, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_size(w, h, err);
+    if (rc)
+        return rc;
     size_t len = strlen(s);
     uint32_t *c = malloc((len + 1) * sizeof *c);
     if (!c)
