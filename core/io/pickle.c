@@ -485,6 +485,7 @@ typedef struct {
     size_t len, pos;
     const char *name;
     AsError *err;
+    AsStatus code; /* of the last failure (vm_fail), known even when err is NULL */
     /* every node created is registered here; nodes not reachable from the
      * result are freed at the end (no ownership tracking during the run) */
     AsPValue **arena;
@@ -514,6 +515,7 @@ static int vm_fail(Vm *vm, AsStatus code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    vm->code = code;
     return as_error_set(vm->err, code, "%s: %s", vm->name, msg);
 }
 
@@ -648,7 +650,7 @@ static AsPValue *vm_copy(Vm *vm, const AsPValue *v)
 static int vm_push(Vm *vm, AsPValue *v)
 {
     if (!v)
-        return vm->err ? vm->err->code : AS_ERR_NOMEM;
+        return vm->code; /* the constructor that failed recorded it */
     if (vm->sp >= MAX_STACK)
         return vm_fail(vm, AS_ERR_FORMAT, "stack deeper than %u values (limit)", (unsigned)MAX_STACK);
     if (vm->sp == vm->cap_stack) {
@@ -772,7 +774,7 @@ static int memo_put(Vm *vm, uint64_t idx)
 {
     AsPValue *top = vm_top(vm, "PUT");
     if (!top)
-        return vm->err ? vm->err->code : AS_ERR_FORMAT;
+        return vm->code;
     if (idx >= MAX_MEMO)
         return vm_fail(vm, AS_ERR_FORMAT, "memo index %llu too large (limit %u)", (unsigned long long)idx,
                        (unsigned)MAX_MEMO);
@@ -861,7 +863,7 @@ static int push_global(Vm *vm, const char *mod, size_t mlen, const char *nm, siz
             snprintf(full, sizeof full, "%s.%s", g->module, g->name);
             AsPValue *v = vm_strn(vm, AS_PV_GLOBAL, full, strlen(full));
             if (!v)
-                return vm->err ? vm->err->code : AS_ERR_NOMEM;
+                return vm->code; /* the constructor that failed recorded it */
             v->i = g->id;
             v->dtype = g->dtype;
             return vm_push(vm, v);
@@ -1060,7 +1062,7 @@ static int do_call(Vm *vm, AsPValue *fn, AsPValue *args, const char *op)
         return vm_fail(vm, AS_ERR_FORMAT, "refuses to call '%s' (%s at byte %zu)", fn->s, op, vm->pos);
     }
     if (!res)
-        return vm->err ? vm->err->code : AS_ERR_FORMAT;
+        return vm->code;
     return vm_push(vm, res);
 }
 
