@@ -457,8 +457,9 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
     if (b->batch <= 0 || b->nlocal <= 0 || b->n_g <= 0 || b->n_l <= 0)
         return as_error_set(err, AS_ERR_ARG, "train: empty batch (B=%d, local crops=%d)",
                             b->batch, b->nlocal);
-    if (cache_prepare(t, b, err))
-        return err ? err->code : AS_ERR_NOMEM;
+    int rc = cache_prepare(t, b, err);
+    if (rc)
+        return rc;
     double t0 = as_train_clock();
     AsTrainCache *c = t->cache;
     const AsDecoder *dec = t->dec;
