@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cblas.h>
 
 #include "checkpoint.h"
 #include "cli.h"
 #include "commands.h"
 #include "image.h"
 #include "kmeans.h"
+#include "pool.h"
 #include "pth.h"
 #include "train.h"
 #include "vit.h"
@@ -816,11 +816,11 @@ int cmd_train(int argc, char **argv)
                             crops + (size_t)c * B * crop_floats,
                             (size_t)nb * crop_floats * sizeof(float));
             data_time += now_sec() - d0;
-            openblas_set_num_threads(1);
+            as_pool_set_threads(1);
             int rc = as_train_crops_encode(&tc, &m->enc, crops, nc, nb, S, o.pairing,
                                            (float)o.mass, o.threads,
                                            (const volatile int *)&g_stop, &err);
-            openblas_set_num_threads(o.threads);
+            as_pool_set_threads(o.threads);
             if (rc == AS_ERR_CANCELLED) { /* redo this batch after --resume */
                 rs.cursor = cursor_before;
                 rs.crop_rng = rng_before;

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "pool.h"
 #include "simd.h"
 
 #define MR 6   /* rows of a register tile */

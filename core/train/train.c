@@ -1,9 +1,8 @@
-/* train: see train.h. Forward kernels come from kernels.h, backward kernels
+/* train: see train.h. Forward kernels come from core/compute, backward kernels
  * from backward.h. Decoder instances (one per crop and batch element) are
  * independent; the decoder weights get the sum of their gradients. */
 #include "train.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,8 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "activations.h"
+#include "attention.h"
 #include "backward.h"
-#include "kernels.h"
+#include "linear.h"
 #include "pth.h"
 #include "segment.h"
 #include "vit.h"
@@ -515,9 +516,8 @@ static void decoder_forward(AsTrainer *t)
     for (int h = 0; h < heads; h++) {
         for (int r = 0; r < R; r++)
             memcpy(c->ac + (size_t)r * D + h * d, bias + 2 * D + h * d, (size_t)d * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, d, D, 1.0f,
-                    c->pf + (size_t)h * R * D, D, W + (size_t)(2 * D + h * d) * D, D, 1.0f,
-                    c->ac + h * d, D);
+        as_sgemm(false, true, R, d, D, 1.0f, c->pf + (size_t)h * R * D, D,
+                 W + (size_t)(2 * D + h * d) * D, D, 1.0f, c->ac + h * d, D);
     }
     as_linear(c->ac, R, &ly->cross.out_proj, c->r1);
     for (int k = 0; k < c->ninst; k++) /* residual: the prototypes */
@@ -610,10 +610,10 @@ static void decoder_backward(AsTrainer *t)
     /* value projection out_h = PF_h Wv_h^T + bv_h, all rows at once */
     for (int h = 0; h < heads; h++) {
         const float *go = c->dac + h * d;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, D, R, 1.0f, go, D,
-                    c->pf + (size_t)h * RD, D, 1.0f, gw + (size_t)(2 * D + h * d) * D, D);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, D, d, 1.0f, go, D,
-                    W + (size_t)(2 * D + h * d) * D, D, 0.0f, c->dpf + (size_t)h * RD, D);
+        as_sgemm(true, false, d, D, R, 1.0f, go, D, c->pf + (size_t)h * RD, D, 1.0f,
+                 gw + (size_t)(2 * D + h * d) * D, D);
+        as_sgemm(false, false, R, D, d, 1.0f, go, D, W + (size_t)(2 * D + h * d) * D, D, 0.0f,
+                 c->dpf + (size_t)h * RD, D);
     }
     as_linear_backward(NULL, R, D, D, NULL, c->dac, D, NULL, NULL, gb + 2 * D);
     /* attention per instance, into the shared folded queries */
@@ -655,9 +655,8 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
     as_l2norm_rows(b->lc_tokens, B * nl * nlt, D, NORM_EPS, c->nFl);
     /* global assignment logits sg = n(Fg) n(P0)^T */
     for (int bi = 0; bi < B; bi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ng, Q, D, 1.0f,
-                    c->nFg + (size_t)bi * ng * D, D, c->inst[bi].nP, D, 0.0f,
-                    c->sg + (size_t)bi * ng * Q, Q);
+        as_sgemm(false, true, ng, Q, D, 1.0f, c->nFg + (size_t)bi * ng * D, D, c->inst[bi].nP, D,
+                 0.0f, c->sg + (size_t)bi * ng * Q, Q);
     memset(c->dsg, 0, (size_t)B * ng * Q * sizeof(float));
     double t1 = now_sec();
     t->time_forward += t1 - t0;
@@ -670,8 +669,8 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
         for (int bi = 0; bi < B; bi++) {
             float *C = c->corr + (size_t)bi * ng * nlt;
             const float *fl = c->nFl + ((size_t)bi * nl + i) * nlt * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ng, nlt, D, 1.0f,
-                        c->nFg + (size_t)bi * ng * D, D, fl, D, 0.0f, C, nlt);
+            as_sgemm(false, true, ng, nlt, D, 1.0f, c->nFg + (size_t)bi * ng * D, D, fl, D, 0.0f, C,
+                     nlt);
             for (size_t e = 0; e < (size_t)ng * nlt; e++)
                 m0 += C[e];
         }
@@ -696,8 +695,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
         for (int bi = 0; bi < B; bi++) {
             Inst *il = &c->inst[B + bi * nl + i];
             const float *fl = c->nFl + ((size_t)bi * nl + i) * nlt * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nlt, Q, D, 1.0f, fl, D, il->nP,
-                        D, 0.0f, c->sl, Q);
+            as_sgemm(false, true, nlt, Q, D, 1.0f, fl, D, il->nP, D, 0.0f, c->sl, Q);
             memset(c->dsl, 0, (size_t)nlt * Q * sizeof(float));
             double lc = as_loss_correlation(
                 c->corr + (size_t)bi * ng * nlt, c->sg + (size_t)bi * ng * Q, c->sl, ng, nlt, Q,
@@ -705,8 +703,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
                 t->hyper.corr_coef, 1.0f / nl, c->dsg + (size_t)bi * ng * Q, c->dsl);
             loss_corr += lc;
             /* dn(Pi) += dsl^T n(Fl) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Q, D, nlt, 1.0f, c->dsl, Q, fl,
-                        D, 1.0f, il->dnP, D);
+            as_sgemm(true, false, Q, D, nlt, 1.0f, c->dsl, Q, fl, D, 1.0f, il->dnP, D);
             /* prototype cross-entropy */
             Inst *ig = &c->inst[bi];
             loss_ce += as_loss_query_ce(ig->nP, il->nP, Q, D, t->hyper.temperature,
@@ -716,9 +713,8 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
     loss_corr /= nl;
     loss_ce /= (double)nl * B;
     for (int bi = 0; bi < B; bi++)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Q, D, ng, 1.0f,
-                    c->dsg + (size_t)bi * ng * Q, Q, c->nFg + (size_t)bi * ng * D, D, 1.0f,
-                    c->inst[bi].dnP, D);
+        as_sgemm(true, false, Q, D, ng, 1.0f, c->dsg + (size_t)bi * ng * Q, Q,
+                 c->nFg + (size_t)bi * ng * D, D, 1.0f, c->inst[bi].dnP, D);
 
     /* backward through every decoder instance */
     memset(t->grad, 0, (size_t)t->total * sizeof(float));
