@@ -9,7 +9,8 @@
 
 #include "cpu.h"
 #include "gemm_kern.h"
-#include "kernels.h"
+#include "activations.h"
+#include "pool.h"
 
 #define NR GEMM_NR
 #define KC GEMM_KC
