@@ -180,8 +180,8 @@ static int fresh_model(const AsTrainOptions *o, AsModel **out, AsError *err)
     AsTensorMap map;
     as_tmap_init(&map);
     const char *src = o->backbone ? o->backbone : o->random_arch;
-    int rc = o->random_arch && !o->backbone ? random_encoder(o, &map, err)
-                                            : as_checkpoint_load(o->backbone, &map, err);
+    int rc = o->random_arch ? random_encoder(o, &map, err)
+                            : as_checkpoint_load(o->backbone, &map, err);
     /* a backbone must not bring its own decoder: drop any */
     for (size_t i = 0; !rc && i < map.count;) {
         if (as_is_decoder_key(map.items[i].name)) {
