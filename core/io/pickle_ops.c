@@ -96,7 +96,7 @@ static int op_dup(Vm *vm, uint8_t op, size_t at)
     (void)at;
     AsPValue *t = pvm_top(vm, "DUP");
     if (!t)
-        return vm->err->code;
+        return vm->code;
     return pvm_push(vm, pvm_copy(vm, t));
 }
 
@@ -274,7 +274,7 @@ static int make_seq(Vm *vm, AsPvKind k, size_t first)
 {
     AsPValue *v = pvm_new(vm, k);
     if (!v)
-        return vm->err->code;
+        return vm->code;
     for (size_t i = first; i < vm->sp; i++) {
         int rc = pvm_add_item(vm, v, vm->stack[i]);
         if (rc)
@@ -327,7 +327,7 @@ static int op_dict(Vm *vm, uint8_t op, size_t at)
         return pvm_fail(vm, AS_ERR_FORMAT, "DICT with an odd number of values at byte %zu", at);
     AsPValue *v = pvm_new(vm, AS_PV_DICT);
     if (!v)
-        return vm->err->code;
+        return vm->code;
     if ((rc = set_pairs(vm, v, first, "DICT", at)))
         return rc;
     return pvm_push(vm, v);
@@ -339,7 +339,7 @@ static int op_append(Vm *vm, uint8_t op, size_t at)
     AsPValue *item = pvm_pop(vm, "APPEND");
     AsPValue *lst = item ? pvm_top(vm, "APPEND") : NULL;
     if (!lst)
-        return vm->err->code;
+        return vm->code;
     if (lst->kind != AS_PV_LIST)
         return pvm_fail(vm, AS_ERR_FORMAT, "APPEND to a %s at byte %zu", as_pv_kind_name(lst->kind), at);
     return pvm_add_item(vm, lst, item);
@@ -382,7 +382,7 @@ static int op_setitem(Vm *vm, uint8_t op, size_t at)
     AsPValue *key = val ? pvm_pop(vm, "SETITEM") : NULL;
     AsPValue *d = key ? pvm_top(vm, "SETITEM") : NULL;
     if (!d)
-        return vm->err->code;
+        return vm->code;
     return pvm_set_item(vm, d, key, val);
 }
 
@@ -464,7 +464,7 @@ static int op_stack_global(Vm *vm, uint8_t op, size_t at)
     AsPValue *nm = pvm_pop(vm, "STACK_GLOBAL");
     AsPValue *m = nm ? pvm_pop(vm, "STACK_GLOBAL") : NULL;
     if (!m)
-        return vm->err->code;
+        return vm->code;
     if (m->kind != AS_PV_STR || nm->kind != AS_PV_STR)
         return pvm_fail(vm, AS_ERR_FORMAT, "STACK_GLOBAL on non-strings at byte %zu", at);
     return pvm_push_global(vm, m->s, m->len, nm->s, nm->len);
@@ -477,7 +477,7 @@ static int op_reduce(Vm *vm, uint8_t op, size_t at)
     AsPValue *args = pvm_pop(vm, "REDUCE");
     AsPValue *fn = args ? pvm_pop(vm, "REDUCE") : NULL;
     if (!fn)
-        return vm->err->code;
+        return vm->code;
     return pvm_do_call(vm, fn, args, "REDUCE");
 }
 
@@ -487,7 +487,7 @@ static int op_newobj(Vm *vm, uint8_t op, size_t at) /* cls args */
     AsPValue *args = pvm_pop(vm, "NEWOBJ");
     AsPValue *cls = args ? pvm_pop(vm, "NEWOBJ") : NULL;
     if (!cls)
-        return vm->err->code;
+        return vm->code;
     if (cls->kind != AS_PV_GLOBAL || (cls->i != G_ODICT && cls->i != G_NAMESPACE))
         return pvm_fail(vm, AS_ERR_FORMAT, "refuses NEWOBJ of '%s' at byte %zu",
                         cls->kind == AS_PV_GLOBAL ? cls->s : as_pv_kind_name(cls->kind), at);
@@ -507,7 +507,7 @@ static int op_binpersid(Vm *vm, uint8_t op, size_t at)
     (void)at;
     AsPValue *pid = pvm_pop(vm, "BINPERSID");
     if (!pid)
-        return vm->err->code;
+        return vm->code;
     return pvm_do_persid(vm, pid);
 }
 

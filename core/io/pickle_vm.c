@@ -26,6 +26,7 @@ int pvm_fail(Vm *vm, AsStatus code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    vm->code = code;
     return as_error_set(vm->err, code, "%s: %s", vm->name, msg);
 }
 
@@ -160,7 +161,7 @@ AsPValue *pvm_copy(Vm *vm, const AsPValue *v)
 int pvm_push(Vm *vm, AsPValue *v)
 {
     if (!v)
-        return vm->err ? vm->err->code : AS_ERR_NOMEM;
+        return vm->code;
     if (vm->sp >= MAX_STACK)
         return pvm_fail(vm, AS_ERR_FORMAT, "stack deeper than %u values (limit)", (unsigned)MAX_STACK);
     if (vm->sp == vm->cap_stack) {
@@ -216,7 +217,7 @@ static int check_height(Vm *vm, const AsPValue *v)
 int pvm_add_item(Vm *vm, AsPValue *seq, AsPValue *item)
 {
     if (vm_charge_grow(vm, seq, false))
-        return vm->err->code;
+        return vm->code;
     if (as_pvi_grow(seq, false))
         return pvm_fail(vm, AS_ERR_NOMEM, "out of memory");
     seq->items[seq->count++] = item;
@@ -240,7 +241,7 @@ int pvm_set_item(Vm *vm, AsPValue *dict, AsPValue *key, AsPValue *val)
         }
     }
     if (vm_charge_grow(vm, dict, true))
-        return vm->err->code;
+        return vm->code;
     if (as_pvi_grow(dict, true))
         return pvm_fail(vm, AS_ERR_NOMEM, "out of memory");
     dict->keys[dict->count] = key;
@@ -284,7 +285,7 @@ int pvm_memo_put(Vm *vm, uint64_t idx)
 {
     AsPValue *top = pvm_top(vm, "PUT");
     if (!top)
-        return vm->err ? vm->err->code : AS_ERR_FORMAT;
+        return vm->code;
     if (idx >= MAX_MEMO)
         return pvm_fail(vm, AS_ERR_FORMAT, "memo index %llu too large (limit %u)", (unsigned long long)idx,
                        (unsigned)MAX_MEMO);
@@ -373,7 +374,7 @@ int pvm_push_global(Vm *vm, const char *mod, size_t mlen, const char *nm, size_t
             snprintf(full, sizeof full, "%s.%s", g->module, g->name);
             AsPValue *v = pvm_strn(vm, AS_PV_GLOBAL, full, strlen(full));
             if (!v)
-                return vm->err ? vm->err->code : AS_ERR_NOMEM;
+                return vm->code;
             v->i = g->id;
             v->dtype = g->dtype;
             return pvm_push(vm, v);
@@ -572,7 +573,7 @@ int pvm_do_call(Vm *vm, AsPValue *fn, AsPValue *args, const char *op)
         return pvm_fail(vm, AS_ERR_FORMAT, "refuses to call '%s' (%s at byte %zu)", fn->s, op, vm->pos);
     }
     if (!res)
-        return vm->err ? vm->err->code : AS_ERR_FORMAT;
+        return vm->code;
     return pvm_push(vm, res);
 }
 
@@ -581,7 +582,7 @@ int pvm_do_build(Vm *vm)
     AsPValue *state = pvm_pop(vm, "BUILD");
     AsPValue *obj = state ? pvm_top(vm, "BUILD") : NULL;
     if (!obj)
-        return vm->err->code;
+        return vm->code;
     switch (obj->kind) {
     case AS_PV_DICT:   /* OrderedDict's instance state (_metadata): dropped */
     case AS_PV_TENSOR: /* tensor attributes: dropped */
@@ -594,7 +595,7 @@ int pvm_do_build(Vm *vm)
             return AS_OK;
         for (size_t i = 0; i < d->count; i++) {
             if (vm_charge_grow(vm, obj, true))
-                return vm->err->code;
+                return vm->code;
             if (as_pvi_grow(obj, true))
                 return pvm_fail(vm, AS_ERR_NOMEM, "out of memory");
             obj->keys[obj->count] = d->keys[i];
@@ -627,7 +628,7 @@ int pvm_do_persid(Vm *vm, AsPValue *pid)
         return pvm_fail(vm, AS_ERR_FORMAT, "storage '%s': bad element count", key->s);
     AsPValue *v = pvm_strn(vm, AS_PV_STORAGE, key->s, key->len);
     if (!v)
-        return vm->err->code;
+        return vm->code;
     v->dtype = cls->dtype;
     v->i = int_of(numel);
     return pvm_push(vm, v);

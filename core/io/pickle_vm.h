@@ -35,6 +35,7 @@ typedef struct {
     size_t len, pos;
     const char *name;
     AsError *err;
+    AsStatus code; /* of the last failure (pvm_fail), known even when err is NULL */
     /* every node created is registered here; nodes not reachable from the
      * result are freed at the end (no ownership tracking during the run) */
     AsPValue **arena;

@@ -1,6 +1,8 @@
 /* pth: see pth.h */
 #include "pth.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -465,36 +467,7 @@ int as_pth_write(const char *path, const char *archive_name, const AsPValue *roo
     int rc = as_pth_write_mem(archive_name, root, &buf, &len, err);
     if (rc)
         return as_error_prefix(err, "%s: ", path);
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    if (!tmp) {
-        free(buf);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-    }
-    snprintf(tmp, pl + 32, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        rc = as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(tmp);
-        free(buf);
-        return rc;
-    }
-    size_t wrote = fwrite(buf, 1, len, f);
-    int ferr = ferror(f);
-    int cl = fclose(f);
+    rc = as_atomic_write_file(path, buf, len, err);
     free(buf);
-    if (wrote != len || ferr || cl != 0) {
-        rc = as_error_set(err, AS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return rc;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = as_error_set(err, AS_ERR_IO, "%s: cannot rename from %s: %s", path, tmp, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return rc;
-    }
-    free(tmp);
-    return AS_OK;
+    return rc;
 }
