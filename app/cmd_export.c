@@ -15,6 +15,7 @@
 #include "export.h"
 #include "image.h"
 #include "merge.h"
+#include "pipeline.h"
 #include "runlist.h"
 #include "segment.h"
 
@@ -80,19 +81,57 @@ static void usage(FILE *f)
             cli_model_help, AS_EXPORT_POLYGON_EPSILON);
 }
 
-static int export_one(const AsModel *model, const CliModelArgs *a, bool fg_only, AsDataset *x,
-                      const int *group_class, const char *path, AsError *err)
-{
-    AsImage img = { 0 };
+/* One image on its way through the pipeline (pipeline.h). */
+typedef struct {
+    const char *path;
+    bool skip;
+    int rc;
+    AsError err;
+    AsImage img;
     AsResult res;
-    memset(&res, 0, sizeof res);
-    int32_t *labels = NULL;
-    int rc = as_image_load(path, &img, err);
-    if (rc == 0) {
-        rc = as_segment_image(model, &img, &a->sopt, &res, err);
-        if (rc)
-            as_error_prefix(err, "%s: ", path);
+} Job;
+
+typedef struct {
+    const AsModel *model;
+    const CliModelArgs *a;
+    bool fg_only, quiet;
+    AsDataset *x;
+    const int *group_class;
+    Job *jobs;
+    int n, failed, done;
+    time_t last_commit;
+    bool stop; /* a commit failed: nothing more is written */
+} Run;
+
+/* stage 1 (reader thread): decode */
+static void stage_read(int i, void *ctx)
+{
+    Run *u = ctx;
+    Job *j = &u->jobs[i];
+    if (!j->skip)
+        j->rc = as_image_load(j->path, &j->img, &j->err);
+}
+
+/* stage 2 (calling thread, core thread pool): the network */
+static void stage_work(int i, void *ctx)
+{
+    Run *u = ctx;
+    Job *j = &u->jobs[i];
+    if (!j->skip && !j->rc) {
+        j->rc = as_segment_image(u->model, &j->img, &u->a->sopt, &j->res, &j->err);
+        if (j->rc)
+            as_error_prefix(&j->err, "%s: ", j->path);
     }
+}
+
+/* stage 3 (writer thread): labels at the image size, staged in the dataset */
+static int export_one(Run *u, Job *j)
+{
+    AsError *err = &j->err;
+    int32_t *labels = NULL;
+    const AsImage img = j->img;
+    const char *path = j->path;
+    int rc = j->rc;
     int g = 0;
     if (rc == 0) {
         labels = malloc(sizeof(int32_t) * (size_t)img.w * (size_t)img.h);
@@ -101,21 +140,47 @@ static int export_one(const AsModel *model, const CliModelArgs *a, bool fg_only,
                               img.w, img.h);
     }
     if (rc == 0) {
-        AsMergeOptions mo = { a->merge_to, a->merge_threshold };
-        rc = as_result_relabel(&res, &mo, fg_only, img.h, img.w, NULL, labels, NULL, &g, err);
+        AsMergeOptions mo = { u->a->merge_to, u->a->merge_threshold };
+        rc = as_result_relabel(&j->res, &mo, u->fg_only, img.h, img.w, NULL, labels, NULL, &g,
+                               err);
         if (rc)
             as_error_prefix(err, "%s: ", path);
     }
     if (rc == 0) {
         char name[PATH_MAX];
         cli_stem(path, name, sizeof name);
-        rc = as_dataset_add(x, name, path, labels, img.w, img.h, g, group_class, res.in_w,
-                            res.in_h, err);
+        rc = as_dataset_add(u->x, name, path, labels, img.w, img.h, g, u->group_class,
+                            j->res.in_w, j->res.in_h, err);
     }
     free(labels);
-    as_result_free(&res);
-    as_image_free(&img);
     return rc;
+}
+
+static void stage_write(int i, void *ctx)
+{
+    Run *u = ctx;
+    Job *j = &u->jobs[i];
+    if (!j->skip && !u->stop) {
+        if (export_one(u, j) != 0) {
+            fprintf(stderr, "alignseg export: %s\n", j->err.msg);
+            u->failed++;
+        } else {
+            u->done++;
+            if (!u->quiet)
+                fprintf(stderr, "[%d/%d] %s\n", i + 1, u->n, j->path);
+            /* a long run commits now and then, so a kill loses little */
+            if (time(NULL) - u->last_commit >= 60) {
+                if (as_dataset_commit(u->x, &j->err)) {
+                    fprintf(stderr, "alignseg export: %s\n", j->err.msg);
+                    u->failed = u->n;
+                    u->stop = true;
+                }
+                u->last_commit = time(NULL);
+            }
+        }
+    }
+    as_result_free(&j->res);
+    as_image_free(&j->img);
 }
 
 typedef struct {
@@ -302,41 +367,38 @@ int cmd_export(int argc, char **argv)
         free(classes);
         return 1;
     }
-    int failed = 0, done = 0, skipped = 0;
-    time_t last_commit = time(NULL);
+    int skipped = 0;
+    Job *jobs = calloc((size_t)nimages, sizeof *jobs);
+    if (!jobs) {
+        fprintf(stderr, "alignseg export: out of memory\n");
+        as_dataset_free(x);
+        as_model_free(model);
+        free(images);
+        free(classes);
+        return 1;
+    }
     for (int k = 0; k < nimages; k++) {
         char stem[PATH_MAX];
         cli_stem(images[k], stem, sizeof stem);
+        jobs[k].path = images[k];
+        as_error_clear(&jobs[k].err);
         long at = as_dataset_find(x, stem);
         if (at >= 0 && !overwrite) {
             AsDatasetImage im;
             as_dataset_image(x, (size_t)at, &im);
+            jobs[k].skip = true;
             skipped++;
             if (!quiet)
                 fprintf(stderr,
                         "alignseg export: %s: skipped, the dataset has '%s' already (from %s)\n",
                         images[k], stem, im.file);
-            continue;
-        }
-        as_error_clear(&err);
-        if (export_one(model, &a, fg_only, x, nclass ? group_class : NULL, images[k], &err) != 0) {
-            fprintf(stderr, "alignseg export: %s\n", err.msg);
-            failed++;
-            continue;
-        }
-        done++;
-        if (!quiet)
-            fprintf(stderr, "[%d/%d] %s\n", k + 1, nimages, images[k]);
-        /* a long run commits now and then, so a kill loses little */
-        if (time(NULL) - last_commit >= 60) {
-            if (as_dataset_commit(x, &err)) {
-                fprintf(stderr, "alignseg export: %s\n", err.msg);
-                failed = nimages;
-                break;
-            }
-            last_commit = time(NULL);
         }
     }
+    Run run = { model, &a, fg_only, quiet, x, nclass ? group_class : NULL, jobs, nimages,
+                0, 0, time(NULL), false };
+    pipeline_run(nimages, stage_read, stage_work, stage_write, &run);
+    free(jobs);
+    int failed = run.failed, done = run.done;
     as_error_clear(&err);
     if (failed < nimages && (as_dataset_pending(x) > 0 || as_dataset_image_count(x) == 0) &&
         as_dataset_commit(x, &err)) {
