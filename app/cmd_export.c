@@ -49,6 +49,9 @@ static void usage(FILE *f)
             "all its entries. Two inputs with the same NAME in one call are a usage error\n"
             "naming both. The folder is switched to the new dataset at once (temporaries,\n"
             "then a journaled rename); a killed or failed run leaves the previous dataset.\n"
+            "With --shard the folder also records {\"shard\": {\"index\": I, \"count\": N}} and\n"
+            "the options (\"settings\") in alignseg-export.json: the shard format that joins\n"
+            "the N folders into one export.\n"
             "\n"
             "%s"
             "Export:\n"
@@ -64,6 +67,7 @@ static void usage(FILE *f)
             "                         are never exported.\n"
             "      --unnamed W        background or ignore (see --class)\n"
             "      --overwrite        replace images the dataset has already\n"
+            "%s"
             "      --foreground       label only the foreground (CLS attention mass kept by\n"
             "                         --threshold); other pixels become background\n"
             "      --polygon-tolerance E  labelme polygon simplification in pixels (default %g;\n"
@@ -77,8 +81,10 @@ static void usage(FILE *f)
             "Example:\n"
             "  alignseg export -m alignseg_vits16.pth --merge-to 3 --format voc,coco -o ann *.jpg\n"
             "  alignseg export -m alignseg_vits16.pth --merge-to 2 --class 0=cat --class 1=background \\\n"
-            "      -o ann more/*.jpg\n",
-            cli_model_help, AS_EXPORT_POLYGON_EPSILON);
+            "      -o ann more/*.jpg\n"
+            "  sbatch --array=0-7 --wrap 'alignseg export -m m.pth --shard slurm \\\n"
+            "      -o shards/$SLURM_ARRAY_TASK_ID photos/*.jpg'\n",
+            cli_model_help, runlist_shard_help, AS_EXPORT_POLYGON_EPSILON);
 }
 
 /* One image on its way through the pipeline (pipeline.h). */
@@ -228,6 +234,7 @@ int cmd_export(int argc, char **argv)
     as_export_options_default(&xo);
     const char *outdir = NULL, *unnamed = "background";
     bool quiet = false, fg_only = false, overwrite = false;
+    RunShard shard = { 0, 0 };
     int nimages = 0, nclass = 0;
     char **images = calloc((size_t)argc + 1, sizeof *images);
     ClassArg *classes = calloc((size_t)argc + 1, sizeof *classes);
@@ -303,6 +310,10 @@ int cmd_export(int argc, char **argv)
             fg_only = true;
         } else if (!strcmp(o, "--overwrite")) {
             overwrite = true;
+        } else if (!strcmp(o, "--shard")) {
+            if (runlist_parse_shard("export", v, &shard) != 0)
+                goto usage_error;
+            i++;
         } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
             quiet = true;
         } else if (o[0] == '-' && o[1] != '\0') {
@@ -328,6 +339,9 @@ int cmd_export(int argc, char **argv)
     if (runlist_check_unique("export", (const char *const *)images, nimages, outdir,
                              "%s/labelme/%s.json") != 0)
         goto usage_error;
+    nimages = runlist_apply_shard((const char **)images, nimages, &shard);
+    xo.shard_index = shard.index;
+    xo.shard_count = shard.count;
 
     AsModel *model = NULL;
     if (cli_load_model(&a, "export", &model) != 0) {

@@ -40,6 +40,7 @@ static void usage(FILE *f)
             "  -o, --output DIR       output folder (created if missing; default '.')\n"
             "      --dump             also write the .npy arrays\n"
             "      --overwrite        replace outputs that exist already\n"
+            "%s"
             "  -q, --quiet            no progress lines\n"
             "  -h, --help             this help\n"
             "\n"
@@ -57,7 +58,7 @@ static void usage(FILE *f)
             "Example:\n"
             "  alignseg segment -m alignseg_vits16.pth -o out data/samples/chelsea.png\n"
             "  alignseg segment -m dino_deitsmall16_pretrain.pth --prototypes 6 photo.jpg\n",
-            cli_model_help);
+            cli_model_help, runlist_shard_help);
 }
 
 /* Stage DIR/NAME.npy (rel to the batch root) in the batch. */
@@ -310,6 +311,7 @@ int cmd_segment(int argc, char **argv)
     cli_model_args_init(&a);
     const char *outdir = ".";
     bool dump = false, quiet = false, overwrite = false;
+    RunShard shard = { 0, 0 };
     const char **images = calloc((size_t)argc, sizeof *images);
     int nimages = 0;
     if (!images)
@@ -338,6 +340,12 @@ int cmd_segment(int argc, char **argv)
             dump = true;
         } else if (!strcmp(o, "--overwrite")) {
             overwrite = true;
+        } else if (!strcmp(o, "--shard")) {
+            if (runlist_parse_shard("segment", i + 1 < argc ? argv[i + 1] : NULL, &shard) != 0) {
+                free(images);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
             quiet = true;
         } else if (o[0] == '-' && o[1] != '\0') {
@@ -357,6 +365,7 @@ int cmd_segment(int argc, char **argv)
         free(images);
         return 2;
     }
+    nimages = runlist_apply_shard(images, nimages, &shard);
     AsModel *m = NULL;
     if (cli_load_model(&a, "segment", &m) != 0) {
         free(images);
