@@ -971,6 +971,85 @@ static void test_cli_dataset(void)
     CHECK(test_run(cmd) == 0, "cleanup");
 }
 
+/* Issue 14: 3 shards (one of them empty is fine) merged equal a single export
+ * byte for byte; missing, duplicated, foreign and non-shard folders are
+ * refused naming them; --shard slurm reads the array variables. */
+static void test_cli_shards(void)
+{
+    char dir[] = "/tmp/alignseg_shards_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char cmd[8192], p[1024];
+    const char *model = test_path("reference/infer_tiny/alignseg.pth");
+    const char *img = test_path("reference/infer_tiny/input.png");
+    char opts[1200];
+    snprintf(opts, sizeof opts, "-q -m '%s' --encoder-heads 3 --size 64 --merge-threshold 0.5", model);
+    /* 7 images: the reference input and flipped/cropped copies of it */
+    AsImage im;
+    AsError err;
+    snprintf(p, sizeof p, "%s/in", dir);
+    mkdir(p, 0777);
+    if (as_image_load(img, &im, &err) == 0) {
+        for (int k = 0; k < 7; k++) {
+            int w = im.w - 4 * k, h = im.h - 2 * k;
+            uint8_t *c = malloc((size_t)w * h * 3);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    memcpy(c + 3 * ((size_t)y * w + x),
+                           im.rgb + 3 * ((size_t)(k % 2 ? h - 1 - y : y) * im.w + x + k), 3);
+            snprintf(p, sizeof p, "%s/in/img%d.png", dir, (k * 5) % 7);
+            CHECK(as_png_write_rgb(p, c, w, h, &err) == 0, "%s", err.msg);
+            free(c);
+        }
+        as_image_free(&im);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' export %s -o '%s/single' '%s'/in/*.png", test_bin(), opts, dir, dir);
+    CHECK(test_run(cmd) == 0, "single export");
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "SLURM_ARRAY_TASK_ID=%d SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=3 "
+                 "'%s' export %s --shard slurm -o '%s/s%d' '%s'/in/*.png",
+                 i + 1, test_bin(), opts, dir, i, dir);
+        CHECK(test_run(cmd) == 0, "shard %d", i);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' merge -o '%s/merged' '%s/s2' '%s/s0' '%s/s1'", test_bin(), dir,
+             dir, dir, dir);
+    CHECK(test_run(cmd) == 0, "merge");
+    snprintf(cmd, sizeof cmd, "diff -r '%s/single' '%s/merged'", dir, dir);
+    CHECK(test_run(cmd) == 0, "merged = single export, byte for byte");
+    snprintf(cmd, sizeof cmd, "'%s' export %s --size 96 --shard 2/3 -o '%s/foreign' '%s'/in/*.png",
+             test_bin(), opts, dir, dir);
+    CHECK(test_run(cmd) == 0, "foreign shard");
+    struct {
+        const char *args, *want;
+    } bad[] = { { "s0 s1", "shard 2 of 3 is missing" },
+                { "s0 s1 s1 s2", "s1 are both shard 1" },
+                { "s0 s1 foreign", "foreign is a foreign shard" },
+                { "single", "single is not a shard" } };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char list[256] = "";
+        char *save = NULL, copy[64];
+        snprintf(copy, sizeof copy, "%s", bad[k].args);
+        for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            snprintf(list + strlen(list), sizeof list - strlen(list), " '%s/%s'", dir, t);
+        snprintf(cmd, sizeof cmd, "'%s' merge -o '%s/m%zu' %s 2>'%s/merr.txt'", test_bin(), dir, k,
+                 list, dir);
+        CHECK(test_run(cmd) == 1, "merge %s refused", bad[k].args);
+        snprintf(p, sizeof p, "%s/merr.txt", dir);
+        CHECK(count_lines_with(p, bad[k].want) == 1, "merge %s: message names it ('%s')",
+              bad[k].args, bad[k].want);
+        snprintf(p, sizeof p, "%s/m%zu/alignseg-export.json", dir, k);
+        CHECK(access(p, F_OK) != 0, "nothing merged");
+    }
+    snprintf(cmd, sizeof cmd, "'%s' export %s --shard slurm -o '%s/x' '%s/in/img0.png' 2>/dev/null",
+             test_bin(), opts, dir, dir);
+    CHECK(test_run(cmd) == 2, "--shard slurm outside an array job is a usage error");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
+}
+
 /* bool member `key` of object j: 1, 0, or -1 when missing or not a bool */
 static int json_bool(const AsJson *j, const char *key)
 {
@@ -1187,6 +1266,7 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "cli")) {
         test_cli();
         test_cli_dataset();
+        test_cli_shards();
         return check_report("export_cli");
     }
     test_rle_reference();

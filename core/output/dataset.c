@@ -608,8 +608,7 @@ int as_dataset_add(AsDataset *d, const char *name, const char *image_path, const
     for (int g = 0; g < ngroups; g++) {
         if (group_class) {
             gc[g] = group_class[g];
-            if (gc[g] < 0 || gc[g] > AS_DATASET_MAX_CLASS ||
-                (gc[g] > 0 && !d->cls[gc[g]].name[0]))
+            if (gc[g] < 0 || gc[g] > AS_DATASET_MAX_CLASS)
                 return as_error_set(err, AS_ERR_ARG, "%s: group %d: no class %d in the dataset",
                                     name, g, gc[g]);
         } else {
@@ -636,6 +635,9 @@ int as_dataset_add(AsDataset *d, const char *name, const char *image_path, const
                 rc = as_dataset_class(d, cname, l + 1, NULL, &gc[l], err);
             }
             c = gc[l];
+            if (c > 0 && !d->cls[c].name[0] && !rc)
+                rc = as_error_set(err, AS_ERR_ARG, "%s: group %d: no class %d in the dataset",
+                                  name, (int)l, c);
         }
         cls[i] = (uint8_t)c;
         clsmap[i] = c;
