@@ -1043,6 +1043,11 @@ static void test_cli_shards(void)
         snprintf(p, sizeof p, "%s/m%zu/alignseg-export.json", dir, k);
         CHECK(access(p, F_OK) != 0, "nothing merged");
     }
+    snprintf(cmd, sizeof cmd, "'%s' export %s --shard 1/3 -o '%s/s0' '%s'/in/*.png 2>'%s/serr.txt'",
+             test_bin(), opts, dir, dir, dir);
+    CHECK(test_run(cmd) == 1, "another --shard into a shard folder is refused");
+    snprintf(p, sizeof p, "%s/serr.txt", dir);
+    CHECK(count_lines_with(p, "holds shard 0/3") == 1, "message says which shard it holds");
     snprintf(cmd, sizeof cmd, "'%s' export %s --shard slurm -o '%s/x' '%s/in/img0.png' 2>/dev/null",
              test_bin(), opts, dir, dir);
     CHECK(test_run(cmd) == 2, "--shard slurm outside an array job is a usage error");

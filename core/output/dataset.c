@@ -220,6 +220,21 @@ static int read_index(AsDataset *d, const char *path, AsError *err)
         for (int t = 0; t < 3; t++)
             k->rgb[t] = (uint8_t)as_json_num(rgb->items[t], 0);
     }
+    const AsJson *sh = as_json_get(j, "shard");
+    int si = (int)as_json_num(as_json_get(sh, "index"), 0),
+        sc = (int)as_json_num(as_json_get(sh, "count"), 0);
+    if (!rc && (si != d->opt.shard_index || sc != d->opt.shard_count)) {
+        char what[64];
+        if (sc)
+            snprintf(what, sizeof what, "shard %d/%d", si, sc);
+        else
+            snprintf(what, sizeof what, "an export made without --shard");
+        rc = as_error_set(err, AS_ERR_ARG,
+                          "%s: this folder holds %s; export into it with the same --shard, or "
+                          "into another folder",
+                          path, what);
+        goto out;
+    }
     d->next_id = (int64_t)as_json_num(as_json_get(j, "next_image_id"), 1);
     for (size_t i = 0; i < ims->count && !rc; i++) {
         const AsJson *m = ims->items[i], *size = as_json_get(m, "size"),
