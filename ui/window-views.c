@@ -228,10 +228,11 @@ void vw_relabel(ViewerWindow *w)
                         FALSE);
     w->relabel_us = g_get_monotonic_time() - t0;
     rebuild_legend(w);
-    gtk_widget_queue_draw(w->attn_grid);
-    for (GtkWidget *c = gtk_widget_get_first_child(w->attn_grid); c;
-         c = gtk_widget_get_next_sibling(c))
-        gtk_widget_queue_draw(c);
+    /* the foreground tile follows the mass slider live: queue its own drawing
+     * area (GTK 4 keeps a parent's children's render nodes on a parent's
+     * queue_draw) */
+    if (w->fg_area)
+        gtk_widget_queue_draw(w->fg_area);
     /* prototype swatches follow the groups */
     GtkWidget *pg = w->proto_grid;
     for (GtkWidget *c = gtk_widget_get_first_child(pg); c; c = gtk_widget_get_next_sibling(c)) {
@@ -278,15 +279,24 @@ static void fit_rect(int aw, int ah, int wd, int ht, double *x, double *y, doubl
     *y = (ht - *sh) / 2;
 }
 
+/* A map drawn in a wd x ht tile has the photo's aspect ratio (the network's
+ * input may be square), or the input's when there is no photo. */
+static void map_rect(ViewerWindow *w, int wd, int ht, double *x, double *y, double *sw, double *sh)
+{
+    if (w->image)
+        fit_rect(w->image->img.w, w->image->img.h, wd, ht, x, y, sw, sh);
+    else
+        fit_rect(w->result->r.in_w, w->result->r.in_h, wd, ht, x, y, sw, sh);
+}
+
 static void heat_tile_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer data)
 {
     ViewerWindow *w = data;
     cairo_surface_t *s = g_object_get_data(G_OBJECT(a), "surface");
     if (!s || !w->result)
         return;
-    const AsResult *r = &w->result->r;
     double x, y, sw, sh;
-    fit_rect(r->in_w, r->in_h, wd, ht, &x, &y, &sw, &sh);
+    map_rect(w, wd, ht, &x, &y, &sw, &sh);
     cairo_save(cr);
     cairo_rectangle(cr, x, y, sw, sh);
     cairo_clip(cr);
@@ -308,7 +318,7 @@ static void fg_tile_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointe
         return;
     const AsResult *r = &w->result->r;
     double x, y, sw, sh;
-    fit_rect(r->in_w, r->in_h, wd, ht, &x, &y, &sw, &sh);
+    map_rect(w, wd, ht, &x, &y, &sw, &sh);
     cairo_save(cr);
     cairo_translate(cr, x, y);
     cairo_save(cr);
@@ -422,6 +432,7 @@ static void build_proto_grid(ViewerWindow *w)
 
 void vw_rebuild_tiles(ViewerWindow *w)
 {
+    w->fg_area = NULL;
     clear_container(w->attn_grid);
     build_proto_grid(w);
     if (!w->result)
@@ -439,6 +450,7 @@ void vw_rebuild_tiles(ViewerWindow *w)
     GtkWidget *fa = gtk_drawing_area_new();
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(fa), fg_tile_draw, w, NULL);
     gtk_flow_box_append(GTK_FLOW_BOX(w->attn_grid), tile_new(_("Foreground mask"), fa, 200));
+    w->fg_area = fa;
 }
 
 /* ---------------------------------------------------------------- colour scale */
@@ -498,7 +510,7 @@ void vw_update_similarity(ViewerWindow *w)
     const AsResult *r = &w->result->r;
     vu_patch_similarity(r->tokens, r->n, r->dim, w->sim_patch, w->sim_values);
     cairo_surface_t *s = heat_surface(w->sim_values, r->gw, r->gh, &w->sim_lo, &w->sim_hi);
-    imgview_set_overlay(w->sim_view, s, 0.8, smooth(w));
+    imgview_set_overlay(w->sim_view, s, gtk_adjustment_get_value(w->opacity_adj), smooth(w));
     cairo_surface_destroy(s);
     char lo[32], hi[32];
     g_snprintf(lo, sizeof lo, "%.3f", w->sim_lo);
@@ -674,16 +686,24 @@ static void on_slider(ViewerWindow *w)
 
 static void on_opacity(ViewerWindow *w, GtkAdjustment *adj)
 {
-    if (w->result)
-        imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(adj), FALSE);
+    if (!w->result)
+        return;
+    imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(adj), FALSE);
+    vw_update_similarity(w); /* its overlay follows the same slider */
+}
+
+/* Redraw every drawing area under widget (tiles are boxes of labels and areas). */
+static void queue_draw_tree(GtkWidget *widget)
+{
+    gtk_widget_queue_draw(widget);
+    for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
+        queue_draw_tree(c);
 }
 
 static void on_smooth(ViewerWindow *w)
 {
     vw_update_similarity(w);
-    gtk_widget_queue_draw(w->attn_grid);
-    for (GtkWidget *c = gtk_widget_get_first_child(w->attn_grid); c; c = gtk_widget_get_next_sibling(c))
-        gtk_widget_queue_draw(gtk_flow_box_child_get_child(GTK_FLOW_BOX_CHILD(c)));
+    queue_draw_tree(w->attn_grid);
     build_proto_grid(w);
 }
 
@@ -708,8 +728,27 @@ void vw_views_class_init(GtkWidgetClass *wc)
     gtk_widget_class_bind_template_callback(wc, on_show_all);
 }
 
+/* A click on a picture takes the keyboard focus from a slider, so that Left
+ * and Right step through the images again (a focused slider keeps them):
+ * with no focus widget the window's own shortcuts get the keys. */
+static void on_area_pressed(GtkGestureClick *g, int n, double x, double y, gpointer data)
+{
+    (void)g;
+    (void)n;
+    (void)x;
+    (void)y;
+    gtk_window_set_focus(GTK_WINDOW(data), NULL);
+}
+
 void vw_views_init(ViewerWindow *w)
 {
+    GtkWidget *areas[] = { w->seg_area, w->sim_area };
+    for (size_t i = 0; i < G_N_ELEMENTS(areas); i++) {
+        GtkGesture *click = gtk_gesture_click_new();
+        gtk_event_controller_set_propagation_phase(GTK_EVENT_CONTROLLER(click), GTK_PHASE_CAPTURE);
+        g_signal_connect(click, "pressed", G_CALLBACK(on_area_pressed), w);
+        gtk_widget_add_controller(areas[i], GTK_EVENT_CONTROLLER(click));
+    }
     w->seg_view = imgview_attach(w->seg_area);
     imgview_set_callbacks(w->seg_view, seg_hover, NULL, NULL, w);
     imgview_set_placeholder(w->seg_view, _("Open an image (Ctrl+O) or drop one here"));

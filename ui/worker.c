@@ -67,6 +67,7 @@ typedef struct {
     gboolean random;
     ViewerModel *model;
     int input_size;
+    gboolean keep_aspect;
     /* progress throttling (worker thread only) */
     char last_stage[64];
     double last_fraction;
@@ -296,7 +297,7 @@ static void run_image(Job *j)
     AsSegmentOptions o;
     as_segment_options_default(&o);
     o.size = j->input_size;
-    o.long_side = 0;
+    o.long_side = j->keep_aspect ? j->input_size : 0;
     o.cancel = &j->cancel;
     o.progress = on_progress;
     o.progress_user = j;
@@ -420,13 +421,15 @@ guint worker_load_model(Worker *w, const char *path, const char *backbone,
     return submit(w, j, JOB_MODEL | JOB_IMAGE);
 }
 
-guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_size)
+guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_size,
+                     gboolean keep_aspect)
 {
     Job *j = g_new0(Job, 1);
     j->kind = JOB_IMAGE;
     j->path = g_strdup(path);
     j->model = viewer_model_ref(model);
     j->input_size = input_size;
+    j->keep_aspect = keep_aspect;
     return submit(w, j, JOB_IMAGE);
 }
 
