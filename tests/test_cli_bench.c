@@ -5,7 +5,7 @@
  * --save-weights writes a checkpoint that loads back as a ViT-S/16 AlignSeg
  * model, and bad options are usage errors. Output format only: no timing is
  * asserted. */
-#include "check.h"
+#include "testutil.h"
 #include "gemm.h"
 #include "model.h"
 #include "npy.h"
@@ -14,18 +14,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Run cmd, capture stdout into buf; returns the exit status (-1 on failure). */
-static int run_capture(const char *cmd, char *buf, size_t len)
-{
-    FILE *f = popen(cmd, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, len - 1, f);
-    buf[n] = 0;
-    int st = pclose(f);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static int line_starting(const char *out, const char *prefix)
 {
@@ -39,14 +27,14 @@ static int line_starting(const char *out, const char *prefix)
 int main(void)
 {
     static char out[1 << 16];
-    char cmd[8192], tmp[] = "/tmp/alignseg-test-bench-XXXXXX";
-    CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+    char cmd[8192], tmp[TEST_TMPDIR_MAX];
+    CHECK(test_tmpdir_make(tmp, sizeof tmp, "bench") != NULL, "mkdtemp");
 
     /* the human-readable report */
     snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 1 --threads 1 --no-load --no-peak "
              "--arch vit_small --patch 16 --dump %s --save-weights %s/w.pth 2>&1",
              test_bin(), tmp, tmp);
-    CHECK(run_capture(cmd, out, sizeof out) == 0, "bench exit status; output:\n%s", out);
+    CHECK(test_run_capture(cmd, out, sizeof out) == 0, "bench exit status; output:\n%s", out);
     const char *stages[] = { "  encoder ", "  decoder ", "  assignment ", "  foreground ",
                              "  upsample ", "  total ", "relabel after a slider move",
                              "peak RSS: ", "alignseg bench: vit_small/16, 32x32 input" };
@@ -126,7 +114,7 @@ int main(void)
     /* one JSON line with the fields bench/compare reads */
     snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 2 --threads 1 --no-load --no-peak "
              "--json 2>&1", test_bin());
-    CHECK(run_capture(cmd, out, sizeof out) == 0, "bench --json exit status; output:\n%s", out);
+    CHECK(test_run_capture(cmd, out, sizeof out) == 0, "bench --json exit status; output:\n%s", out);
     const char *keys[] = { "\"times_ms\": [", "\"stages_ms\": {", "\"encoder\":", "\"gflop\":",
                            "\"peak_rss_mib\":", "\"relabel_ms\":", "\"encoder_share_of_peak\":" };
     CHECK(out[0] == '{', "JSON line starts with '{': %s", out);
@@ -138,7 +126,7 @@ int main(void)
      * sign are checked */
     snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 1 --threads 1 --no-load --json 2>&1",
              test_bin());
-    CHECK(run_capture(cmd, out, sizeof out) == 0, "bench --json with peaks: %s", out);
+    CHECK(test_run_capture(cmd, out, sizeof out) == 0, "bench --json with peaks: %s", out);
     const char *peaks[] = { "\"sgemm_peak_gflops\": ", "\"packed_gemm_peak_gflops\": ",
                             "\"fma_peak_gflops\": " };
     for (size_t i = 0; i < sizeof peaks / sizeof peaks[0]; i++) {
@@ -156,9 +144,9 @@ int main(void)
                           "--runs", "--frobnicate" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(cmd, sizeof cmd, "%s bench %s --no-load --no-peak 2>&1", test_bin(), bad[i]);
-        CHECK(run_capture(cmd, out, sizeof out) == 2, "'bench %s' should be a usage error: %s",
+        CHECK(test_run_capture(cmd, out, sizeof out) == 2, "'bench %s' should be a usage error: %s",
               bad[i], out);
     }
-    rmdir(tmp);
+    test_tmpdir_remove(tmp);
     return check_report("cli_bench");
 }
