@@ -200,6 +200,8 @@ rc=$(run "$TMP/mass_live.png" $T --size 64 --view attention --action "win.mass-k
 rc2=$(run "$TMP/mass_first.png" $T --size 64 --action "win.mass-kept(0.23)" --action "win.view('attention')" "$CAT")
 if [ "$rc" != 0 ] || [ "$rc2" != 0 ]; then
     echo "FAIL: mass slider runs exited $rc / $rc2"; fail=1
+elif ! state_has 'mass-label="Attention mass kept 0.23: the '; then
+    echo "FAIL: the attention view does not say what the mass keeps:"; cat "$TMP/out"; fail=1
 else
     "$PY" - "$TMP/mass_live.png" "$TMP/mass_first.png" <<'EOF' || fail=1
 import sys

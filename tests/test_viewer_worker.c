@@ -140,6 +140,19 @@ int main(void)
           s.error[jf] ? s.error[jf] : "(no error)");
     g_unlink(junk);
 
+    /* a wrong head count is explained with the counts that fit (issue 11, item 9) */
+    char *small8 = g_build_filename(g_getenv("ALIGNSEG_TESTDATA") ? g_getenv("ALIGNSEG_TESTDATA")
+                                                                   : "tests/data",
+                                    "reference", "infer_small8", "alignseg.pth", NULL);
+    AsModelOptions mo4 = { 0 };
+    mo4.encoder_heads = 4;
+    guint jh = worker_load_model(w, small8, NULL, &mo4, FALSE);
+    wait_for(&s, jh);
+    CHECK(jh < 16 && s.error[jh] && strstr(s.error[jh], "decoder heads 3 do not divide the width 64") &&
+              strstr(s.error[jh], "try 2 or 4"),
+          "head-count hint: %s", jh < 16 && s.error[jh] ? s.error[jh] : "(no error)");
+    g_free(small8);
+
     worker_free(w);
     for (int i = 0; i < 16; i++) {
         viewer_result_unref(s.result[i]);

@@ -94,6 +94,28 @@ void vu_halve_xrgb(const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst
  * (size 2^-l) with 2^-l >= s, i.e. floor(log2(1/s)), clamped to 0..nlevels-1. */
 int vu_pyramid_level(double scale, int nlevels);
 
+/* ---- attention mass ---- */
+
+/* The cumulative attention-mass curve: curve[i] = share of the total mass in
+ * the i+1 largest of the n values (negative values count as 0; all zero:
+ * a straight line). curve[n-1] = 1. */
+void vu_mass_curve(const float *attn, int n, float *curve);
+/* How many of the largest values it takes to reach mass (0..1) of the total,
+ * by the same curve (before the blur and small-component removal of the
+ * foreground mask). */
+int vu_mass_count(const float *curve, int n, double mass);
+
+/* ---- model options ---- */
+
+/* A hint for a model that failed to load over a head count, from core's
+ * message ("encoder heads H do not divide the width W", "decoder heads H ...",
+ * "cannot infer the encoder heads: width W is not a multiple of 64"): the
+ * head counts that divide W and the one nearest to H, e.g. "Decoder heads
+ * must divide the width 64: 1, 2, 4, 8, 16, 32 or 64; try 2 or 4 (Model…,
+ * Decoder heads)". Writes buf and returns true when msg is such a message;
+ * false (buf empty) otherwise. */
+bool vu_heads_hint(const char *msg, char *buf, size_t len);
+
 /* ---- files ---- */
 
 /* True if name ends in .png, .jpg or .jpeg (case-insensitive). */

@@ -264,7 +264,7 @@ static const struct {
     DialogKind kind;
 } dialog_actions[] = {
     { "win.open-image", DLG_IMAGE },     { "win.open-folder", DLG_FOLDER },
-    { "win.open-model", DLG_MODEL },     { "win.open-backbone", DLG_BACKBONE },
+    { "win.open-model-file", DLG_MODEL }, { "win.open-backbone", DLG_BACKBONE },
     { "win.export", DLG_EXPORT },
 };
 
@@ -304,6 +304,13 @@ static void act_step(GtkWidget *widget, const char *action, GVariant *param)
 {
     (void)param;
     vw_step_image(VIEWER_WINDOW(widget), !strcmp(action, "win.next") ? +1 : -1);
+}
+
+static void act_model_dialog(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    (void)param;
+    vw_model_dialog_show(VIEWER_WINDOW(widget));
 }
 
 static void act_random(GtkWidget *widget, const char *action, GVariant *param)
@@ -403,6 +410,7 @@ void vw_actions_class_init(GtkWidgetClass *wc)
     gtk_widget_class_install_action(wc, "win.next", NULL, act_step);
     gtk_widget_class_install_action(wc, "win.previous", NULL, act_step);
     gtk_widget_class_install_action(wc, "win.random-model", NULL, act_random);
+    gtk_widget_class_install_action(wc, "win.open-model", NULL, act_model_dialog);
     gtk_widget_class_install_action(wc, "win.cancel", NULL, act_cancel);
     gtk_widget_class_install_action(wc, "win.view", "s", act_view);
     gtk_widget_class_install_action(wc, "win.input-size", "i", act_input_size);

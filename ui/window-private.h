@@ -7,6 +7,7 @@
  *                      file dialogs, export, input size, drag and drop
  *   window-views.c     the four views: relabelling, legend, tiles, colour
  *                      scales, patch similarity, hover read-outs
+ *   window-model.c     the Model… dialog (head counts, backbone, recent models)
  *   window-testhooks.c the scripted run: --action, --view, --export,
  *                      --screenshot and --timing
  * Only these files include this header. */
@@ -45,6 +46,8 @@ struct _ViewerWindow {
     GtkWidget *size_row, *size_dropdown, *aspect_check;
     GtkWidget *notice_revealer, *notice_label, *notice_rerun, *nomodel_revealer;
     GtkWidget *fg_area; /* the attention view's foreground-mask tile */
+    GtkWidget *mass_curve, *mass_label;
+    float *mass_cum;    /* (n) cumulative attention-mass curve of the result */
     GtkWidget *switcher, *switcher_scroller, *bottom_switcher;
     guint narrow_idle;
     int size_choices[8], n_size_choices;
@@ -132,6 +135,11 @@ void vw_actions_class_init(GtkWidgetClass *wc);
 void vw_actions_init(ViewerWindow *w);
 void vw_export_to(ViewerWindow *w, const char *dir);
 void vw_size_dropdown_fill(ViewerWindow *w);
+
+/* window-model.c */
+void vw_model_dialog_show(ViewerWindow *w);
+/* put path first in the recent-models setting */
+void vw_recent_models_add(ViewerWindow *w, const char *path);
 
 /* window-views.c */
 void vw_views_class_init(GtkWidgetClass *wc);

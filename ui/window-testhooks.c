@@ -27,7 +27,7 @@ static void print_state(ViewerWindow *w)
     char *img = w->image ? g_path_get_basename(w->image->path) : g_strdup("");
     printf("state: page=%s view=%s image=%s input=%dx%d groups=%d export=%s k=%g merge=%g "
            "mass=%g opacity=%g min-width=%d status=\"%s\" error=\"%s\" notice=\"%s\" "
-           "nomodel=%d model=\"%s\"\n",
+           "nomodel=%d model=\"%s\" mass-label=\"%s\"\n",
            gtk_stack_get_visible_child_name(GTK_STACK(w->content)),
            gtk_stack_get_visible_child_name(GTK_STACK(w->views)), img,
            w->result ? w->result->r.in_w : 0, w->result ? w->result->r.in_h : 0, w->ngroups,
@@ -38,7 +38,7 @@ static void print_state(ViewerWindow *w)
            revealed_text(w->banner_revealer, w->banner_label),
            revealed_text(w->notice_revealer, w->notice_label),
            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)),
-           model);
+           model, gtk_label_get_text(GTK_LABEL(w->mass_label)));
     fflush(stdout);
     g_free(img);
     g_free(model);

@@ -8,6 +8,8 @@
 
 #include "vutil.h"
 
+static void update_mass(ViewerWindow *w);
+
 /* ---------------------------------------------------------------- relabel */
 
 static void group_colour(int g, double rgb[3])
@@ -233,6 +235,7 @@ void vw_relabel(ViewerWindow *w)
      * queue_draw) */
     if (w->fg_area)
         gtk_widget_queue_draw(w->fg_area);
+    update_mass(w);
     /* prototype swatches follow the groups */
     GtkWidget *pg = w->proto_grid;
     for (GtkWidget *c = gtk_widget_get_first_child(pg); c; c = gtk_widget_get_next_sibling(c)) {
@@ -244,6 +247,66 @@ void vw_relabel(ViewerWindow *w)
             gtk_widget_queue_draw(sw);
         }
     }
+}
+
+/* ---------------------------------------------------------------- attention mass */
+
+/* The attention view's read-out: how many patches the mass threshold keeps. */
+static void update_mass(ViewerWindow *w)
+{
+    gtk_widget_queue_draw(w->mass_curve);
+    if (!w->result || !w->mass_cum) {
+        gtk_label_set_text(GTK_LABEL(w->mass_label), "");
+        return;
+    }
+    const AsResult *r = &w->result->r;
+    const double mass = gtk_adjustment_get_value(w->mass_adj);
+    int kept = 0;
+    for (int i = 0; i < r->n; i++)
+        kept += w->fg[i] != 0;
+    const int top = vu_mass_count(w->mass_cum, r->n, mass);
+    char *t = g_strdup_printf(
+        _("Attention mass kept %.2f: the %d patches with the most CLS attention hold it (%.1f %% "
+          "of %d). The foreground mask keeps %d patches (%.1f %%) after smoothing and dropping "
+          "regions of 2 patches or fewer."),
+        mass, top, 100.0 * top / r->n, r->n, kept, 100.0 * kept / r->n);
+    gtk_label_set_text(GTK_LABEL(w->mass_label), t);
+    g_free(t);
+}
+
+static void mass_curve_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer data)
+{
+    ViewerWindow *w = data;
+    (void)a;
+    if (!w->result || !w->mass_cum)
+        return;
+    const int n = w->result->r.n;
+    const double x0 = 4, y0 = 4, pw = wd - 8, ph = ht - 8;
+    GdkRGBA fgc;
+    gtk_style_context_get_color(gtk_widget_get_style_context(GTK_WIDGET(a)), &fgc);
+    cairo_set_line_width(cr, 1);
+    cairo_set_source_rgba(cr, fgc.red, fgc.green, fgc.blue, 0.3);
+    cairo_rectangle(cr, x0 + 0.5, y0 + 0.5, pw - 1, ph - 1);
+    cairo_stroke(cr);
+    const double mass = gtk_adjustment_get_value(w->mass_adj);
+    const int top = vu_mass_count(w->mass_cum, n, mass);
+    /* kept part shaded */
+    cairo_set_source_rgba(cr, 0.2, 0.55, 0.95, 0.18);
+    cairo_rectangle(cr, x0, y0, pw * top / n, ph);
+    cairo_fill(cr);
+    /* the curve */
+    cairo_set_source_rgb(cr, 0.2, 0.55, 0.95);
+    cairo_set_line_width(cr, 2);
+    cairo_move_to(cr, x0, y0 + ph);
+    for (int i = 0; i < n; i++)
+        cairo_line_to(cr, x0 + pw * (i + 1) / n, y0 + ph * (1 - w->mass_cum[i]));
+    cairo_stroke(cr);
+    /* the threshold */
+    cairo_set_source_rgba(cr, 0.9, 0.3, 0.2, 0.9);
+    cairo_set_line_width(cr, 1);
+    cairo_move_to(cr, x0, y0 + ph * (1 - mass) + 0.5);
+    cairo_line_to(cr, x0 + pw, y0 + ph * (1 - mass) + 0.5);
+    cairo_stroke(cr);
 }
 
 /* ---------------------------------------------------------------- tiles */
@@ -353,15 +416,51 @@ static GtkWidget *tile_new(const char *title, GtkWidget *area, int size)
     gtk_drawing_area_set_content_width(GTK_DRAWING_AREA(area), size);
     gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(area), size);
     gtk_box_append(GTK_BOX(box), area);
+    const char *range = g_object_get_data(G_OBJECT(area), "range");
+    if (range) { /* the colour bar's ends for this map, in numbers */
+        GtkWidget *r = gtk_label_new(range);
+        gtk_widget_add_css_class(r, "dim-label");
+        gtk_widget_add_css_class(r, "legend-share");
+        gtk_box_append(GTK_BOX(box), r);
+    }
+    g_object_set_data_full(G_OBJECT(area), "title", g_strdup(title), g_free);
     return box;
+}
+
+/* Hovering a map tile: the value under the pointer in the status bar. */
+static void heat_motion(GtkEventControllerMotion *m, double x, double y, gpointer data)
+{
+    ViewerWindow *w = data;
+    GtkWidget *a = gtk_event_controller_get_widget(GTK_EVENT_CONTROLLER(m));
+    const float *v = g_object_get_data(G_OBJECT(a), "values");
+    if (!v || !w->result)
+        return;
+    const AsResult *r = &w->result->r;
+    double rx, ry, sw, sh;
+    map_rect(w, gtk_widget_get_width(a), gtk_widget_get_height(a), &rx, &ry, &sw, &sh);
+    const int px = (int)((x - rx) / sw * r->gw), py = (int)((y - ry) / sh * r->gh);
+    if (px < 0 || py < 0 || px >= r->gw || py >= r->gh || sw <= 0 || sh <= 0)
+        return;
+    char *t = g_strdup_printf(_("%s: patch (%d, %d) = %.4g"),
+                              (const char *)g_object_get_data(G_OBJECT(a), "title"), px, py,
+                              v[py * r->gw + px]);
+    gtk_label_set_text(GTK_LABEL(w->hover_label), t);
+    g_free(t);
 }
 
 static GtkWidget *heat_area(ViewerWindow *w, const float *v, int gw, int gh)
 {
     GtkWidget *a = gtk_drawing_area_new();
-    g_object_set_data_full(G_OBJECT(a), "surface", heat_surface(v, gw, gh, NULL, NULL),
+    float lo = 0, hi = 0;
+    g_object_set_data_full(G_OBJECT(a), "surface", heat_surface(v, gw, gh, &lo, &hi),
                            (GDestroyNotify)cairo_surface_destroy);
+    g_object_set_data_full(G_OBJECT(a), "range", g_strdup_printf("%.3g – %.3g", lo, hi), g_free);
+    g_object_set_data_full(G_OBJECT(a), "values", g_memdup2(v, (gsize)gw * gh * sizeof *v),
+                           g_free);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(a), heat_tile_draw, w, NULL);
+    GtkEventController *motion = gtk_event_controller_motion_new();
+    g_signal_connect(motion, "motion", G_CALLBACK(heat_motion), w);
+    gtk_widget_add_controller(a, motion);
     return a;
 }
 
@@ -630,6 +729,8 @@ void vw_free_result_arrays(ViewerWindow *w)
     g_free(w->share);
     g_free(w->sim_values);
     g_free(w->legend_sig);
+    g_free(w->mass_cum);
+    w->mass_cum = NULL;
 }
 
 void vw_views_set_result(ViewerWindow *w, ViewerResult *r)
@@ -649,6 +750,8 @@ void vw_views_set_result(ViewerWindow *w, ViewerResult *r)
     w->labels = g_new0(int32_t, (size_t)ar->in_w * ar->in_h);
     w->share = g_new0(double, ar->q);
     w->sim_values = g_new0(float, ar->n);
+    w->mass_cum = g_new(float, ar->n);
+    vu_mass_curve(ar->cls_attn_mean, ar->n, w->mass_cum);
     w->sim_patch = (ar->gh / 2) * ar->gw + ar->gw / 2;
     w->sim_pinned = FALSE;
     if (w->label_surface)
@@ -759,8 +862,11 @@ void vw_views_init(ViewerWindow *w)
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->proto_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->sim_scale), scale_draw, NULL, NULL);
     scale_set(w->attn_scale, _("low"), _("high"),
-              _("CLS attention (viridis, each map scaled to its own range)"));
+              _("CLS attention (viridis; each map from its own minimum to maximum, the numbers "
+                "under it; hover a map for values)"));
     scale_set(w->proto_scale, _("low"), _("high"),
-              _("similarity and decoder cross-attention (each map scaled to its own range)"));
+              _("similarity and decoder cross-attention (each map from its own minimum to "
+                "maximum, the numbers under it)"));
     gtk_scale_set_format_value_func(GTK_SCALE(w->merge_scale), format_merge, NULL, NULL);
+    gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->mass_curve), mass_curve_draw, w, NULL);
 }

@@ -318,6 +318,7 @@ static void on_worker_event(const WorkerEvent *ev, gpointer user)
             g_settings_set_string(w->settings, "last-model", w->model_path);
             g_settings_set_string(w->settings, "last-backbone",
                                   w->backbone_path ? w->backbone_path : "");
+            vw_recent_models_add(w, w->model_path);
         }
         vw_hide_error(w);
         if (w->result)
@@ -578,6 +579,8 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
     BIND(size_dropdown);
     BIND(aspect_check);
     BIND(switcher);
+    BIND(mass_curve);
+    BIND(mass_label);
     BIND(switcher_scroller);
     BIND(bottom_switcher);
     BIND(notice_revealer);

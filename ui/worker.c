@@ -192,7 +192,14 @@ static void run_model(Job *j)
     else
         rc = as_model_load(j->path, j->backbone, &j->mopt, &m, &err);
     if (rc != 0 || !m) {
-        post_error(j, err.msg[0] ? err.msg : _("The model could not be loaded."));
+        char hint[256];
+        if (vu_heads_hint(err.msg, hint, sizeof hint)) { /* the value that would fit */
+            char *t = g_strdup_printf("%s. %s", err.msg, hint);
+            post_error(j, t);
+            g_free(t);
+        } else {
+            post_error(j, err.msg[0] ? err.msg : _("The model could not be loaded."));
+        }
         return;
     }
     ViewerModel *vm = g_atomic_rc_box_new0(ViewerModel);
