@@ -299,6 +299,18 @@ if [ "$rc" != 0 ] || [ "$(state k)" != 3 ] || [ "$(state merge)" != 0.5 ] ||
    [ ! -f "$TMP/scripted/coco/annotations.json" ] || ! state_has 'notice="Exported chelsea.png'; then
     echo "FAIL: scripted sliders and export (exit $rc):"; cat "$TMP/out" "$TMP/log"; fail=1
 fi
+"$PY" - "$TMP/scripted" "$TMP/out" <<'EOF' || fail=1
+import json, os, re, sys
+d, out = sys.argv[1], open(sys.argv[2]).read()
+legend = re.search(r'legend="([^"]*)"', out).group(1).split(";")
+shown = [n.split(" ")[0] for n in legend if n.startswith("prototype_")]
+coco = json.load(open(os.path.join(d, "coco", "annotations.json")))
+cats = [c["name"] for c in coco["categories"]]
+masks = sorted(os.path.splitext(m)[0] for m in os.listdir(os.path.join(d, "masks", "chelsea")))
+if cats != shown or masks != sorted(shown):
+    sys.exit("FAIL: legend %s, COCO categories %s, masks %s" % (legend, cats, masks))
+print("export names match the legend: %s" % shown)
+EOF
 rc=$(run "$TMP/badaction.png" $T --size 64 --action "win.no-such-action" "$CAT")
 if [ "$rc" != 2 ] || ! grep -q "no-such-action" "$TMP/log"; then
     echo "FAIL: an unknown action: exit $rc, expected 2"; cat "$TMP/log"; fail=1

@@ -365,6 +365,26 @@ static void test_heads_hint(void)
           "no hint for other errors");
 }
 
+/* Hidden and empty groups are not exported; the rest are numbered from 0
+ * like the files (issue 11, item 4: at K=3 "Prototype 5" became prototype_2,
+ * groups at 0 % got categories, hiding did not change the export). */
+static void test_export_numbering(void)
+{
+    const double share[4] = { 0.5, 0.0, 0.3, 0.2 };
+    const bool vis[4] = { true, true, false, true };
+    int32_t idx[4];
+    CHECK(vu_export_index(share, vis, 4, idx) == 2 && idx[0] == 0 && idx[1] == -1 &&
+              idx[2] == -1 && idx[3] == 1,
+          "export index %d %d %d %d", idx[0], idx[1], idx[2], idx[3]);
+    CHECK(vu_export_index(share, NULL, 4, idx) == 3 && idx[2] == 1 && idx[3] == 2,
+          "all shown: only the empty group drops");
+    int32_t labels[8] = { 0, 2, 3, 3, AS_LABEL_BACKGROUND, 0, 2, 3 };
+    const int m = vu_compact_labels(labels, 8, 4, vis, AS_LABEL_BACKGROUND, idx);
+    const int32_t want[8] = { 0, AS_LABEL_BACKGROUND, 1, 1, AS_LABEL_BACKGROUND, 0,
+                              AS_LABEL_BACKGROUND, 1 };
+    CHECK(m == 2 && !memcmp(labels, want, sizeof want), "compacted labels (m = %d)", m);
+}
+
 int main(void)
 {
     test_viridis();
@@ -379,6 +399,7 @@ int main(void)
     test_pyramid();
     test_mass_curve();
     test_heads_hint();
+    test_export_numbering();
     bench_slider();
     return check_report("viewer_units");
 }

@@ -448,3 +448,39 @@ bool vu_heads_hint(const char *msg, char *buf, size_t len)
              width, list, tail, nearest, which);
     return true;
 }
+
+/* ---- export numbering ---- */
+
+int vu_export_index(const double *share, const bool *visible, int g, int32_t *index)
+{
+    int m = 0;
+    for (int i = 0; i < g; i++)
+        index[i] = (!visible || visible[i]) && share[i] > 0 ? m++ : -1;
+    return m;
+}
+
+int vu_compact_labels(int32_t *labels, size_t n, int g, const bool *visible,
+                      int32_t background_label, int32_t *index)
+{
+    if (g <= 0)
+        return 0;
+    double *count = calloc((size_t)g, sizeof *count);
+    int32_t *map = index ? index : malloc((size_t)g * sizeof *map);
+    if (!count || !map) {
+        free(count);
+        if (!index)
+            free(map);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < g)
+            count[labels[i]] += 1;
+    const int m = vu_export_index(count, visible, g, map);
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < g)
+            labels[i] = map[labels[i]] >= 0 ? map[labels[i]] : background_label;
+    free(count);
+    if (!index)
+        free(map);
+    return m;
+}

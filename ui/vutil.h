@@ -72,6 +72,18 @@ void vu_colourise(const int32_t *labels, int w, int h, int g, const uint8_t *col
                   const bool *visible, const uint8_t *fg, int gh, int gw, bool contours,
                   double alpha, uint8_t *argb, int stride);
 
+/* What an export writes: groups that are shown and cover some pixels, in
+ * group order, numbered from 0 like the files (prototype_0, ...). index[g]
+ * = the group's number in the export, or -1 (hidden or empty). visible may
+ * be NULL (all shown). Returns how many groups are exported. */
+int vu_export_index(const double *share, const bool *visible, int g, int32_t *index);
+/* Apply that to a label map (n pixels, labels 0..g-1, others background):
+ * counts each group's pixels, drops hidden and empty groups (their pixels
+ * become background_label) and renumbers the rest 0..m-1 in place. index
+ * (g entries, may be NULL) receives the mapping. Returns m. */
+int vu_compact_labels(int32_t *labels, size_t n, int g, const bool *visible,
+                      int32_t background_label, int32_t *index);
+
 /* ---- maps ---- */
 
 /* Cosine similarity of token idx to every token: out (n). tokens (n, dim). */

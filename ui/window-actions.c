@@ -139,10 +139,22 @@ static int viewer_export_all(ViewerWindow *w, const char *dir, AsError *err)
         *dot = 0;
     int rc = as_relabel(r->assign, r->gh, r->gw, r->q, w->group, w->ngroups, fg_only ? w->fg : NULL,
                         ih, iw, NULL, labels, err);
+    /* hidden and empty groups are not exported; the rest are numbered as
+     * the legend shows them (prototype_0, ...) */
+    int exported = 0;
+    if (rc == 0) {
+        bool vis[AS_MAX_GROUPS];
+        for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+            vis[g] = vw_group_visible(w, g);
+        exported = vu_compact_labels(labels, (size_t)iw * ih, w->ngroups, vis, AS_LABEL_BACKGROUND,
+                                     NULL);
+        if (exported < 0)
+            rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", w->image->path);
+    }
     if (rc == 0)
         rc = as_exporter_open(dir, &eo, &x, err);
     if (rc == 0)
-        rc = as_exporter_add(x, base, w->image->path, labels, iw, ih, w->ngroups, err);
+        rc = as_exporter_add(x, base, w->image->path, labels, iw, ih, exported, err);
     if (rc == 0)
         as_exporter_set_input_size(x, r->in_w, r->in_h);
     if (rc == 0)

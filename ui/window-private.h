@@ -93,6 +93,7 @@ struct _ViewerWindow {
     int legend_groups;          /* groups shown in the legend (-1: rebuild) */
     int32_t *legend_sig;        /* group of each prototype when the legend was built */
     GtkWidget *legend_share[AS_MAX_GROUPS], *legend_check[AS_MAX_GROUPS];
+    GtkWidget *legend_name[AS_MAX_GROUPS];
 
     /* similarity view */
     int sim_patch;
@@ -151,6 +152,8 @@ void vw_update_similarity(ViewerWindow *w);
 /* a new result: per-result arrays, K range, head chooser, views */
 void vw_views_set_result(ViewerWindow *w, ViewerResult *r);
 void vw_free_result_arrays(ViewerWindow *w);
+/* group g is shown (legend toggles, isolation) */
+bool vw_group_visible(ViewerWindow *w, int g);
 
 /* window-testhooks.c */
 void vw_testhooks_start(ViewerWindow *w);

@@ -24,10 +24,15 @@ static void print_state(ViewerWindow *w)
     int min_w = 0;
     gtk_widget_measure(GTK_WIDGET(w), GTK_ORIENTATION_HORIZONTAL, -1, &min_w, NULL, NULL, NULL);
     char *model = g_strdelimit(g_strdup(gtk_label_get_text(GTK_LABEL(w->model_label))), "\n", ' ');
+    GString *legend = g_string_new(NULL); /* the legend's names, ";"-separated */
+    for (int g = 0; w->result && g < w->ngroups && g < AS_MAX_GROUPS; g++)
+        if (w->legend_name[g])
+            g_string_append_printf(legend, "%s%s", g ? ";" : "",
+                                   gtk_label_get_text(GTK_LABEL(w->legend_name[g])));
     char *img = w->image ? g_path_get_basename(w->image->path) : g_strdup("");
     printf("state: page=%s view=%s image=%s input=%dx%d groups=%d export=%s k=%g merge=%g "
            "mass=%g opacity=%g min-width=%d status=\"%s\" error=\"%s\" notice=\"%s\" "
-           "nomodel=%d model=\"%s\" mass-label=\"%s\"\n",
+           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\"\n",
            gtk_stack_get_visible_child_name(GTK_STACK(w->content)),
            gtk_stack_get_visible_child_name(GTK_STACK(w->views)), img,
            w->result ? w->result->r.in_w : 0, w->result ? w->result->r.in_h : 0, w->ngroups,
@@ -38,7 +43,8 @@ static void print_state(ViewerWindow *w)
            revealed_text(w->banner_revealer, w->banner_label),
            revealed_text(w->notice_revealer, w->notice_label),
            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)),
-           model, gtk_label_get_text(GTK_LABEL(w->mass_label)));
+           model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str);
+    g_string_free(legend, TRUE);
     fflush(stdout);
     g_free(img);
     g_free(model);

@@ -54,7 +54,7 @@ static char *group_name(ViewerWindow *w, int g)
     int members = 0;
     for (int k = 0; k < r->q; k++)
         if (w->group[k] == g) {
-            g_string_append_printf(s, members ? "+%d" : "%d", k + 1);
+            g_string_append_printf(s, members ? "+%d" : "%d", k); /* from 0, as the files */
             members++;
         }
     char *t = members > 1 ? g_strdup_printf(_("Prototypes %s"), s->str)
@@ -63,7 +63,26 @@ static char *group_name(ViewerWindow *w, int g)
     return t;
 }
 
-static bool group_visible(ViewerWindow *w, int g)
+/* The legend's name of group g: its name in an export (prototype_N, N from 0
+ * over the shown, non-empty groups) and the prototypes it merges. */
+static char *legend_name(ViewerWindow *w, int g, const int32_t *index)
+{
+    char *members = group_name(w, g);
+    char *t = index[g] >= 0 ? g_strdup_printf("prototype_%d — %s", index[g], members)
+                            : g_strdup_printf(_("not exported — %s"), members);
+    g_free(members);
+    return t;
+}
+
+static void legend_export_index(ViewerWindow *w, int32_t *index)
+{
+    bool vis[AS_MAX_GROUPS];
+    for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+        vis[g] = vw_group_visible(w, g);
+    vu_export_index(w->share, vis, w->ngroups < AS_MAX_GROUPS ? w->ngroups : AS_MAX_GROUPS, index);
+}
+
+bool vw_group_visible(ViewerWindow *w, int g)
 {
     const AsResult *r = &w->result->r;
     if (w->isolate >= 0 && w->isolate < r->q)
@@ -82,11 +101,16 @@ static void rebuild_legend(ViewerWindow *w)
     if (w->result && w->legend_sig && w->legend_groups == w->ngroups &&
         !memcmp(w->legend_sig, w->group, (size_t)q * sizeof *w->group)) {
         w->legend_building = TRUE;
+        int32_t index[AS_MAX_GROUPS];
+        legend_export_index(w, index);
         for (int g = 0; g < w->ngroups; g++) {
+            char *name = legend_name(w, g, index);
+            gtk_label_set_text(GTK_LABEL(w->legend_name[g]), name);
+            g_free(name);
             char pc[32];
             g_snprintf(pc, sizeof pc, "%.1f %%", 100.0 * w->share[g]);
             gtk_label_set_text(GTK_LABEL(w->legend_share[g]), pc);
-            gtk_check_button_set_active(GTK_CHECK_BUTTON(w->legend_check[g]), group_visible(w, g));
+            gtk_check_button_set_active(GTK_CHECK_BUTTON(w->legend_check[g]), vw_group_visible(w, g));
         }
         w->legend_building = FALSE;
         return;
@@ -101,6 +125,8 @@ static void rebuild_legend(ViewerWindow *w)
         w->legend_building = FALSE;
         return;
     }
+    int32_t index[AS_MAX_GROUPS];
+    legend_export_index(w, index);
     for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++) {
         GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
         gtk_widget_set_margin_start(row, 6);
@@ -108,9 +134,10 @@ static void rebuild_legend(ViewerWindow *w)
         gtk_widget_set_margin_top(row, 4);
         gtk_widget_set_margin_bottom(row, 4);
         gtk_box_append(GTK_BOX(row), swatch_new(g, 18));
-        char *name = group_name(w, g);
+        char *name = legend_name(w, g, index);
         GtkWidget *l = gtk_label_new(name);
         g_free(name);
+        w->legend_name[g] = l;
         gtk_label_set_xalign(GTK_LABEL(l), 0);
         gtk_widget_set_hexpand(l, TRUE);
         gtk_label_set_ellipsize(GTK_LABEL(l), PANGO_ELLIPSIZE_END);
@@ -125,7 +152,7 @@ static void rebuild_legend(ViewerWindow *w)
         gtk_box_append(GTK_BOX(row), sl);
         GtkWidget *cb = gtk_check_button_new();
         gtk_widget_set_tooltip_text(cb, _("Show this prototype"));
-        gtk_check_button_set_active(GTK_CHECK_BUTTON(cb), group_visible(w, g));
+        gtk_check_button_set_active(GTK_CHECK_BUTTON(cb), vw_group_visible(w, g));
         g_object_set_data(G_OBJECT(cb), "group", GINT_TO_POINTER(g));
         g_signal_connect(cb, "toggled", G_CALLBACK(legend_toggled), w);
         gtk_box_append(GTK_BOX(row), cb);
@@ -217,7 +244,7 @@ void vw_relabel(ViewerWindow *w)
     bool gvis[AS_MAX_GROUPS];
     for (int g = 0; g < ng && g < AS_MAX_GROUPS; g++) {
         as_label_colour(g, colours + 3 * g);
-        gvis[g] = group_visible(w, g);
+        gvis[g] = vw_group_visible(w, g);
     }
     cairo_surface_flush(w->label_surface);
     vu_colourise(w->labels, r->in_w, r->in_h, ng, colours, gvis, NULL, 0, 0,
@@ -502,7 +529,7 @@ static void build_proto_grid(ViewerWindow *w)
         gtk_widget_set_halign(hdr, GTK_ALIGN_CENTER);
         GtkWidget *sw = swatch_new(w->group ? w->group[k] : k, 14);
         gtk_box_append(GTK_BOX(hdr), sw);
-        char *t = g_strdup_printf(_("Prototype %d"), k + 1);
+        char *t = g_strdup_printf(_("Prototype %d"), k); /* from 0, as the files */
         GtkWidget *l = gtk_label_new(t);
         g_free(t);
         gtk_widget_add_css_class(l, "tile-title");
