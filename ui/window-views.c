@@ -67,10 +67,14 @@ static char *group_name(ViewerWindow *w, int g)
  * over the shown, non-empty groups) and the prototypes it merges. */
 static char *legend_name(ViewerWindow *w, int g, const int32_t *index)
 {
-    char *members = group_name(w, g);
-    char *t = index[g] >= 0 ? g_strdup_printf("prototype_%d — %s", index[g], members)
-                            : g_strdup_printf(_("not exported — %s"), members);
-    g_free(members);
+    const AsResult *r = &w->result->r;
+    GString *m = g_string_new(NULL); /* the merged prototypes, e.g. "0+2" */
+    for (int k = 0; k < r->q; k++)
+        if (w->group[k] == g)
+            g_string_append_printf(m, m->len ? "+%d" : "%d", k);
+    char *t = index[g] >= 0 ? g_strdup_printf("prototype_%d (%s)", index[g], m->str)
+                            : g_strdup_printf(_("not exported (%s)"), m->str);
+    g_string_free(m, TRUE);
     return t;
 }
 

@@ -219,7 +219,8 @@ void vw_update_model_ui(ViewerWindow *w)
     gboolean images = w->files && w->files->len > 0;
     /* the photo shows without a model; the introduction only when there is neither */
     gtk_stack_set_visible_child_name(GTK_STACK(w->content), have || images ? "views" : "empty");
-    gtk_revealer_set_reveal_child(GTK_REVEALER(w->nomodel_revealer), !have && images);
+    const gboolean loading = w->model_job > w->done_job; /* a model is on its way */
+    gtk_revealer_set_reveal_child(GTK_REVEALER(w->nomodel_revealer), !have && images && !loading);
     gtk_widget_set_visible(w->untrained_label, have && w->model->untrained);
     if (have) {
         const AsModel *m = w->model->model;
@@ -366,6 +367,8 @@ static void on_worker_event(const WorkerEvent *ev, gpointer user)
         }
         break;
     case WORKER_EV_IDLE:
+        if (ev->job == w->model_job)
+            vw_update_model_ui(w);
         if (ev->job == w->last_job) {
             vw_progress_hide(w);
             vw_maybe_finish_startup(w);
