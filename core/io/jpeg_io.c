@@ -240,8 +240,9 @@ int as_jpeg_decode_rgb(const uint8_t *buf, size_t len, const char *name, AsImage
     cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
-    if (as_image_check_dims(name, cinfo.image_width, cinfo.image_height, err)) {
-        jerr.code = err ? err->code : AS_ERR_FORMAT;
+    const int dims_rc = as_image_check_dims(name, cinfo.image_width, cinfo.image_height, err);
+    if (dims_rc) {
+        jerr.code = (AsStatus)dims_rc;
         longjmp(jerr.jump, 1);
     }
     /* the same bound as above with the whole file, in case the marker walk stopped early */

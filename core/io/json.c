@@ -158,9 +158,10 @@ static int parse_string(P *p, char **out, size_t *outlen)
         case 't': b[n++] = '\t'; break;
         case 'u': {
             unsigned cp;
-            if (hex4(p, &cp)) {
+            const int rc = hex4(p, &cp);
+            if (rc) {
                 free(b);
-                return p->err ? p->err->code : AS_ERR_FORMAT;
+                return rc;
             }
             if (cp >= 0xD800 && cp < 0xDC00 && p->len - p->pos >= 6 && p->s[p->pos] == '\\' &&
                 p->s[p->pos + 1] == 'u') {

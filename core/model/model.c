@@ -280,8 +280,6 @@ static size_t round16(size_t n)
 
 static int pack_encoder(AsModel *m, AsError *err)
 {
-    if (!as_gemm_available())
-        return 0;
     AsEncoder *e = &m->enc;
     const int depth = e->cfg.depth, d = e->cfg.dim;
     const int nl = 1 + depth * 4, nv_max = 2 * nl + 4 * depth + 4;
