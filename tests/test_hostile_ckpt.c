@@ -9,34 +9,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "checkpoint.h"
 #include "json.h"
 #include "pickle.h"
 #include "pth.h"
 #include "safetensors.h"
 #include "zip.h"
-
-static char tmpdir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int slot;
-    char *b = buf[slot++ & 3];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f)
-        return;
-    CHECK(len == 0 || fwrite(data, 1, len, f) == len, "write %s", path);
-    fclose(f);
-}
 
 /* ---- a tiny pickle builder ---- */
 typedef struct {
@@ -135,7 +114,7 @@ static void make_pth(const char *path, const Pb *pkl, const char *key, size_t nb
     size_t len;
     CHECK(as_zipw_finish(&w, &out, &len, &err) == 0, "%s", err.msg);
     as_zipw_free(&w);
-    write_file(path, out, len);
+    test_write_file(path, out, len);
     free(out);
 }
 
@@ -173,24 +152,24 @@ static void expect_pickle_fail(const char *what, const Pb *p, const char *want)
 
 static void test_not_checkpoints(void)
 {
-    write_file(tmp_path("empty.pth"), "", 0);
-    expect_fail("empty file", tmp_path("empty.pth"), AS_ERR_FORMAT, "empty");
+    test_write_file(test_tmp_path("empty.pth"), "", 0);
+    expect_fail("empty file", test_tmp_path("empty.pth"), AS_ERR_FORMAT, "empty");
     uint8_t junk[4096];
     uint32_t s = 12345;
     for (size_t i = 0; i < sizeof junk; i++) {
         s = s * 1103515245u + 12345u;
         junk[i] = (uint8_t)(s >> 16);
     }
-    write_file(tmp_path("junk.pth"), junk, sizeof junk);
-    expect_fail("garbage", tmp_path("junk.pth"), AS_ERR_FORMAT, "not a checkpoint");
-    write_file(tmp_path("pk.pth"), "PK\x03\x04garbage", 11);
-    expect_fail("zip signature then garbage", tmp_path("pk.pth"), AS_ERR_FORMAT, "zip");
-    expect_fail("a directory", tmpdir, AS_ERR_IO, "not a regular file");
+    test_write_file(test_tmp_path("junk.pth"), junk, sizeof junk);
+    expect_fail("garbage", test_tmp_path("junk.pth"), AS_ERR_FORMAT, "not a checkpoint");
+    test_write_file(test_tmp_path("pk.pth"), "PK\x03\x04garbage", 11);
+    expect_fail("zip signature then garbage", test_tmp_path("pk.pth"), AS_ERR_FORMAT, "zip");
+    expect_fail("a directory", test_tmpdir(), AS_ERR_IO, "not a regular file");
     /* legacy torch (< 1.6): pickled magic number first */
     static const uint8_t legacy[] = { 0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9,
                                       0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e };
-    write_file(tmp_path("legacy.pth"), legacy, sizeof legacy);
-    expect_fail("legacy format", tmp_path("legacy.pth"), AS_ERR_UNSUPPORTED, "torch.save(torch.load(f), f2)");
+    test_write_file(test_tmp_path("legacy.pth"), legacy, sizeof legacy);
+    expect_fail("legacy format", test_tmp_path("legacy.pth"), AS_ERR_UNSUPPORTED, "torch.save(torch.load(f), f2)");
     /* a zip without data.pkl */
     AsZipWriter w;
     AsError err;
@@ -200,9 +179,9 @@ static void test_not_checkpoints(void)
     as_zipw_add(&w, "x/readme.txt", "hi", 2, 1, &err);
     as_zipw_finish(&w, &out, &len, &err);
     as_zipw_free(&w);
-    write_file(tmp_path("nopkl.pth"), out, len);
+    test_write_file(test_tmp_path("nopkl.pth"), out, len);
     free(out);
-    expect_fail("zip without data.pkl", tmp_path("nopkl.pth"), AS_ERR_FORMAT, "data.pkl");
+    expect_fail("zip without data.pkl", test_tmp_path("nopkl.pth"), AS_ERR_FORMAT, "data.pkl");
 }
 
 /* a small valid file, truncated at every cut point and corrupted byte by byte */
@@ -250,8 +229,8 @@ static void test_truncation_and_corruption(void)
     CHECK(failures == len, "every truncated file is refused (%zu of %zu)", failures, len);
     /* a few cuts through the file API too */
     for (size_t cut = 1; cut < len; cut += len / 7) {
-        write_file(tmp_path("cut.pth"), good, cut);
-        expect_fail("truncated file", tmp_path("cut.pth"), 0, "cut.pth");
+        test_write_file(test_tmp_path("cut.pth"), good, cut);
+        expect_fail("truncated file", test_tmp_path("cut.pth"), 0, "cut.pth");
     }
     /* corrupt each byte in turn (three values): must never crash */
     static const uint8_t vals[] = { 0x00, 0xFF, 0x7F };
@@ -306,8 +285,8 @@ static void test_globals(void)
         snprintf(want, sizeof want, "refuses to load global '%s.%s'", evil[i][0], evil[i][1]);
         expect_pickle_fail(want, &p, want);
         snprintf(path, sizeof path, "evil%zu.pth", i);
-        make_pth(tmp_path(path), &p, NULL, 0);
-        expect_fail(want, tmp_path(path), AS_ERR_FORMAT, want);
+        make_pth(test_tmp_path(path), &p, NULL, 0);
+        expect_fail(want, test_tmp_path(path), AS_ERR_FORMAT, want);
         free(p.b);
     }
     CHECK(access("/tmp/pwned", F_OK) != 0, "nothing was executed");
@@ -344,8 +323,8 @@ static void test_bad_tensors(void)
     /* storage shorter than the shape: the message of checkpoint.h's example */
     int64_t sh[2] = { 144, 48 }, st[2] = { 48, 1 };
     pb_tensor_dict(&p, "blocks.0.attn.qkv.weight", "12", 100, 0, 2, sh, st);
-    make_pth(tmp_path("short.pth"), &p, "12", 400);
-    expect_fail("storage too short", tmp_path("short.pth"), AS_ERR_FORMAT,
+    make_pth(test_tmp_path("short.pth"), &p, "12", 400);
+    expect_fail("storage too short", test_tmp_path("short.pth"), AS_ERR_FORMAT,
                 "tensor 'blocks.0.attn.qkv.weight': storage '12' holds 100 values, shape (144, 48) at offset 0 "
                 "needs 6912");
     free(p.b);
@@ -353,76 +332,76 @@ static void test_bad_tensors(void)
     memset(&p, 0, sizeof p);
     int64_t sh2[2] = { 10, 10 }, st2[2] = { 10, 1 };
     pb_tensor_dict(&p, "w", "0", 100, 1, 2, sh2, st2);
-    make_pth(tmp_path("offset.pth"), &p, "0", 400);
-    expect_fail("offset past the storage", tmp_path("offset.pth"), AS_ERR_FORMAT, "at offset 1 needs 101");
+    make_pth(test_tmp_path("offset.pth"), &p, "0", 400);
+    expect_fail("offset past the storage", test_tmp_path("offset.pth"), AS_ERR_FORMAT, "at offset 1 needs 101");
     free(p.b);
     /* the storage entry is missing */
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "7", 100, 0, 2, sh2, st2);
-    make_pth(tmp_path("missing.pth"), &p, "0", 400);
-    expect_fail("missing storage", tmp_path("missing.pth"), AS_ERR_FORMAT, "storage '7' is missing");
+    make_pth(test_tmp_path("missing.pth"), &p, "0", 400);
+    expect_fail("missing storage", test_tmp_path("missing.pth"), AS_ERR_FORMAT, "storage '7' is missing");
     free(p.b);
     /* absurd sizes: 2^62 elements, and 2^31 x 2^31 */
     memset(&p, 0, sizeof p);
     int64_t big[1] = { (int64_t)1 << 62 }, one[1] = { 1 };
     pb_tensor_dict(&p, "w", "0", 4, 0, 1, big, one);
-    make_pth(tmp_path("huge1.pth"), &p, "0", 16);
-    expect_fail("2^62 elements", tmp_path("huge1.pth"), AS_ERR_FORMAT, "absurd size");
+    make_pth(test_tmp_path("huge1.pth"), &p, "0", 16);
+    expect_fail("2^62 elements", test_tmp_path("huge1.pth"), AS_ERR_FORMAT, "absurd size");
     free(p.b);
     memset(&p, 0, sizeof p);
     int64_t big2[2] = { (int64_t)1 << 31, (int64_t)1 << 31 }, st3[2] = { (int64_t)1 << 31, 1 };
     pb_tensor_dict(&p, "w", "0", 4, 0, 2, big2, st3);
-    make_pth(tmp_path("huge2.pth"), &p, "0", 16);
-    expect_fail("2^31 x 2^31", tmp_path("huge2.pth"), AS_ERR_FORMAT, "absurd size");
+    make_pth(test_tmp_path("huge2.pth"), &p, "0", 16);
+    expect_fail("2^31 x 2^31", test_tmp_path("huge2.pth"), AS_ERR_FORMAT, "absurd size");
     free(p.b);
     /* huge stride and offset overflow int64 arithmetic */
     memset(&p, 0, sizeof p);
     int64_t sh4[2] = { 3, 3 }, st4[2] = { (int64_t)1 << 62, 1 };
     pb_tensor_dict(&p, "w", "0", 4, 0, 2, sh4, st4);
-    make_pth(tmp_path("stride.pth"), &p, "0", 16);
-    expect_fail("huge stride", tmp_path("stride.pth"), AS_ERR_FORMAT, "absurd");
+    make_pth(test_tmp_path("stride.pth"), &p, "0", 16);
+    expect_fail("huge stride", test_tmp_path("stride.pth"), AS_ERR_FORMAT, "absurd");
     free(p.b);
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "0", 4, INT64_MAX - 2, 2, sh4, st2);
-    make_pth(tmp_path("offbig.pth"), &p, "0", 16);
-    expect_fail("huge offset", tmp_path("offbig.pth"), AS_ERR_FORMAT, "storage '0' holds 4 values");
+    make_pth(test_tmp_path("offbig.pth"), &p, "0", 16);
+    expect_fail("huge offset", test_tmp_path("offbig.pth"), AS_ERR_FORMAT, "storage '0' holds 4 values");
     free(p.b);
     /* a stride-0 view expanding 1 value to 2^40 */
     memset(&p, 0, sizeof p);
     int64_t sh5[1] = { (int64_t)1 << 40 }, st5[1] = { 0 };
     pb_tensor_dict(&p, "w", "0", 1, 0, 1, sh5, st5);
-    make_pth(tmp_path("expand.pth"), &p, "0", 4);
-    expect_fail("expanded view", tmp_path("expand.pth"), AS_ERR_FORMAT, "implausibly large");
+    make_pth(test_tmp_path("expand.pth"), &p, "0", 4);
+    expect_fail("expanded view", test_tmp_path("expand.pth"), AS_ERR_FORMAT, "implausibly large");
     free(p.b);
     /* negative sizes, strides and offsets */
     int64_t nsh[2] = { -1, 4 }, nst[2] = { 4, -1 }, okst[2] = { 4, 1 }, oksh[2] = { 2, 4 };
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "0", 8, 0, 2, nsh, okst);
-    make_pth(tmp_path("negsize.pth"), &p, "0", 32);
-    expect_fail("negative size", tmp_path("negsize.pth"), AS_ERR_FORMAT, "negative size");
+    make_pth(test_tmp_path("negsize.pth"), &p, "0", 32);
+    expect_fail("negative size", test_tmp_path("negsize.pth"), AS_ERR_FORMAT, "negative size");
     free(p.b);
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "0", 8, 0, 2, oksh, nst);
-    make_pth(tmp_path("negstride.pth"), &p, "0", 32);
-    expect_fail("negative stride", tmp_path("negstride.pth"), AS_ERR_FORMAT, "negative stride");
+    make_pth(test_tmp_path("negstride.pth"), &p, "0", 32);
+    expect_fail("negative stride", test_tmp_path("negstride.pth"), AS_ERR_FORMAT, "negative stride");
     free(p.b);
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "0", 8, -3, 2, oksh, okst);
-    make_pth(tmp_path("negoff.pth"), &p, "0", 32);
-    expect_fail("negative offset", tmp_path("negoff.pth"), AS_ERR_FORMAT, "negative storage offset");
+    make_pth(test_tmp_path("negoff.pth"), &p, "0", 32);
+    expect_fail("negative offset", test_tmp_path("negoff.pth"), AS_ERR_FORMAT, "negative storage offset");
     free(p.b);
     /* 9 dimensions */
     int64_t sh9[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "0", 1, 0, 9, sh9, sh9);
-    make_pth(tmp_path("ndim9.pth"), &p, "0", 4);
-    expect_fail("9 dimensions", tmp_path("ndim9.pth"), AS_ERR_UNSUPPORTED, "dimensions");
+    make_pth(test_tmp_path("ndim9.pth"), &p, "0", 4);
+    expect_fail("9 dimensions", test_tmp_path("ndim9.pth"), AS_ERR_UNSUPPORTED, "dimensions");
     free(p.b);
     /* storage keys that try to leave the archive folder */
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "../version", 1, 0, 1, one, one);
-    make_pth(tmp_path("key.pth"), &p, NULL, 0);
-    expect_fail("storage key with ..", tmp_path("key.pth"), AS_ERR_FORMAT, "storage key");
+    make_pth(test_tmp_path("key.pth"), &p, NULL, 0);
+    expect_fail("storage key with ..", test_tmp_path("key.pth"), AS_ERR_FORMAT, "storage key");
     free(p.b);
     /* one half-precision storage viewed by 3000 tensors (memo copies): each
      * would be converted separately, so the total is bounded */
@@ -463,17 +442,17 @@ static void test_bad_tensors(void)
     }
     pb_op(&p, 'u');
     pb_op(&p, '.');
-    make_pth(tmp_path("shared.pth"), &p, "0", 200000);
-    expect_fail("3000 views of one storage", tmp_path("shared.pth"), AS_ERR_FORMAT, "implausibly many values");
+    make_pth(test_tmp_path("shared.pth"), &p, "0", 200000);
+    expect_fail("3000 views of one storage", test_tmp_path("shared.pth"), AS_ERR_FORMAT, "implausibly many values");
     free(p.b);
     /* the control: a sane tensor in the same layout loads */
     memset(&p, 0, sizeof p);
     pb_tensor_dict(&p, "w", "0", 8, 0, 2, oksh, okst);
-    make_pth(tmp_path("sane.pth"), &p, "0", 32);
+    make_pth(test_tmp_path("sane.pth"), &p, "0", 32);
     AsTensorMap m;
     AsError err;
     as_tmap_init(&m);
-    int rc = as_checkpoint_load(tmp_path("sane.pth"), &m, &err);
+    int rc = as_checkpoint_load(test_tmp_path("sane.pth"), &m, &err);
     CHECK(rc == 0 && m.count == 1 && as_tmap_find(&m, "w")->numel == 8, "control loads: %s", rc ? err.msg : "");
     as_tmap_free(&m);
     free(p.b);
@@ -618,8 +597,8 @@ static void test_zip_structure(void)
         memcpy(b + cases[i].off, cases[i].bytes, (size_t)cases[i].n);
         if (strcmp(cases[i].what, "unknown compression method") == 0)
             memcpy(b + cases[i].off + 10, "\x01\x00\x00\x00", 4); /* sizes differ: only allowed for non-stored */
-        write_file(tmp_path("zip.pth"), b, len);
-        expect_fail(cases[i].what, tmp_path("zip.pth"), 0, cases[i].want);
+        test_write_file(test_tmp_path("zip.pth"), b, len);
+        expect_fail(cases[i].what, test_tmp_path("zip.pth"), 0, cases[i].want);
         free(b);
     }
     /* deflated data.pkl is read (bonus), a corrupt deflate stream is refused */
@@ -652,21 +631,21 @@ static void test_zip_structure(void)
         z[c2 + 16 + i] = (uint8_t)(crc >> (8 * i));
         z[c2 + 24 + i] = (uint8_t)(q.n >> (8 * i));
     }
-    write_file(tmp_path("deflated.pth"), z, zlen);
+    test_write_file(test_tmp_path("deflated.pth"), z, zlen);
     AsTensorMap m;
     as_tmap_init(&m);
-    int rc = as_checkpoint_load(tmp_path("deflated.pth"), &m, &err);
+    int rc = as_checkpoint_load(test_tmp_path("deflated.pth"), &m, &err);
     const AsTensor *t = rc ? NULL : as_tmap_find(&m, "w");
     CHECK(t && t->numel == 4 && t->data[3] == 4.0f, "deflated data.pkl: %s", rc ? err.msg : "ok");
     as_tmap_free(&m);
     z[c2 + 16] ^= 0x55; /* wrong CRC */
-    write_file(tmp_path("deflated_crc.pth"), z, zlen);
-    expect_fail("deflate CRC mismatch", tmp_path("deflated_crc.pth"), AS_ERR_FORMAT, "CRC");
+    test_write_file(test_tmp_path("deflated_crc.pth"), z, zlen);
+    expect_fail("deflate CRC mismatch", test_tmp_path("deflated_crc.pth"), AS_ERR_FORMAT, "CRC");
     z[c2 + 16] ^= 0x55;
     for (int i = 0; i < 4; i++)
         z[c2 + 24 + i] = (uint8_t)(0x7fffffffu >> (8 * i)); /* claims 2 GB uncompressed */
-    write_file(tmp_path("deflated_bomb.pth"), z, zlen);
-    expect_fail("deflate size claim", tmp_path("deflated_bomb.pth"), AS_ERR_FORMAT, "implausible size");
+    test_write_file(test_tmp_path("deflated_bomb.pth"), z, zlen);
+    expect_fail("deflate size claim", test_tmp_path("deflated_bomb.pth"), AS_ERR_FORMAT, "implausible size");
     free(z);
     free(q.b);
     free(good);
@@ -757,19 +736,19 @@ static void test_zip64(void)
     le_put(&z, 0xFFFFFFFFu, 4);
     le_put(&z, 0xFFFFFFFFu, 4);
     le_put(&z, 0, 2);
-    write_file(tmp_path("zip64.pth"), z.b, z.n);
+    test_write_file(test_tmp_path("zip64.pth"), z.b, z.n);
     AsTensorMap m;
     AsError err;
     as_tmap_init(&m);
-    int rc = as_checkpoint_load(tmp_path("zip64.pth"), &m, &err);
+    int rc = as_checkpoint_load(test_tmp_path("zip64.pth"), &m, &err);
     const AsTensor *t = rc ? NULL : as_tmap_find(&m, "w");
     CHECK(t && t->numel == 3 && t->data[0] == 0.5f && t->data[2] == 8.0f, "zip64 archive: %s", rc ? err.msg : "ok");
     as_tmap_free(&m);
     /* a zip64 extra field that is too short for what the entry needs */
     size_t xoff = (size_t)cd + 46 + strlen(names[0]);
     z.b[xoff + 2] = 8; /* claims 8 bytes: size only, but comp size and offset are needed too */
-    write_file(tmp_path("zip64_short.pth"), z.b, z.n);
-    expect_fail("short zip64 extra", tmp_path("zip64_short.pth"), AS_ERR_FORMAT, "zip64 extra");
+    test_write_file(test_tmp_path("zip64_short.pth"), z.b, z.n);
+    expect_fail("short zip64 extra", test_tmp_path("zip64_short.pth"), AS_ERR_FORMAT, "zip64 extra");
     free(z.b);
     free(pk.b);
 }
@@ -801,8 +780,8 @@ static void test_safetensors(void)
         for (int k = 0; k < 8; k++)
             b[k] = (uint8_t)((uint64_t)hl >> (8 * k));
         memcpy(b + 8, cases[i].header, hl);
-        write_file(tmp_path("bad.safetensors"), b, len);
-        expect_fail(cases[i].what, tmp_path("bad.safetensors"), AS_ERR_FORMAT, cases[i].want);
+        test_write_file(test_tmp_path("bad.safetensors"), b, len);
+        expect_fail(cases[i].what, test_tmp_path("bad.safetensors"), AS_ERR_FORMAT, cases[i].want);
         /* and truncated at every byte through the memory API */
         for (size_t cut = 0; cut < len; cut++) {
             AsTensorMap m;
@@ -828,11 +807,8 @@ static void test_safetensors(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/as_hostile_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!test_tmpdir())
         return 1;
-    }
     test_not_checkpoints();
     test_truncation_and_corruption();
     test_globals();
@@ -841,9 +817,5 @@ int main(void)
     test_zip_structure();
     test_zip64();
     test_safetensors();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
     return check_report("hostile_ckpt");
 }
