@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "cpu.h"
 #include "decoder.h"
+#include "decoder_params.h"
 #include "error.h"
 #include "gemm.h"
 #include "kernels.h"
@@ -398,11 +399,6 @@ static double gelu_alone(const AsEncoderConfig *c, AsVitWorkspace *ws)
 
 /* ---------------------------------------------------------------- files */
 
-static bool is_decoder_key(const char *name)
-{
-    return !strncmp(name, "clsQueries", 10) || !strncmp(name, "decoder_", 8);
-}
-
 /* The model's tensors as an AlignSeg checkpoint: {"state_dict": {...}} with
  * the encoder under "backbone.". Tensor data is borrowed from the model. */
 static int write_checkpoint(const AsModel *m, const char *path, AsError *err)
@@ -417,7 +413,7 @@ static int write_checkpoint(const AsModel *m, const char *path, AsError *err)
     for (size_t i = 0; i < m->weights.count && !rc; i++) {
         const AsTensor *t = &m->weights.items[i];
         char key[512];
-        snprintf(key, sizeof key, "%s%s", is_decoder_key(t->name) ? "" : "backbone.", t->name);
+        snprintf(key, sizeof key, "%s%s", as_is_decoder_key(t->name) ? "" : "backbone.", t->name);
         AsPValue *v = as_pv_tensor_f32(t->ndim, t->shape, t->data, false);
         if (!v)
             rc = as_error_set(err, AS_ERR_NOMEM, "out of memory building %s", path);

@@ -10,11 +10,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "atomic.h"
 #include "cli.h"
 #include "commands.h"
 #include "npy.h"
 #include "pth.h"
+#include "crops.h"
 #include "train.h"
+#include "train_ckpt.h"
 
 #define CMD "alignseg train-step"
 #define MAX_CROPS 16
@@ -242,12 +245,12 @@ int cmd_train_step(int argc, char **argv)
         }
         char path[4096];
         snprintf(path, sizeof path, "%s/loss.json", dump);
-        FILE *f = fopen(path, "w");
-        if (!f || fprintf(f,
+        char text[256];
+        int tn = snprintf(text, sizeof text,
                           "{\n \"loss\": %.9g,\n \"loss_query_ce\": %.9g,\n"
                           " \"loss_correlation\": %.9g\n}\n",
-                          L.loss, L.loss_ce, L.loss_corr) < 0 ||
-            fclose(f)) {
+                          L.loss, L.loss_ce, L.loss_corr);
+        if (as_atomic_write_file(path, text, (size_t)tn, NULL) != 0) {
             fprintf(stderr, CMD ": cannot write %s\n", path);
             goto done;
         }

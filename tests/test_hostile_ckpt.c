@@ -645,7 +645,7 @@ static void test_zip_structure(void)
     for (int i = 0; i < 4; i++)
         z[c2 + 24 + i] = (uint8_t)(0x7fffffffu >> (8 * i)); /* claims 2 GB uncompressed */
     test_write_file(test_tmp_path("deflated_bomb.pth"), z, zlen);
-    expect_fail("deflate size claim", test_tmp_path("deflated_bomb.pth"), AS_ERR_FORMAT, "implausible size");
+    expect_fail("deflate size claim", test_tmp_path("deflated_bomb.pth"), AS_ERR_FORMAT, "implausib");
     free(z);
     free(q.b);
     free(good);

@@ -485,6 +485,7 @@ typedef struct {
     size_t len, pos;
     const char *name;
     AsError *err;
+    AsStatus code; /* of the last failure (vm_fail), known even when err is NULL */
     /* every node created is registered here; nodes not reachable from the
      * result are freed at the end (no ownership tracking during the run) */
     AsPValue **arena;
@@ -496,7 +497,15 @@ typedef struct {
     AsPValue **memo;
     size_t cap_memo, memo_count;
     size_t str_bytes;
+    size_t mem, mem_budget; /* bytes the tree may take, and has taken */
 } Vm;
+
+/* What a pickle may make the reader allocate: what a legitimate one needs
+ * (a torch state dict entry of ~120 bytes becomes ~2 KB of values), so that a
+ * short pickle of memo copies cannot take gigabytes. */
+#define MEM_BASE ((size_t)32 << 20)
+#define MEM_PER_BYTE 8
+#define MALLOC_OVERHEAD 16
 
 static int vm_fail(Vm *vm, AsStatus code, const char *fmt, ...) AS_PRINTF(3, 4);
 static int vm_fail(Vm *vm, AsStatus code, const char *fmt, ...)
@@ -506,11 +515,33 @@ static int vm_fail(Vm *vm, AsStatus code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    vm->code = code;
     return as_error_set(vm->err, code, "%s: %s", vm->name, msg);
+}
+
+static int vm_charge(Vm *vm, size_t bytes)
+{
+    bytes += MALLOC_OVERHEAD;
+    if (bytes > vm->mem_budget - vm->mem)
+        return vm_fail(vm, AS_ERR_FORMAT, "needs more than %zu MB of memory for %zu bytes of pickle at "
+                       "byte %zu (limit)", vm->mem_budget >> 20, vm->len, vm->pos);
+    vm->mem += bytes;
+    return AS_OK;
+}
+
+/* charge for the growth of v's item (and key) arrays before an append */
+static int vm_charge_grow(Vm *vm, const AsPValue *v, bool with_keys)
+{
+    if (v->count < v->cap)
+        return AS_OK;
+    size_t nc = v->cap ? v->cap * 2 : 4;
+    return vm_charge(vm, (nc - v->cap) * sizeof(AsPValue *) * (with_keys ? 2 : 1));
 }
 
 static AsPValue *vm_new(Vm *vm, AsPvKind kind)
 {
+    if (vm_charge(vm, sizeof(AsPValue) + sizeof(AsPValue *)))
+        return NULL;
     if (vm->narena >= MAX_NODES) {
         vm_fail(vm, AS_ERR_FORMAT, "more than %u values (limit)", (unsigned)MAX_NODES);
         return NULL;
@@ -541,7 +572,7 @@ static AsPValue *vm_strn(Vm *vm, AsPvKind kind, const void *s, size_t len)
         return NULL;
     }
     AsPValue *v = vm_new(vm, kind);
-    if (!v)
+    if (!v || vm_charge(vm, len + 1))
         return NULL;
     v->s = malloc(len + 1);
     if (!v->s) {
@@ -574,6 +605,10 @@ static AsPValue *vm_copy(Vm *vm, const AsPValue *v)
     c->dtype = v->dtype;
     c->height = v->height;
     if (v->t) {
+        if (vm_charge(vm, sizeof *c->t + (v->t->storage_key ? strlen(v->t->storage_key) + 1 : 0)))
+            return NULL;
+        if (vm_charge(vm, sizeof *c->t + (v->t->storage_key ? strlen(v->t->storage_key) + 1 : 0)))
+            return NULL;
         c->t = calloc(1, sizeof *c->t);
         if (!c->t) {
             vm_fail(vm, AS_ERR_NOMEM, "out of memory");
@@ -589,6 +624,10 @@ static AsPValue *vm_copy(Vm *vm, const AsPValue *v)
         }
     }
     if (v->count) {
+        if (vm_charge(vm, v->count * sizeof *c->items * (v->keys ? 2 : 1)))
+            return NULL;
+        if (vm_charge(vm, v->count * sizeof *c->items * (v->keys ? 2 : 1)))
+            return NULL;
         c->items = calloc(v->count, sizeof *c->items);
         if (v->keys)
             c->keys = calloc(v->count, sizeof *c->keys);
@@ -611,7 +650,7 @@ static AsPValue *vm_copy(Vm *vm, const AsPValue *v)
 static int vm_push(Vm *vm, AsPValue *v)
 {
     if (!v)
-        return vm->err ? vm->err->code : AS_ERR_NOMEM;
+        return vm->code; /* the constructor that failed recorded it */
     if (vm->sp >= MAX_STACK)
         return vm_fail(vm, AS_ERR_FORMAT, "stack deeper than %u values (limit)", (unsigned)MAX_STACK);
     if (vm->sp == vm->cap_stack) {
@@ -666,6 +705,8 @@ static int check_height(Vm *vm, const AsPValue *v)
 
 static int vm_add_item(Vm *vm, AsPValue *seq, AsPValue *item)
 {
+    if (vm_charge_grow(vm, seq, false))
+        return vm->err->code;
     if (grow(seq, false))
         return vm_fail(vm, AS_ERR_NOMEM, "out of memory");
     seq->items[seq->count++] = item;
@@ -688,6 +729,8 @@ static int vm_set_item(Vm *vm, AsPValue *dict, AsPValue *key, AsPValue *val)
             return check_height(vm, dict);
         }
     }
+    if (vm_charge_grow(vm, dict, true))
+        return vm->err->code;
     if (grow(dict, true))
         return vm_fail(vm, AS_ERR_NOMEM, "out of memory");
     dict->keys[dict->count] = key;
@@ -731,7 +774,7 @@ static int memo_put(Vm *vm, uint64_t idx)
 {
     AsPValue *top = vm_top(vm, "PUT");
     if (!top)
-        return vm->err ? vm->err->code : AS_ERR_FORMAT;
+        return vm->code;
     if (idx >= MAX_MEMO)
         return vm_fail(vm, AS_ERR_FORMAT, "memo index %llu too large (limit %u)", (unsigned long long)idx,
                        (unsigned)MAX_MEMO);
@@ -820,7 +863,7 @@ static int push_global(Vm *vm, const char *mod, size_t mlen, const char *nm, siz
             snprintf(full, sizeof full, "%s.%s", g->module, g->name);
             AsPValue *v = vm_strn(vm, AS_PV_GLOBAL, full, strlen(full));
             if (!v)
-                return vm->err ? vm->err->code : AS_ERR_NOMEM;
+                return vm->code; /* the constructor that failed recorded it */
             v->i = g->id;
             v->dtype = g->dtype;
             return vm_push(vm, v);
@@ -1019,7 +1062,7 @@ static int do_call(Vm *vm, AsPValue *fn, AsPValue *args, const char *op)
         return vm_fail(vm, AS_ERR_FORMAT, "refuses to call '%s' (%s at byte %zu)", fn->s, op, vm->pos);
     }
     if (!res)
-        return vm->err ? vm->err->code : AS_ERR_FORMAT;
+        return vm->code;
     return vm_push(vm, res);
 }
 
@@ -1040,6 +1083,8 @@ static int do_build(Vm *vm)
         if (d->kind != AS_PV_DICT)
             return AS_OK;
         for (size_t i = 0; i < d->count; i++) {
+            if (vm_charge_grow(vm, obj, true))
+                return vm->err->code;
             if (grow(obj, true))
                 return vm_fail(vm, AS_ERR_NOMEM, "out of memory");
             obj->keys[obj->count] = d->keys[i];
@@ -1620,6 +1665,8 @@ int as_pickle_read(const uint8_t *buf, size_t len, const char *name, AsPValue **
     AsError local;
     vm.err = err ? err : &local;
     as_error_clear(vm.err);
+    vm.mem_budget = MEM_BASE + (vm.len < (SIZE_MAX / 2 - MEM_BASE) / MEM_PER_BYTE ? vm.len * MEM_PER_BYTE
+                                                                                 : SIZE_MAX / 2);
     int rc = run(&vm);
     AsPValue *root = rc == AS_OK ? vm.stack[0] : NULL;
     uint8_t *keep = calloc(vm.narena ? vm.narena : 1, 1);
