@@ -4,7 +4,6 @@
  * DINO encoder, METHOD.md section 5) and prints its progress. Ctrl-C stops at
  * the next batch and saves a resumable RUNDIR/interrupted.pth. */
 #include <errno.h>
-#include <float.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +55,6 @@ static void usage(FILE *f)
             "  --pairing P               reference (default) or same-image\n"
             "  --init-prototypes P       random (default, N(0,1)) or kmeans (of image tokens)\n"
             "  --seed N                  (default 3407)\n"
-            "  --kmeans-images N         images whose tokens give the k-means prototypes (64)\n"
             "  --resume FILE             continue from a checkpoint written by this command\n"
             "  --crop-size S             crop side in pixels (default 224)\n"
             "  --local-crops N           local crops per image (default 2)\n"
@@ -96,7 +94,8 @@ static int parse(Opts *o, int argc, char **argv)
             t->resume = argv[++i];
         } else if (lim >= 0 && val) {
             AsError err = { 0 };
-            if (!cli_parse_double("train", a, argv[++i], -DBL_MAX, DBL_MAX, &v))
+            const AsTrainLimit *l = &as_train_limits[lim];
+            if (!cli_parse_double("train", a, argv[++i], l->lo, l->hi, &v))
                 return 2;
             if (as_train_option_set(t, lim, v, a, &err)) {
                 fprintf(stderr, CMD ": %s\n", err.msg);

@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,10 +144,16 @@ static int check_values(const char *path, const AsTensorMap *m, AsError *err)
         int64_t at;
         if (t->data && first_bad_value(t, &at)) {
             float v = t->data[at];
-            return as_error_set(err, AS_ERR_FORMAT, "%s: tensor '%s' holds %s%g at index %lld (weights must be "
-                                "finite and within +-%g)", path, t->name,
-                                isnan(v) ? "NaN " : isinf(v) ? "infinity " : "the absurd value ", (double)v,
-                                (long long)at, (double)ABSURD_WEIGHT);
+            char what[64];
+            if (isnan(v))
+                snprintf(what, sizeof what, "NaN");
+            else if (isinf(v))
+                snprintf(what, sizeof what, "%sinfinity", v < 0 ? "-" : "");
+            else
+                snprintf(what, sizeof what, "the absurd value %g", (double)v);
+            return as_error_set(err, AS_ERR_FORMAT, "%s: tensor '%s' holds %s at index %lld (weights must be "
+                                "finite and within +-%g)", path, t->name, what, (long long)at,
+                                (double)ABSURD_WEIGHT);
         }
     }
     return AS_OK;

@@ -187,8 +187,15 @@ static int resolve_tensor(Resolver *r, AsPTensor *t, const char *label)
     r->budget -= t->numel;
     /* only the bytes the view needs are read (inflated) */
     int rc = as_zip_get_prefix(r->z, e, (uint64_t)needed * es, &data, &owned, &len, r->err);
-    if (rc)
+    if (rc) { /* "NAME: entry '...': what" -> "NAME: tensor '...': entry '...': what" */
+        size_t nl = strlen(r->name);
+        if (r->err && strncmp(r->err->msg, r->name, nl) == 0 && strncmp(r->err->msg + nl, ": ", 2) == 0) {
+            char rest[AS_ERROR_MSG_MAX];
+            snprintf(rest, sizeof rest, "%s", r->err->msg + nl + 2);
+            return as_error_set(r->err, rc, "%s: tensor '%s': %s", r->name, label, rest);
+        }
         return as_error_prefix(r->err, "tensor '%s': ", label);
+    }
     bool contiguous = true;
     int64_t expect = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {

@@ -58,7 +58,7 @@ int as_decoder_param_count(int layers)
 
 void as_decoder_param_at(int k, int layers, AsDecoderParamId *id, int *layer)
 {
-    if (k <= 0 || layers <= 0) {
+    if (k <= 0 || layers <= 0 || k >= as_decoder_param_count(layers)) {
         *id = AS_DP_QUERIES;
         *layer = 0;
         return;

@@ -66,7 +66,8 @@ typedef struct {
 extern const AsDecoderParamSpec as_decoder_param_table[AS_DP_COUNT];
 
 /* Number of decoder tensors for `layers` layers, and the k-th of them in
- * PyTorch order: its kind and layer (0 for the prototypes). */
+ * PyTorch order: its kind and layer (0 for the prototypes; also for a k
+ * outside [0, count)). */
 int as_decoder_param_count(int layers);
 void as_decoder_param_at(int k, int layers, AsDecoderParamId *id, int *layer);
 /* Inverse: position of (id, layer) in PyTorch order. */

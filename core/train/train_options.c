@@ -24,7 +24,6 @@ const AsTrainLimit as_train_limits[] = {
     { "--threads", "threads", AS_TOPT_INT, F(threads), 1, 16, 2, SAVED },
     { "--lr-step", "lr_step", AS_TOPT_INT, F(lr_step), 1, 1e6, 3, SAVED },
     { "--max-steps", NULL, AS_TOPT_INT, F(max_steps), 1, 1e9, 0, 0 },
-    { "--kmeans-images", NULL, AS_TOPT_INT, F(kmeans_images), 1, 1e6, 64, 0 },
     { "--encoder-heads", "encoder_heads", AS_TOPT_INT, F(encoder_heads), 1, 1024, 0,
       SAVED | AS_TOPT_ZERO_UNSET },
     { "--decoder-heads", "decoder_heads", AS_TOPT_INT, F(decoder_heads), 1, 1024, 0,
@@ -40,6 +39,8 @@ const AsTrainLimit as_train_limits[] = {
       SAVED | AS_TOPT_RUN_WINS },
 };
 const int as_train_nlimits = (int)(sizeof as_train_limits / sizeof *as_train_limits);
+_Static_assert(sizeof as_train_limits / sizeof *as_train_limits < 31,
+               "AsTrainOptions.given has a bit per limit and AS_TRAIN_GIVEN_PAIRING");
 
 static void store(AsTrainOptions *o, int i, double v)
 {
@@ -63,6 +64,7 @@ void as_train_options_default(AsTrainOptions *o)
     o->weight_decay = h.weight_decay;
     o->negative_pressure = h.negative_pressure;
     o->pairing = AS_PAIRING_REFERENCE;
+    o->kmeans_images = 64;
 }
 
 int as_train_limit_find(const char *flag)

@@ -22,7 +22,8 @@ typedef struct {
                                 encoder instead of backbone (benchmarks) */
     /* numbers: limits and defaults in as_train_limits */
     int epochs, batch, queries, hidden, layers, local_crops, crop_size, threads;
-    int lr_step, max_steps, kmeans_images, encoder_heads, decoder_heads;
+    int lr_step, max_steps, encoder_heads, decoder_heads;
+    int kmeans_images; /* images whose tokens give k-means prototypes (64; not an option) */
     double lr, weight_decay, lr_gamma, mass_threshold, negative_pressure;
     uint64_t seed;
     AsPairing pairing;
