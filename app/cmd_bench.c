@@ -6,7 +6,6 @@
  * load time, slider relabel time, a kernel-level encoder breakdown, and
  * --save-weights / --save-input / --dump for bench/compare's equality check
  * against our PyTorch implementation and ONNX Runtime. */
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -24,7 +23,10 @@
 #include "decoder_params.h"
 #include "error.h"
 #include "gemm.h"
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "linear.h"
+#include "pool.h"
 #include "model.h"
 #include "npy.h"
 #include "pickle.h"
@@ -242,7 +244,7 @@ static int pipeline_run(Pipeline *p, const AsModel *m, const float *input, float
 
 /* ---------------------------------------------------------------- sgemm peak */
 
-/* Best GFLOPS of cblas_sgemm on the encoder's linear-layer shapes at this
+/* Best GFLOPS of OpenBLAS sgemm (as_sgemm) on the encoder's linear-layer shapes at this
  * input size (x (m,k) times W^T, W (n,k) row-major, as as_linear does it);
  * *packed gets the best of our packed GEMM (gemm.h) on the same shapes (0
  * where it does not run). */
@@ -277,12 +279,10 @@ static double sgemm_peak(const AsEncoderConfig *c, int ntok, char *best_shape, s
         if (reps > 200)
             reps = 200;
         double tbest = 1e30;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, wt, k, 0.0f, y,
-                    n);
+        as_sgemm(false, true, m, n, k, 1.0f, a, k, wt, k, 0.0f, y, n);
         for (int r = 0; r < reps; r++) {
             const double t0 = now_s();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, wt, k, 0.0f,
-                        y, n);
+            as_sgemm(false, true, m, n, k, 1.0f, a, k, wt, k, 0.0f, y, n);
             const double dt = now_s() - t0;
             if (dt < tbest)
                 tbest = dt;
@@ -639,7 +639,7 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc == 1 ? 0 : 2;
-    openblas_set_num_threads(a.threads);
+    as_pool_set_threads(a.threads);
 
     AsError err;
     as_error_clear(&err);

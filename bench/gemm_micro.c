@@ -11,7 +11,8 @@
 
 #include "cpu.h"
 #include "gemm.h"
-#include "kernels.h"
+#include "activations.h"
+#include "pool.h"
 
 static double cpu_s(void)
 {

@@ -11,7 +11,8 @@
 #include "check.h"
 #include "cpu.h"
 #include "gemm.h"
-#include "kernels.h"
+#include "activations.h"
+#include "pool.h"
 
 static float val(uint32_t i)
 {
@@ -157,7 +158,7 @@ int main(void)
     };
     const int nthreads[] = { 1, 2 };
     for (size_t t = 0; t < 2; t++) {
-        openblas_set_num_threads(nthreads[t]);
+        as_pool_set_threads(nthreads[t]);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const int n = shapes[s].n, out = shapes[s].out, in = shapes[s].in;
             for (int e = 0; e < 3; e++) {
@@ -167,11 +168,11 @@ int main(void)
         }
     }
     for (size_t t = 0; t < 2; t++) {
-        openblas_set_num_threads(nthreads[t]);
+        as_pool_set_threads(nthreads[t]);
         norm_case(197, 64, 384, 384);
         norm_case(13, 40, 600, 611);
         norm_case(130, 48, 20, 20);
     }
-    openblas_set_num_threads(1);
+    as_pool_set_threads(1);
     return check_report("gemm");
 }

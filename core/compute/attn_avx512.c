@@ -1,13 +1,14 @@
 /* attn_avx512: see attn_avx512.h. Scores: 6 rows x 4 key panels (24 zmm
  * sums, one broadcast per row and depth, one load per panel and depth);
- * values: 6 rows x 64 columns (24 sums). The softmax uses exp16, the same
- * polynomial as the AVX2 path's exp8. */
+ * values: 6 rows x 64 columns (24 sums); the softmax between them is
+ * as_softmax_row_unnorm (exp16 on this path). */
 #include "attn_avx512.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
+#include "activations.h"
 #include "simd512.h"
 
 #ifdef AS_X86_SIMD
@@ -95,32 +96,6 @@ values(const float *p, int nkp, int nk, const float *vp, const float *inv, float
     }
 }
 
-/* r[j] = exp(r[j] - max) for j < m; returns 1 / their sum */
-AS_TARGET_AVX512 static float softmax_unnorm(float *r, int m)
-{
-    __m512 vm = _mm512_set1_ps(-INFINITY);
-    int j = 0;
-    for (; j + 16 <= m; j += 16)
-        vm = _mm512_max_ps(vm, _mm512_loadu_ps(r + j));
-    const __mmask16 tail = (__mmask16)((1u << (m - j)) - 1);
-    if (tail)
-        vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, r + j));
-    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
-    __m512 acc = _mm512_setzero_ps();
-    for (j = 0; j + 16 <= m; j += 16) {
-        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(r + j), mx));
-        _mm512_storeu_ps(r + j, e);
-        acc = _mm512_add_ps(acc, e);
-    }
-    if (tail) {
-        const __m512 e = _mm512_maskz_mov_ps(
-            tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, r + j), mx)));
-        _mm512_mask_storeu_ps(r + j, tail, e);
-        acc = _mm512_add_ps(acc, e);
-    }
-    return 1.0f / _mm512_reduce_add_ps(acc);
-}
-
 AS_TARGET_AVX512 void attn_tile_avx512(const float *q, int ldq, const float *kp, int nkp,
                                        const float *vp, int nk, float *s, float *o, int ldo,
                                        int rows, float *row0)
@@ -135,7 +110,7 @@ AS_TARGET_AVX512 void attn_tile_avx512(const float *q, int ldq, const float *kp,
     default: scores_rows(q, ldq, kp, nkp, s, 1); break;
     }
     for (int r = 0; r < rows; r++)
-        inv[r] = softmax_unnorm(s + (size_t)r * nkp, nk);
+        inv[r] = as_softmax_row_unnorm(s + (size_t)r * nkp, nk);
     if (row0)
         for (int c = 0; c < nk; c++)
             row0[c] = s[c] * inv[0];

@@ -1,5 +1,5 @@
 /* attn_avx512: the AVX-512 register tiles of the attention for 64-wide
- * heads (as_mha_packed in kernels.h, whose layout they read: keys as panels
+ * heads (as_mha_packed in attention.h, whose layout they read: keys as panels
  * of 16 keys, transposed and pre-scaled, (nkp/16, 64, 16); values as column
  * chunks of 16, (4, nk, 16)). Only when as_cpu_path() is AS_CPU_AVX512. */
 #ifndef ALIGNSEG_ATTN_AVX512_H

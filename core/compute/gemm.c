@@ -9,7 +9,8 @@
 
 #include "cpu.h"
 #include "gemm_kern.h"
-#include "kernels.h"
+#include "activations.h"
+#include "pool.h"
 
 #define NR GEMM_NR
 #define KC GEMM_KC
@@ -107,11 +108,6 @@ static const GemmKernels *kernels(void)
     default:
         return &gemm_generic;
     }
-}
-
-bool as_gemm_available(void)
-{
-    return true; /* every path has a packed GEMM */
 }
 
 size_t as_gemm_packed_floats(int out, int in)

@@ -3,7 +3,8 @@
  * by 8x8 transposes (also used by the AVX-512 variant), weight packing. */
 #include "gemm_kern.h"
 
-#include "kernels.h"
+#include "activations.h"
+#include "pool.h"
 #include "simd.h"
 
 #define MR 6

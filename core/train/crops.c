@@ -7,7 +7,9 @@
 #include <string.h>
 #include <pthread.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "fgmask.h"
+#include "pool.h"
 #include "segment.h"
 #include "vit.h"
 

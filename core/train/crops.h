@@ -40,7 +40,7 @@ void as_train_crops_free(AsTrainCrops *tc);
  * crop 0 the global one; tokens, foreground masks (mass threshold t), and
  * the batch view in the given pairing. threads > 1 encodes crops in
  * parallel, each thread with its own workspace (set OpenBLAS to one thread
- * meanwhile: openblas_set_num_threads(1)). hooks (may be NULL): cancel stops
+ * meanwhile: as_pool_set_threads(1)). hooks (may be NULL): cancel stops
  * early with AS_ERR_CANCELLED (checked before each crop); no progress calls. */
 int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *crops,
                           int ncrops, int batch, int size, AsPairing pairing,

@@ -3,14 +3,15 @@
  * independent; the decoder weights get the sum of their gradients. */
 #include "train.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backward.h"
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "linear.h"
 
 #define NORM_EPS 1e-10f
 
@@ -337,7 +338,7 @@ static void decoder_forward(AsTrainer *t)
     for (int h = 0; h < heads; h++) {
         for (int r = 0; r < R; r++)
             memcpy(c->ac + (size_t)r * D + h * d, bias + 2 * D + h * d, (size_t)d * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, d, D, 1.0f,
+        as_sgemm(false, true, R, d, D, 1.0f,
                     c->pf + (size_t)h * R * D, D, W + (size_t)(2 * D + h * d) * D, D, 1.0f,
                     c->ac + h * d, D);
     }
@@ -433,9 +434,9 @@ static void decoder_backward(AsTrainer *t)
     /* value projection out_h = PF_h Wv_h^T + bv_h, all rows at once */
     for (int h = 0; h < heads; h++) {
         const float *go = c->dac + h * d;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, D, R, 1.0f, go, D,
+        as_sgemm(true, false, d, D, R, 1.0f, go, D,
                     c->pf + (size_t)h * RD, D, 1.0f, gw + (size_t)(2 * D + h * d) * D, D);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, D, d, 1.0f, go, D,
+        as_sgemm(false, false, R, D, d, 1.0f, go, D,
                     W + (size_t)(2 * D + h * d) * D, D, 0.0f, c->dpf + (size_t)h * RD, D);
     }
     as_linear_backward(NULL, R, D, D, NULL, c->dac, D, NULL, NULL, gb + 2 * D);
@@ -479,7 +480,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
     as_l2norm_rows(b->lc_tokens, B * nl * nlt, D, NORM_EPS, c->nFl);
     /* global assignment logits sg = n(Fg) n(P0)^T */
     for (int bi = 0; bi < B; bi++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ng, Q, D, 1.0f,
+        as_sgemm(false, true, ng, Q, D, 1.0f,
                     c->nFg + (size_t)bi * ng * D, D, c->inst[bi].nP, D, 0.0f,
                     c->sg + (size_t)bi * ng * Q, Q);
     memset(c->dsg, 0, (size_t)B * ng * Q * sizeof(float));
@@ -494,7 +495,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
         for (int bi = 0; bi < B; bi++) {
             float *C = c->corr + (size_t)bi * ng * nlt;
             const float *fl = c->nFl + ((size_t)bi * nl + i) * nlt * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ng, nlt, D, 1.0f,
+            as_sgemm(false, true, ng, nlt, D, 1.0f,
                         c->nFg + (size_t)bi * ng * D, D, fl, D, 0.0f, C, nlt);
             for (size_t e = 0; e < (size_t)ng * nlt; e++)
                 m0 += C[e];
@@ -520,7 +521,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
         for (int bi = 0; bi < B; bi++) {
             Inst *il = &c->inst[B + bi * nl + i];
             const float *fl = c->nFl + ((size_t)bi * nl + i) * nlt * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nlt, Q, D, 1.0f, fl, D, il->nP,
+            as_sgemm(false, true, nlt, Q, D, 1.0f, fl, D, il->nP,
                         D, 0.0f, c->sl, Q);
             memset(c->dsl, 0, (size_t)nlt * Q * sizeof(float));
             double lc = as_loss_correlation(
@@ -529,7 +530,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
                 t->hyper.corr_coef, 1.0f / nl, c->dsg + (size_t)bi * ng * Q, c->dsl);
             loss_corr += lc;
             /* dn(Pi) += dsl^T n(Fl) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Q, D, nlt, 1.0f, c->dsl, Q, fl,
+            as_sgemm(true, false, Q, D, nlt, 1.0f, c->dsl, Q, fl,
                         D, 1.0f, il->dnP, D);
             /* prototype cross-entropy */
             Inst *ig = &c->inst[bi];
@@ -540,7 +541,7 @@ int as_train_forward_backward(AsTrainer *t, const AsTrainBatch *b, AsTrainLosses
     loss_corr /= nl;
     loss_ce /= (double)nl * B;
     for (int bi = 0; bi < B; bi++)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Q, D, ng, 1.0f,
+        as_sgemm(true, false, Q, D, ng, 1.0f,
                     c->dsg + (size_t)bi * ng * Q, Q, c->nFg + (size_t)bi * ng * D, D, 1.0f,
                     c->inst[bi].dnP, D);
 

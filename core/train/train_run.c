@@ -1,7 +1,6 @@
 /* train_run: see train_run.h */
 #include "train_run.h"
 
-#include <cblas.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "pool.h"
 #include "crops.h"
 #include "kmeans.h"
 #include "pth.h"
@@ -180,8 +180,8 @@ static int fresh_model(const AsTrainOptions *o, AsModel **out, AsError *err)
     AsTensorMap map;
     as_tmap_init(&map);
     const char *src = o->backbone ? o->backbone : o->random_arch;
-    int rc = o->random_arch && !o->backbone ? random_encoder(o, &map, err)
-                                            : as_checkpoint_load(o->backbone, &map, err);
+    int rc = o->random_arch ? random_encoder(o, &map, err)
+                            : as_checkpoint_load(o->backbone, &map, err);
     /* a backbone must not bring its own decoder: drop any */
     for (size_t i = 0; !rc && i < map.count;) {
         if (as_is_decoder_key(map.items[i].name)) {
@@ -374,11 +374,11 @@ static int train_step(const Run *r, const AsTrainOptions *o, const AsHooks *hook
                       AsTrainer *t, AsTrainCrops *tc, const float *crops, int nb,
                       AsTrainLosses *L, AsError *err)
 {
-    openblas_set_num_threads(1);
+    as_pool_set_threads(1);
     int rc = as_train_crops_encode(tc, &m->enc, crops, 1 + o->local_crops, nb, o->crop_size,
                                    o->pairing, (float)o->mass_threshold, o->threads, hooks,
                                    err);
-    openblas_set_num_threads(o->threads);
+    as_pool_set_threads(o->threads);
     if (!rc)
         rc = as_train_forward_backward(t, &tc->batch_view, L, err);
     if (!rc && r->ev && r->ev->world > 1 && r->ev->reduce)

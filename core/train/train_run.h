@@ -38,11 +38,14 @@ typedef struct {
     void (*note)(void *user, const char *line);
     void (*step)(void *user, const AsTrainProgress *p);
     void *user;
-    /* Data-parallel training (for a launcher such as MPI; not used by the
-     * CLI): with world > 1, reduce is called after every backward pass with
-     * the gradient (n floats) and the losses of this process, and must
-     * replace them by the sums over all processes, before AdamW. Only rank 0
-     * writes checkpoints and the log and calls note/step. */
+    /* Data-parallel training (for a launcher such as MPI; the CLI runs one
+     * process: rank 0, world 1): with world > 1, reduce is called after every
+     * backward pass with the gradient (n floats) and the losses of this
+     * process, and must replace them by the combination over all processes
+     * (e.g. the mean), before the finite check and AdamW. Only rank 0
+     * creates the run folder, writes checkpoints and the log and calls
+     * note/step. Giving each rank its share of a batch is not done here
+     * (every rank now reads the same images). */
     int rank, world;
     int (*reduce)(void *user, float *grad, long n, AsTrainLosses *loss, AsError *err);
 } AsTrainEvents;
