@@ -8,7 +8,6 @@
  * stops it with exit status 1. Output format only: no timing is asserted. */
 #include "testutil.h"
 #include "cpu.h"
-#include "gemm.h"
 #include "model.h"
 #include "npy.h"
 
@@ -144,7 +143,8 @@ int main(void)
     snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 2 --threads 1 --no-load --no-peak "
              "--json 2>&1", test_bin());
     CHECK(test_run_capture(cmd, out, sizeof out) == 0, "bench --json exit status; output:\n%s", out);
-    const char *keys[] = { "\"kernels\": \"", "\"times_ms\": [", "\"stages_ms\": {", "\"encoder\":", "\"gflop\":",
+    const char *keys[] = { "\"kernels\": \"", "\"times_ms\": [", "\"stages_ms\": {",
+                           "\"encoder\":", "\"gflop\":",
                            "\"peak_rss_mib\":", "\"relabel_ms\":", "\"encoder_share_of_peak\":" };
     CHECK(out[0] == '{', "JSON line starts with '{': %s", out);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "pool.h"
 #include "window.h"
 
@@ -203,6 +204,11 @@ int main(int argc, char **argv)
     bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
     textdomain(GETTEXT_PACKAGE);
 
+    AsError cpu_err = { 0 };
+    if (as_cpu_check(&cpu_err)) { /* ALIGNSEG_CPU names a path this CPU lacks, or none */
+        fprintf(stderr, "alignseg-viewer: %s\n", cpu_err.msg);
+        return 1;
+    }
     GApplicationFlags flags = G_APPLICATION_HANDLES_COMMAND_LINE;
     for (int i = 1; i < argc; i++)
         if (!strncmp(argv[i], "--screenshot", 12) || !strcmp(argv[i], "--timing"))
