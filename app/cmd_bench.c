@@ -7,7 +7,6 @@
  * as_vit_forward_timed inside the real forward pass), and
  * --save-weights / --save-input / --dump for bench/compare's equality check
  * against our PyTorch implementation and ONNX Runtime. */
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -78,12 +77,6 @@ static double peak_rss_mib(void)
     if (getrusage(RUSAGE_SELF, &ru) != 0)
         return 0.0;
     return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
-}
-
-static int all_cores(void)
-{
-    const long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
 }
 
 /* ---------------------------------------------------------------- FLOPs */
@@ -415,7 +408,7 @@ static const char help[] =
     "  --arch vit_small|vit_base  encoder (default vit_small)\n"
     "  --patch 16|8               patch size (default 16)\n"
     "  --size S                   square input side, a multiple of the patch (default 448)\n"
-    "  --threads N                OpenBLAS threads (default: all cores)\n"
+    "  --threads N                CPU threads (default: all cores)\n"
     "  --runs R                   timed runs after the warm-up (default 5)\n"
     "  --queries Q                prototypes (default 5)\n"
     "  --decoder-layers L         decoder layers (default 1)\n"
@@ -428,19 +421,7 @@ static const char help[] =
     "  --dump DIR                 write tokens, prototypes, cls_attn, assign, labels_full,\n"
     "                             fg_mask (.npy) of the last run to DIR (must exist)\n";
 
-static bool parse_int(const char *opt, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "alignseg bench: %s: '%s' is not a whole number in [%d, %d]\n", opt, s,
-                lo, hi);
-        return false;
-    }
-    *out = (int)v;
-    return true;
-}
+#define CMD "bench"
 
 /* 0 ok, 1 = --help printed, 2 usage error */
 static int parse_args(int argc, char **argv, BenchArgs *a)
@@ -448,66 +429,58 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
     *a = (BenchArgs){ .arch = AS_ARCH_VIT_SMALL, .patch = 16, .size = 448, .threads = 0,
                       .runs = 5, .queries = 5, .dec_layers = 1, .mass_threshold = 0.6f,
                       .peak = true, .load = true };
+    static const char *const archs[] = { "vit_small", "vit_base" };
+    static const AsArch arch_ids[] = { AS_ARCH_VIT_SMALL, AS_ARCH_VIT_BASE };
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = true;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+        bool ok = true, takes = true;
+        int k = 0;
+#define IS(x) (!strcmp(o, x))
+        if (IS("--help") || IS("-h")) {
             fputs(help, stdout);
             return 1;
-        } else if (!strcmp(o, "--no-peak")) {
+        } else if (IS("--no-peak")) {
             a->peak = false, takes = false;
-        } else if (!strcmp(o, "--no-load")) {
+        } else if (IS("--no-load")) {
             a->load = false, takes = false;
-        } else if (!strcmp(o, "--breakdown")) {
+        } else if (IS("--breakdown")) {
             a->breakdown = true, takes = false;
-        } else if (!strcmp(o, "--json")) {
+        } else if (IS("--json")) {
             a->json = true, takes = false;
-        } else if (!v) {
-            fprintf(stderr, "alignseg bench: unknown option or missing value: '%s'\n", o);
-            return 2;
-        } else if (!strcmp(o, "--arch")) {
-            if (!strcmp(v, "vit_small"))
-                a->arch = AS_ARCH_VIT_SMALL;
-            else if (!strcmp(v, "vit_base"))
-                a->arch = AS_ARCH_VIT_BASE;
-            else {
-                fprintf(stderr, "alignseg bench: --arch: '%s' is not vit_small or vit_base\n", v);
-                return 2;
-            }
-        } else if (!strcmp(o, "--patch")) {
-            if (!parse_int(o, v, 8, 16, &a->patch))
-                return 2;
-            if (a->patch != 8 && a->patch != 16) {
+        } else if (IS("--arch")) {
+            ok = cli_parse_choice(CMD, o, v, archs, 2, &k);
+            a->arch = arch_ids[k];
+        } else if (IS("--patch")) {
+            ok = cli_parse_int(CMD, o, v, 8, 16, &a->patch);
+            if (ok && a->patch != 8 && a->patch != 16) {
                 fprintf(stderr, "alignseg bench: --patch: must be 8 or 16, not %d\n", a->patch);
-                return 2;
+                ok = false;
             }
-        } else if (!strcmp(o, "--size")) {
-            if (!parse_int(o, v, 1, 4096, &a->size))
-                return 2;
-        } else if (!strcmp(o, "--threads")) {
-            if (!parse_int(o, v, 1, 1024, &a->threads))
-                return 2;
-        } else if (!strcmp(o, "--runs")) {
-            if (!parse_int(o, v, 1, 100000, &a->runs))
-                return 2;
-        } else if (!strcmp(o, "--queries")) {
-            if (!parse_int(o, v, 1, 1000, &a->queries))
-                return 2;
-        } else if (!strcmp(o, "--decoder-layers")) {
-            if (!parse_int(o, v, 1, 100, &a->dec_layers))
-                return 2;
-        } else if (!strcmp(o, "--save-weights")) {
-            a->save_weights = v;
-        } else if (!strcmp(o, "--save-input")) {
-            a->save_input = v;
-        } else if (!strcmp(o, "--dump")) {
-            a->dump = v;
+        } else if (IS("--size")) {
+            ok = cli_parse_int(CMD, o, v, 1, 4096, &a->size);
+        } else if (IS("--threads")) {
+            ok = cli_parse_int(CMD, o, v, 1, 1024, &a->threads);
+        } else if (IS("--runs")) {
+            ok = cli_parse_int(CMD, o, v, 1, 100000, &a->runs);
+        } else if (IS("--queries")) {
+            ok = cli_parse_int(CMD, o, v, 1, 1000, &a->queries);
+        } else if (IS("--decoder-layers")) {
+            ok = cli_parse_int(CMD, o, v, 1, 100, &a->dec_layers);
+        } else if (IS("--save-weights")) {
+            ok = cli_parse_string(CMD, o, v, &a->save_weights);
+        } else if (IS("--save-input")) {
+            ok = cli_parse_string(CMD, o, v, &a->save_input);
+        } else if (IS("--dump")) {
+            ok = cli_parse_string(CMD, o, v, &a->dump);
         } else {
             fprintf(stderr, "alignseg bench: unknown option '%s' (see 'alignseg bench --help')\n",
                     o);
             return 2;
         }
+#undef IS
+        if (!ok)
+            return 2;
         if (takes)
             i++;
     }
@@ -516,8 +489,6 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
                 a->size, a->patch);
         return 2;
     }
-    if (a->threads == 0)
-        a->threads = all_cores();
     return 0;
 }
 
@@ -582,7 +553,8 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc == 1 ? 0 : 2;
-    as_pool_set_threads(a.threads);
+    cli_set_threads(a.threads); /* 0: all cores */
+    a.threads = as_threads();
 
     AsError err;
     as_error_clear(&err);
