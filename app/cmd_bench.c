@@ -20,7 +20,9 @@
 #include "activations.h"
 #include "cli.h"
 #include "commands.h"
+#include "cpu.h"
 #include "decoder.h"
+#include "decoder_params.h"
 #include "error.h"
 #include "gemm.h"
 #include "linear.h"
@@ -291,10 +293,8 @@ static double sgemm_peak(const AsEncoderConfig *c, int ntok, char *best_shape, s
             best = g;
             snprintf(best_shape, len, "%s %dx%dx%d", names[s], m, n, k);
         }
-        float *pk = as_gemm_available()
-                        ? aligned_alloc(64, (as_gemm_packed_floats(n, k) * sizeof(float) + 63) /
-                                                64 * 64)
-                        : NULL;
+        float *pk =
+            aligned_alloc(64, (as_gemm_packed_floats(n, k) * sizeof(float) + 63) / 64 * 64);
         if (pk) {
             as_gemm_pack(wt, n, k, pk);
             double pbest = 1e30;
@@ -330,11 +330,6 @@ static double gelu_alone(const AsEncoderConfig *c, AsVitWorkspace *ws)
 
 /* ---------------------------------------------------------------- files */
 
-static bool is_decoder_key(const char *name)
-{
-    return !strncmp(name, "clsQueries", 10) || !strncmp(name, "decoder_", 8);
-}
-
 /* The model's tensors as an AlignSeg checkpoint: {"state_dict": {...}} with
  * the encoder under "backbone.". Tensor data is borrowed from the model. */
 static int write_checkpoint(const AsModel *m, const char *path, AsError *err)
@@ -349,7 +344,7 @@ static int write_checkpoint(const AsModel *m, const char *path, AsError *err)
     for (size_t i = 0; i < m->weights.count && !rc; i++) {
         const AsTensor *t = &m->weights.items[i];
         char key[512];
-        snprintf(key, sizeof key, "%s%s", is_decoder_key(t->name) ? "" : "backbone.", t->name);
+        snprintf(key, sizeof key, "%s%s", as_is_decoder_key(t->name) ? "" : "backbone.", t->name);
         AsPValue *v = as_pv_tensor_f32(t->ndim, t->shape, t->data, false);
         if (!v)
             rc = as_error_set(err, AS_ERR_NOMEM, "out of memory building %s", path);
@@ -681,8 +676,8 @@ int cmd_bench(int argc, char **argv)
     const char *arch = a.arch == AS_ARCH_VIT_SMALL ? "vit_small" : "vit_base";
     if (a.json) {
         printf("{\"runtime\": \"alignseg\", \"arch\": \"%s\", \"patch\": %d, \"size\": %d, "
-               "\"threads\": %d, \"runs\": %d, \"times_ms\": [",
-               arch, a.patch, s, a.threads, a.runs);
+               "\"threads\": %d, \"runs\": %d, \"kernels\": \"%s\", \"times_ms\": [",
+               arch, a.patch, s, a.threads, a.runs, as_cpu_path_name(as_cpu_path()));
         for (int r = 0; r < a.runs; r++)
             printf("%s%.4f", r ? ", " : "", totals[r] * 1e3);
         printf("], \"stages_ms\": {");
@@ -702,6 +697,8 @@ int cmd_bench(int argc, char **argv)
                "%d thread(s), median of %d run(s) after 1 warm-up\n",
                arch, a.patch, s, s, p.vit.gh, p.vit.gw, m->dec.cfg.layers, m->dec.cfg.queries,
                a.threads, a.runs);
+        printf("kernels: %s path (ALIGNSEG_CPU=avx512|avx2|generic forces one)\n",
+               as_cpu_path_name(as_cpu_path()));
         printf("  %-12s %10s %9s %9s\n", "stage", "ms", "GFLOP", "GFLOPS");
         const double gf[ST_COUNT] = { g_enc, g_dec, g_asg, 0, 0 };
         for (int k = 0; k < ST_COUNT; k++) {
@@ -718,9 +715,9 @@ int cmd_bench(int argc, char **argv)
                    peak, peak_shape, a.threads, 100.0 * g_enc / med[ST_ENCODER] / peak,
                    100.0 * g_total / total / peak);
         if (packed_peak > 0)
-            printf("our packed GEMM on the same shapes: %.1f GFLOPS; FMA-only loop (the "
+            printf("our packed GEMM on the same shapes: %.1f GFLOPS; FMA-only loop (%s, the "
                    "arithmetic ceiling): %.1f GFLOPS, encoder at %.0f%% of it\n",
-                   packed_peak, fma_peak,
+                   packed_peak, as_gemm_fma_unit(), fma_peak,
                    fma_peak > 0 ? 100.0 * g_enc / med[ST_ENCODER] / fma_peak : 0.0);
         printf("relabel after a slider move (foreground mask + %dx%d labels): %.3f ms\n", s, s,
                t_relabel * 1e3);

@@ -24,9 +24,10 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
     double *acc = malloc((size_t)k * d * sizeof *acc);
     int *count = malloc((size_t)k * sizeof *count);
     float *mean = malloc((size_t)d * sizeof *mean);
+    int rc = 0;
     if (!xn || !sim || !best || !lab || !acc || !count || !mean) {
-        free(xn), free(sim), free(best), free(lab), free(acc), free(count), free(mean);
-        return as_error_set(err, AS_ERR_NOMEM, "k-means: out of memory for %d points", n);
+        rc = as_error_set(err, AS_ERR_NOMEM, "k-means: out of memory for %d points", n);
+        goto fail;
     }
     as_l2norm_rows(x, n, d, 1e-10f, xn);
 
@@ -118,6 +119,13 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
         memcpy(labels, lab, (size_t)n * sizeof *labels);
     if (k_out)
         *k_out = k;
-    free(xn), free(sim), free(best), free(lab), free(acc), free(count), free(mean);
-    return 0;
+fail:
+    free(xn);
+    free(sim);
+    free(best);
+    free(lab);
+    free(acc);
+    free(count);
+    free(mean);
+    return rc;
 }
