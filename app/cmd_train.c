@@ -817,9 +817,9 @@ int cmd_train(int argc, char **argv)
                             (size_t)nb * crop_floats * sizeof(float));
             data_time += now_sec() - d0;
             openblas_set_num_threads(1);
+            const AsHooks stop_hooks = { (const volatile int *)&g_stop, NULL, NULL };
             int rc = as_train_crops_encode(&tc, &m->enc, crops, nc, nb, S, o.pairing,
-                                           (float)o.mass, o.threads,
-                                           (const volatile int *)&g_stop, &err);
+                                           (float)o.mass, o.threads, &stop_hooks, &err);
             openblas_set_num_threads(o.threads);
             if (rc == AS_ERR_CANCELLED) { /* redo this batch after --resume */
                 rs.cursor = cursor_before;

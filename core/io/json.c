@@ -1,6 +1,8 @@
 /* json: see json.h */
 #include "json.h"
 
+#include "file.h"
+
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
@@ -373,40 +375,12 @@ int as_json_parse(const char *text, size_t len, const char *name, AsJson **out, 
 int as_json_read_file(const char *path, AsJson **out, AsError *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= ((size_t)1 << 30)) {
-                free(buf);
-                fclose(f);
-                return as_error_set(err, AS_ERR_NOMEM, "%s: JSON file larger than 1 GiB", path);
-            }
-            size_t nc = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + len, 1, cap - len, f);
-        len += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return as_error_set(err, AS_ERR_IO, "%s: read error", path);
-    }
-    int rc = as_json_parse(buf, len, path, out, err);
+    uint8_t *buf;
+    size_t len;
+    int rc = as_file_read_all(path, (uint64_t)1 << 30, 1, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = as_json_parse((const char *)buf, len, path, out, err);
     free(buf);
     return rc;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "file.h"
 
 typedef struct {
     char *name;         /* NUL-terminated copy of the entry's name */
@@ -40,12 +41,6 @@ const AsZipEntry *as_zip_find(const AsZip *z, const char *entry_name);
  * maximum ratio). */
 int as_zip_get(const AsZip *z, const AsZipEntry *e, const uint8_t **data, uint8_t **owned,
                size_t *len, AsError *err);
-
-/* Map a whole file read-only into memory (copy-on-write private mapping, so
- * callers may even write to it without touching the file). An empty file or
- * a non-regular file is an error. Release with as_file_unmap. */
-int as_file_map(const char *path, uint8_t **base, size_t *len, AsError *err);
-void as_file_unmap(void *base, size_t len);
 
 /* ---- writing (in memory) ---- */
 typedef struct {

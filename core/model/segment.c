@@ -269,15 +269,14 @@ void as_upsample_argmax(const float *assign, int gh, int gw, int q, int out_h, i
     free(hrow);
 }
 
-static void progress(const AsSegmentOptions *o, const char *stage, double f)
+static void progress(const AsSegmentOptions *o, const char *stage)
 {
-    if (o->progress)
-        o->progress(o->progress_user, stage, f);
+    as_hooks_progress(&o->hooks, stage, 1, 1);
 }
 
 static bool cancelled(const AsSegmentOptions *o)
 {
-    return o->cancel && *o->cancel;
+    return as_hooks_cancelled(&o->hooks);
 }
 
 int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input, int h, int w,
@@ -293,8 +292,7 @@ int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input
         return as_error_set(err, AS_ERR_ARG, "mass threshold %g is not in [0, 1]",
                             (double)o->mass_threshold);
     const AsEncoder *enc = &m->enc;
-    AsRunHooks hooks = { o->cancel, o->progress, o->progress_user };
-    int rc = as_vit_forward(enc, input, h, w, &ws->vit, &hooks, err);
+    int rc = as_vit_forward(enc, input, h, w, &ws->vit, &o->hooks, err);
     if (rc)
         return rc;
     const AsVitWorkspace *v = &ws->vit;
@@ -347,13 +345,13 @@ int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input
             goto fail;
         memcpy(r->queries, ws->dec.out, (size_t)q * d * sizeof(float));
         memcpy(r->cross_attn, ws->dec.cross_attn, (size_t)r->dec_heads * q * n * sizeof(float));
-        progress(o, "decoder", 1.0);
+        progress(o, "decoder");
     } else {
         rc = as_spherical_kmeans(r->tokens, n, d, q, AS_KMEANS_MAX_ITER, r->queries, NULL, NULL,
                                  err);
         if (rc)
             goto fail;
-        progress(o, "prototypes", 1.0);
+        progress(o, "prototypes");
     }
     if (cancelled(o)) {
         rc = as_error_set(err, AS_ERR_CANCELLED, "cancelled after the prototypes");
@@ -377,7 +375,7 @@ int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input
         rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for the foreground mask");
         goto fail;
     }
-    progress(o, "done", 1.0);
+    progress(o, "done");
     return 0;
 fail:
     as_result_free(r);
@@ -405,8 +403,8 @@ int as_segment_image(const AsModel *m, const AsImage *img, const AsSegmentOption
     AsImage resized = { 0 };
     const AsImage *src = img;
     if (img->w != w || img->h != h) {
-        if (o && o->progress)
-            o->progress(o->progress_user, "resize", 0.0);
+        if (o)
+            as_hooks_progress(&o->hooks, "resize", 0, 1);
         rc = as_image_resize(img, w, h, &resized, err);
         if (rc)
             return rc;

@@ -1211,7 +1211,7 @@ typedef struct {
     AsVitWorkspace *ws;
     float mass;
     int first, step, total; /* crops first, first+step, ... < total */
-    const volatile int *cancel;
+    const AsHooks *hooks;
     int rc;
     AsError err;
 } EncodeJob;
@@ -1227,7 +1227,7 @@ static void *encode_worker(void *arg)
         return NULL;
     }
     for (int k = j->first; k < j->total; k += j->step) {
-        if (j->cancel && *j->cancel) {
+        if (as_hooks_cancelled(j->hooks)) {
             j->rc = as_error_set(&j->err, AS_ERR_CANCELLED, "cancelled");
             break;
         }
@@ -1273,7 +1273,7 @@ void as_train_crops_free(AsTrainCrops *tc)
 
 int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *crops,
                           int ncrops, int batch, int size, AsPairing pairing,
-                          float mass_threshold, int threads, const volatile int *cancel,
+                          float mass_threshold, int threads, const AsHooks *hooks,
                           AsError *err)
 {
     const int p = enc->cfg.patch;
@@ -1331,7 +1331,7 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
         j->first = i;
         j->step = threads;
         j->total = total;
-        j->cancel = cancel;
+        j->hooks = hooks;
         int rc = as_vit_workspace_prepare(j->ws, enc, size, size, err);
         if (rc)
             return rc;

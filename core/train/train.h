@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "hooks.h"
 #include "image.h"
 #include "model.h"
 #include "pickle.h"
@@ -150,11 +151,11 @@ void as_train_crops_free(AsTrainCrops *tc);
  * crop 0 the global one; tokens, foreground masks (mass threshold t), and
  * the batch view in the given pairing. threads > 1 encodes crops in
  * parallel, each thread with its own workspace (set OpenBLAS to one thread
- * meanwhile: openblas_set_num_threads(1)). cancel (may be NULL) stops early
- * with AS_ERR_CANCELLED. */
+ * meanwhile: openblas_set_num_threads(1)). hooks (may be NULL): cancel stops
+ * early with AS_ERR_CANCELLED (checked before each crop); no progress calls. */
 int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *crops,
                           int ncrops, int batch, int size, AsPairing pairing,
-                          float mass_threshold, int threads, const volatile int *cancel,
+                          float mass_threshold, int threads, const AsHooks *hooks,
                           AsError *err);
 
 /* ---- a fresh decoder ----
