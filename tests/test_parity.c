@@ -11,7 +11,7 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "image.h"
-#include "kernels.h"
+#include "resample.h"
 #include "model.h"
 #include "npy.h"
 #include "segment.h"

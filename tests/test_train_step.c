@@ -13,7 +13,9 @@
 #include "testutil.h"
 #include "npy.h"
 #include "pth.h"
+#include "crops.h"
 #include "train.h"
+#include "train_ckpt.h"
 
 #define REF "reference/train_tiny/"
 

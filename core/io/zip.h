@@ -41,6 +41,12 @@ const AsZipEntry *as_zip_find(const AsZip *z, const char *entry_name);
  * maximum ratio). */
 int as_zip_get(const AsZip *z, const AsZipEntry *e, const uint8_t **data, uint8_t **owned,
                size_t *len, AsError *err);
+/* The same for only the first want bytes (at most e->size): a deflated entry
+ * is inflated no further than that, so a storage that inflates to gigabytes
+ * costs what its tensor needs. Only a whole entry's CRC can be checked; a
+ * stream that inflates past its declared size is refused. */
+int as_zip_get_prefix(const AsZip *z, const AsZipEntry *e, uint64_t want, const uint8_t **data,
+                      uint8_t **owned, size_t *len, AsError *err);
 
 /* ---- writing (in memory) ---- */
 typedef struct {

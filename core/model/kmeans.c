@@ -1,12 +1,12 @@
 /* kmeans: see kmeans.h */
 #include "kmeans.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "linear.h"
 
 int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float *centres,
                         int32_t *labels, int *k_out, AsError *err)
@@ -42,7 +42,7 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
     int pick = 0;
     float pv = -INFINITY;
     for (int i = 0; i < n; i++) {
-        const float v = cblas_sdot(d, xn + (size_t)i * d, 1, mean, 1);
+        const float v = as_sdot(d, xn + (size_t)i * d, mean);
         if (v > pv) {
             pv = v;
             pick = i;
@@ -55,7 +55,7 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
         float lo = INFINITY;
         int next = 0;
         for (int i = 0; i < n; i++) {
-            const float v = cblas_sdot(d, xn + (size_t)i * d, 1, centres + (size_t)c * d, 1);
+            const float v = as_sdot(d, xn + (size_t)i * d, centres + (size_t)c * d);
             if (v > best[i])
                 best[i] = v;
             if (best[i] < lo) {
@@ -69,8 +69,7 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
     for (int i = 0; i < n; i++)
         lab[i] = -1;
     for (int it = 0; it < max_iter; it++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0f, xn, d, centres, d,
-                    0.0f, sim, k);
+        as_sgemm(false, true, n, k, d, 1.0f, xn, d, centres, d, 0.0f, sim, k);
         int changed = 0;
         for (int i = 0; i < n; i++) {
             const float *r = sim + (size_t)i * k;

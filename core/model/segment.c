@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "fgmask.h"
+#include "linear.h"
+#include "pool.h"
+#include "resample.h"
 #include "kmeans.h"
 
 void as_segment_options_default(AsSegmentOptions *o)

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "linear.h"
+#include "resample.h"
 
 #define VIT_MAX_FLOATS ((size_t)1 << 32) /* 16 GiB of scratch in one buffer: refuse */
 

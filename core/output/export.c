@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "image.h"
 #include "jsonw.h"
 #include "merge.h"
@@ -125,25 +126,22 @@ int as_export_voc_labelmap(const char *path, int ngroups, AsError *err)
     if (ngroups < 1 || ngroups > AS_MAX_GROUPS)
         return as_error_set(err, AS_ERR_ARG, "%s: %d groups (1..%d can be exported)", path,
                             ngroups, AS_MAX_GROUPS);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     uint8_t pal[768];
     as_voc_palette(pal);
-    fprintf(f, "# label:color_rgb:parts:actions\n");
-    fprintf(f, "background:%d,%d,%d::\n", pal[0], pal[1], pal[2]);
+    char *t = malloc(64 + (size_t)ngroups * 64);
+    if (!t)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    size_t n = (size_t)sprintf(t, "# label:color_rgb:parts:actions\nbackground:%d,%d,%d::\n",
+                               pal[0], pal[1], pal[2]);
     for (int g = 0; g < ngroups; g++) {
         char name[32];
         as_export_label_name(g, name, sizeof name);
         const uint8_t *c = pal + 3 * (g + 1);
-        fprintf(f, "%s:%d,%d,%d::\n", name, c[0], c[1], c[2]);
+        n += (size_t)sprintf(t + n, "%s:%d,%d,%d::\n", name, c[0], c[1], c[2]);
     }
-    bool ok = !ferror(f);
-    if (fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        return as_error_set(err, AS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return 0;
+    int rc = as_atomic_write_file(path, t, n, err);
+    free(t);
+    return rc;
 }
 
 int as_export_masks(const char *dir, const int32_t *labels, int w, int h, int ngroups,
@@ -678,16 +676,18 @@ int as_exporter_finish(AsExporter *x, AsError *err)
         if ((rc = sub_path(x, p, sizeof p, err, "%s/%s%s",
                            "voc/ImageSets/Segmentation/default.txt", "")))
             return rc;
-        FILE *f = fopen(p, "w");
-        if (!f)
-            return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        size_t n = 0;
         for (size_t i = 0; i < x->nimages; i++)
-            fprintf(f, "%s\n", x->images[i].name);
-        bool ok = !ferror(f);
-        if (fclose(f) != 0)
-            ok = false;
-        if (!ok)
-            return as_error_set(err, AS_ERR_IO, "%s: write failed: %s", p, strerror(errno));
+            n += strlen(x->images[i].name) + 1;
+        char *t = malloc(n + 1), *q = t;
+        if (!t)
+            return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", p);
+        for (size_t i = 0; i < x->nimages; i++)
+            q += sprintf(q, "%s\n", x->images[i].name);
+        rc = as_atomic_write_file(p, t, n, err);
+        free(t);
+        if (rc)
+            return rc;
     }
     if (x->opt.formats & AS_EXPORT_COCO) {
         if ((rc = sub_path(x, p, sizeof p, err, "%s/%s%s", "coco/annotations.json", "")) ||
