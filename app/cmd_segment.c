@@ -7,11 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
+#include "atomic.h"
 #include "cli.h"
 #include "commands.h"
 #include "image.h"
 #include "merge.h"
 #include "npy.h"
+#include "runlist.h"
 #include "segment.h"
 
 static void usage(FILE *f)
@@ -34,8 +38,17 @@ static void usage(FILE *f)
             "Output:\n"
             "  -o, --output DIR       output folder (created if missing; default '.')\n"
             "      --dump             also write the .npy arrays\n"
+            "      --overwrite        replace outputs that exist already\n"
             "  -q, --quiet            no progress lines\n"
             "  -h, --help             this help\n"
+            "\n"
+            "Outputs are never replaced silently. The outputs of one image appear together\n"
+            "(each file is written to a temporary, synced, then renamed), so an image whose\n"
+            "outputs all exist was finished by an earlier run: it is skipped (a re-run after\n"
+            "a crash or kill redoes only the missing images); an image for which only some\n"
+            "exist is an error naming the file. --overwrite redoes and replaces them. Two\n"
+            "inputs with the same file name without extension (a/x.png b/x.jpg) would write\n"
+            "the same outputs: that is a usage error naming both, and nothing is written.\n"
             "\n"
             "A bad image or checkpoint gives a one-line error naming the file; the other images\n"
             "are still processed and the exit status is 1. Usage errors exit with 2.\n"
@@ -46,15 +59,27 @@ static void usage(FILE *f)
             cli_model_help);
 }
 
-static int dump_f32(const char *dir, const char *name, const float *d, int ndim,
-                    const int64_t *shape, AsError *err)
+/* Stage DIR/NAME.npy (rel to the batch root) in the batch. */
+static int put_npy(AsAtomicBatch *b, const char *stem, const char *name, AsDtype dt, int ndim,
+                   const int64_t *shape, const void *d, AsError *err)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
-    return as_npy_write(path, AS_DT_F32, ndim, shape, d, err);
+    char rel[PATH_MAX];
+    snprintf(rel, sizeof rel, "%s/%s.npy", stem, name);
+    uint8_t *buf;
+    size_t len;
+    int rc = as_npy_encode(rel, dt, ndim, shape, d, &buf, &len, err);
+    if (!rc)
+        rc = as_atomic_batch_put(b, rel, buf, len, err);
+    free(buf);
+    return rc;
 }
 
-static int write_dump(const char *dir, const AsResult *r, AsError *err)
+static const char *const dump_names[] = { "tokens", "cls_token", "cls_attn", "cls_attn_mean",
+                                          "fg_mask", "queries", "similarity", "assign",
+                                          "labels_patch", "labels_full" };
+#define NDUMP (sizeof dump_names / sizeof dump_names[0])
+
+static int write_dump(AsAtomicBatch *b, const char *stem, const AsResult *r, AsError *err)
 {
     int rc = 0;
     int64_t s_nd[2] = { r->n, r->dim }, s_d[1] = { r->dim }, s_hn[2] = { r->heads, r->n },
@@ -65,23 +90,18 @@ static int write_dump(const char *dir, const AsResult *r, AsError *err)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < r->n; i++)
         fg[i] = (float)r->fg_mask[i];
-    char path[PATH_MAX];
-    rc = rc ? rc : dump_f32(dir, "tokens", r->tokens, 2, s_nd, err);
-    rc = rc ? rc : dump_f32(dir, "cls_token", r->cls_token, 1, s_d, err);
-    rc = rc ? rc : dump_f32(dir, "cls_attn", r->cls_attn, 2, s_hn, err);
-    rc = rc ? rc : dump_f32(dir, "cls_attn_mean", r->cls_attn_mean, 2, s_g, err);
-    rc = rc ? rc : dump_f32(dir, "fg_mask", fg, 2, s_g, err);
-    rc = rc ? rc : dump_f32(dir, "queries", r->queries, 2, s_qd, err);
-    rc = rc ? rc : dump_f32(dir, "similarity", r->similarity, 2, s_nq, err);
-    rc = rc ? rc : dump_f32(dir, "assign", r->assign, 2, s_nq, err);
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/labels_patch.npy", dir);
-        rc = as_npy_write(path, AS_DT_I32, 2, s_g, r->labels_patch, err);
-    }
-    if (!rc) {
-        snprintf(path, sizeof path, "%s/labels_full.npy", dir);
-        rc = as_npy_write(path, AS_DT_I32, 2, s_hw, r->labels_full, err);
-    }
+    const struct {
+        AsDtype dt;
+        int nd;
+        const int64_t *shape;
+        const void *d;
+    } a[NDUMP] = { { AS_DT_F32, 2, s_nd, r->tokens },       { AS_DT_F32, 1, s_d, r->cls_token },
+                   { AS_DT_F32, 2, s_hn, r->cls_attn },     { AS_DT_F32, 2, s_g, r->cls_attn_mean },
+                   { AS_DT_F32, 2, s_g, fg },               { AS_DT_F32, 2, s_qd, r->queries },
+                   { AS_DT_F32, 2, s_nq, r->similarity },   { AS_DT_F32, 2, s_nq, r->assign },
+                   { AS_DT_I32, 2, s_g, r->labels_patch },  { AS_DT_I32, 2, s_hw, r->labels_full } };
+    for (size_t i = 0; i < NDUMP && !rc; i++)
+        rc = put_npy(b, stem, dump_names[i], a[i].dt, a[i].nd, a[i].shape, a[i].d, err);
     free(fg);
     return rc;
 }
@@ -114,15 +134,47 @@ static void draw_overlay(const AsImage *img, const int32_t *labels, const AsResu
     }
 }
 
+/* The outputs of one image, relative to the output folder. */
+static int output_names(const char *stem, bool dump, char names[][PATH_MAX], int max)
+{
+    int n = 0;
+    snprintf(names[n++], PATH_MAX, "%s.labels.png", stem);
+    snprintf(names[n++], PATH_MAX, "%s.overlay.png", stem);
+    for (size_t i = 0; dump && i < NDUMP && n < max; i++)
+        snprintf(names[n++], PATH_MAX, "%s/%s.npy", stem, dump_names[i]);
+    return n;
+}
+
+enum { KEEP_NONE, KEEP_ALL, KEEP_SOME };
+
+/* Which of the image's outputs exist already: none, all (a finished run:
+ * they are committed together), or some (*which names the first). */
+static int existing_outputs(const char *outdir, const char *stem, bool dump, char *which,
+                            size_t len)
+{
+    char names[2 + NDUMP][PATH_MAX];
+    int n = output_names(stem, dump, names, 2 + (int)NDUMP), have = 0;
+    for (int i = 0; i < n; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", outdir, names[i]);
+        if (access(p, F_OK) == 0) {
+            if (have++ == 0)
+                snprintf(which, len, "%s", p);
+        }
+    }
+    return have == 0 ? KEEP_NONE : have == n ? KEEP_ALL : KEEP_SOME;
+}
+
 static int process(const AsModel *m, const CliModelArgs *a, const char *path, const char *outdir,
-                   bool dump, bool quiet)
+                   AsAtomicBatch *batch, bool dump, bool quiet)
 {
     AsError err;
     as_error_clear(&err);
     AsImage img = { 0 };
     AsResult r;
     memset(&r, 0, sizeof r);
-    uint8_t *labels = NULL, *overlay = NULL;
+    uint8_t *labels = NULL, *overlay = NULL, *png = NULL;
+    size_t pnglen = 0;
     int32_t *full = NULL;
     int rc = as_image_load(path, &img, &err);
     if (!rc)
@@ -131,7 +183,7 @@ static int process(const AsModel *m, const CliModelArgs *a, const char *path, co
         fprintf(stderr, "alignseg segment: %s\n", err.msg);
         goto out;
     }
-    char stem[256], file[PATH_MAX];
+    char stem[256], file[PATH_MAX], name[PATH_MAX];
     cli_stem(path, stem, sizeof stem);
     long npx = (long)img.w * img.h;
     full = malloc((size_t)npx * sizeof *full);
@@ -159,20 +211,31 @@ static int process(const AsModel *m, const CliModelArgs *a, const char *path, co
     int ncolors = ngroups > 256 ? 256 : ngroups;
     for (int k = 0; k < ncolors; k++)
         as_label_colour(k, pal + 3 * k);
-    snprintf(file, sizeof file, "%s/%s.labels.png", outdir, stem);
-    rc = as_png_write_indexed(file, labels, img.w, img.h, pal, ncolors, &err);
+    /* all outputs of the image are staged, then appear together */
+    snprintf(file, sizeof file, "%s.labels.png", stem);
+    snprintf(name, sizeof name, "%s/%s", outdir, file);
+    rc = as_png_encode_indexed(name, labels, img.w, img.h, pal, ncolors, &png, &pnglen, &err);
+    if (!rc)
+        rc = as_atomic_batch_put(batch, file, png, pnglen, &err);
+    free(png);
+    png = NULL;
     if (!rc) {
         draw_overlay(&img, full, &r, overlay);
-        snprintf(file, sizeof file, "%s/%s.overlay.png", outdir, stem);
-        rc = as_png_write_rgb(file, overlay, img.w, img.h, &err);
+        snprintf(file, sizeof file, "%s.overlay.png", stem);
+        snprintf(name, sizeof name, "%s/%s", outdir, file);
+        rc = as_png_encode_rgb(name, overlay, img.w, img.h, &png, &pnglen, &err);
+        if (!rc)
+            rc = as_atomic_batch_put(batch, file, png, pnglen, &err);
     }
     if (!rc && dump) {
         snprintf(file, sizeof file, "%s/%s", outdir, stem);
         if (cli_mkdirs("segment", file) != 0)
             rc = AS_ERR_IO;
         else
-            rc = write_dump(file, &r, &err);
+            rc = write_dump(batch, stem, &r, &err);
     }
+    if (!rc)
+        rc = as_atomic_batch_commit(batch, &err);
     if (rc)
         fprintf(stderr, "alignseg segment: %s\n", err.msg);
     else if (!quiet)
@@ -180,6 +243,9 @@ static int process(const AsModel *m, const CliModelArgs *a, const char *path, co
                path, img.w, img.h, r.in_w, r.in_h, r.q, ngroups,
                m->untrained ? " (untrained model)" : "", outdir, stem);
 out:
+    if (rc)
+        as_atomic_batch_discard(batch);
+    free(png);
     free(full);
     free(labels);
     free(overlay);
@@ -193,7 +259,7 @@ int cmd_segment(int argc, char **argv)
     CliModelArgs a;
     cli_model_args_init(&a);
     const char *outdir = ".";
-    bool dump = false, quiet = false;
+    bool dump = false, quiet = false, overwrite = false;
     const char **images = calloc((size_t)argc, sizeof *images);
     int nimages = 0;
     if (!images)
@@ -220,6 +286,8 @@ int cmd_segment(int argc, char **argv)
             outdir = argv[++i];
         } else if (!strcmp(o, "--dump")) {
             dump = true;
+        } else if (!strcmp(o, "--overwrite")) {
+            overwrite = true;
         } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
             quiet = true;
         } else if (o[0] == '-' && o[1] != '\0') {
@@ -235,22 +303,55 @@ int cmd_segment(int argc, char **argv)
         free(images);
         return 2;
     }
+    if (runlist_check_unique("segment", images, nimages, outdir, "%s/%s.labels.png") != 0) {
+        free(images);
+        return 2;
+    }
     AsModel *m = NULL;
     if (cli_load_model(&a, "segment", &m) != 0) {
         free(images);
         return 1;
     }
-    if (cli_mkdirs("segment", outdir) != 0) {
+    AsAtomicBatch *batch = NULL;
+    AsError err;
+    if (cli_mkdirs("segment", outdir) != 0 || as_atomic_batch_open(outdir, &batch, &err) != 0) {
+        if (!batch)
+            fprintf(stderr, "alignseg segment: %s\n", err.msg);
         as_model_free(m);
         free(images);
         return 1;
     }
-    int failed = 0;
-    for (int i = 0; i < nimages; i++)
-        if (process(m, &a, images[i], outdir, dump, quiet) != 0)
+    int failed = 0, skipped = 0;
+    for (int i = 0; i < nimages; i++) {
+        char stem[256], which[PATH_MAX];
+        cli_stem(images[i], stem, sizeof stem);
+        int have = overwrite ? KEEP_NONE : existing_outputs(outdir, stem, dump, which, sizeof which);
+        if (have == KEEP_ALL) {
+            skipped++;
+            if (!quiet)
+                fprintf(stderr, "alignseg segment: %s: skipped, its outputs exist (%s ...)\n",
+                        images[i], which);
+            continue;
+        }
+        if (have == KEEP_SOME) {
+            fprintf(stderr,
+                    "alignseg segment: %s: %s exists and is not replaced (--overwrite replaces "
+                    "it)\n",
+                    images[i], which);
             failed++;
+            continue;
+        }
+        if (process(m, &a, images[i], outdir, batch, dump, quiet) != 0)
+            failed++;
+    }
+    if (skipped)
+        fprintf(stderr,
+                "alignseg segment: %d of %d images skipped: their outputs exist in %s "
+                "(--overwrite replaces them)\n",
+                skipped, nimages, outdir);
     if (failed && !quiet)
         fprintf(stderr, "alignseg segment: %d of %d images failed\n", failed, nimages);
+    as_atomic_batch_free(batch);
     as_model_free(m);
     free(images);
     return failed ? 1 : 0;

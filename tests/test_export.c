@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "export.h"
 #include "image.h"
 #include "json.h"
@@ -402,8 +402,8 @@ static void test_relative(void)
 
 static void test_exporter(void)
 {
-    char dir[] = "/tmp/alignseg_export_XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[TEST_TMPDIR_MAX];
+    if (!test_tmpdir_make(dir, sizeof dir, "export")) {
         CHECK(0, "mkdtemp");
         return;
     }
@@ -616,16 +616,14 @@ static void test_exporter(void)
           "formats");
     CHECK(as_export_parse_formats("voc,png", &f, &err) == AS_ERR_ARG && strstr(err.msg, "png"),
           "bad format");
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
 }
 
 /* ---- `alignseg export` end to end (run as: test_export cli) ---- */
 static void test_cli(void)
 {
-    char dir[] = "/tmp/alignseg_export_cli_XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[TEST_TMPDIR_MAX];
+    if (!test_tmpdir_make(dir, sizeof dir, "export_cli")) {
         CHECK(0, "mkdtemp");
         return;
     }
@@ -811,8 +809,7 @@ static void test_cli(void)
     char *lm = test_slurp(p);
     CHECK(lm && strstr(lm, "prototype_1:") && !strstr(lm, "prototype_2:"), "labelmap: 2 groups");
     free(lm);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(test_run(cmd) == 0, "cleanup");
+    CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
 }
 
 /* bool member `key` of object j: 1, 0, or -1 when missing or not a bool */
@@ -828,8 +825,8 @@ static int json_bool(const AsJson *j, const char *key)
 static void test_provenance(void)
 {
     for (int untrained = 0; untrained < 2; untrained++) {
-        char dir[] = "/tmp/alignseg_prov_XXXXXX";
-        if (!mkdtemp(dir)) {
+        char dir[TEST_TMPDIR_MAX];
+        if (!test_tmpdir_make(dir, sizeof dir, "prov")) {
             CHECK(0, "mkdtemp");
             return;
         }
@@ -898,9 +895,7 @@ static void test_provenance(void)
                 as_json_free(j);
             }
         }
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        CHECK(test_run(cmd) == 0, "cleanup");
+        CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
     }
 }
 

@@ -35,11 +35,22 @@ void as_image_normalize(const AsImage *img, float *out);
  * e.g. label maps and exported masks. */
 int as_png_read_u8(const char *path, uint8_t **out, int *w, int *h, AsError *err);
 
+/* Write a PNG atomically (atomic.h): a failed write keeps the previous file. */
 int as_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, AsError *err);
 int as_png_write_gray(const char *path, const uint8_t *gray, int w, int h, AsError *err);
 /* Indexed PNG with ncolors palette entries (palette is ncolors*3 bytes). */
 int as_png_write_indexed(const char *path, const uint8_t *idx, int w, int h,
                          const uint8_t *palette, int ncolors, AsError *err);
+
+/* The same PNGs encoded into memory (*out malloc'ed, *len bytes); name is
+ * for messages. */
+int as_png_encode_rgb(const char *name, const uint8_t *rgb, int w, int h, uint8_t **out,
+                      size_t *len, AsError *err);
+int as_png_encode_gray(const char *name, const uint8_t *gray, int w, int h, uint8_t **out,
+                       size_t *len, AsError *err);
+int as_png_encode_indexed(const char *name, const uint8_t *idx, int w, int h,
+                          const uint8_t *palette, int ncolors, uint8_t **out, size_t *len,
+                          AsError *err);
 
 /* The PASCAL VOC colour map, 256 entries (768 bytes). */
 void as_voc_palette(uint8_t palette[768]);

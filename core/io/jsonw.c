@@ -1,6 +1,8 @@
 /* jsonw: see jsonw.h */
 #include "jsonw.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -292,15 +294,17 @@ int as_jw_finish(AsJsonW *w, const char *name, AsError *err)
 
 int as_jw_write_file(AsJsonW *w, const char *path, AsError *err)
 {
-    if (as_jw_finish(w, path, err))
-        return err ? err->code : AS_ERR_ARG;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-    bool ok = fwrite(w->buf, 1, w->len, f) == w->len && fputc('\n', f) != EOF;
-    if (fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        return as_error_set(err, AS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return 0;
+    int rc = as_jw_finish(w, path, err);
+    if (rc)
+        return rc;
+    AsAtomicFile af;
+    if ((rc = as_atomic_begin(&af, path, err)))
+        return rc;
+    if (fwrite(w->buf, 1, w->len, af.f) != w->len || fputc('\n', af.f) == EOF) {
+        rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
+                          path, strerror(errno));
+        as_atomic_abort(&af);
+        return rc;
+    }
+    return as_atomic_commit(&af, err);
 }

@@ -2,6 +2,9 @@
  * writes, {'descr': '<f4', 'fortran_order': False, 'shape': (a, b), }. */
 #include "npy.h"
 
+#include "atomic.h"
+#include "file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +12,7 @@
 #include <string.h>
 
 #define NPY_MAX_BYTES ((int64_t)1 << 34) /* 16 GiB: anything larger is refused */
+#define AS_NPY_MAX_FILE_BYTES ((uint64_t)NPY_MAX_BYTES + 65536 + 12)
 
 size_t as_dtype_size(AsDtype dt)
 {
@@ -185,26 +189,12 @@ done:
 int as_npy_read(const char *path, AsNpy *out, AsError *err)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot seek", path);
-    }
-    long sz = ftell(f);
-    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot determine size", path);
-    }
-    uint8_t *buf = malloc((size_t)sz + 1);
-    if (!buf) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory (%ld bytes)", path, sz);
-    }
-    size_t got = fread(buf, 1, (size_t)sz, f);
-    fclose(f);
-    int rc = as_npy_read_mem(buf, got, path, out, err);
+    uint8_t *buf;
+    size_t len;
+    int rc = as_file_read_all(path, AS_NPY_MAX_FILE_BYTES, 1, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = as_npy_read_mem(buf, len, path, out, err);
     free(buf);
     return rc;
 }
@@ -232,16 +222,20 @@ int as_npy_to_f32(AsNpy *a, AsError *err)
     return AS_OK;
 }
 
-int as_npy_write(const char *path, AsDtype dtype, int ndim, const int64_t *shape,
-                 const void *data, AsError *err)
+int as_npy_encode(const char *name, AsDtype dtype, int ndim, const int64_t *shape,
+                  const void *data, uint8_t **out, size_t *outlen, AsError *err)
 {
+    *out = NULL;
+    *outlen = 0;
     if (ndim < 0 || ndim > 8)
-        return as_error_set(err, AS_ERR_ARG, "%s: %d dimensions", path, ndim);
+        return as_error_set(err, AS_ERR_ARG, "%s: %d dimensions", name, ndim);
     char h[256];
     int n = snprintf(h, sizeof h, "{'descr': '%s', 'fortran_order': False, 'shape': (",
                      dtype_descr(dtype));
     int64_t numel = 1;
     for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0 || (shape[i] > 0 && numel > INT64_MAX / 16 / shape[i]))
+            return as_error_set(err, AS_ERR_ARG, "%s: bad shape", name);
         n += snprintf(h + n, sizeof h - (size_t)n, "%lld%s", (long long)shape[i],
                       (ndim == 1 || i < ndim - 1) ? ", " : "");
         numel *= shape[i];
@@ -251,22 +245,34 @@ int as_npy_write(const char *path, AsDtype dtype, int ndim, const int64_t *shape
     size_t total = 10 + (size_t)n + 1;
     size_t pad = (64 - total % 64) % 64;
     size_t hlen = (size_t)n + pad + 1;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: %s", path, strerror(errno));
+    size_t nbytes = as_dtype_size(dtype) * (size_t)numel;
+    uint8_t *b = malloc(10 + hlen + nbytes);
+    if (!b)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory for %zu bytes", name, nbytes);
     uint8_t pre[10] = { 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (uint8_t)(hlen & 0xff),
                         (uint8_t)(hlen >> 8) };
-    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(h, 1, (size_t)n, f) == (size_t)n;
-    for (size_t i = 0; ok && i < pad; i++)
-        ok = fputc(' ', f) != EOF;
-    ok = ok && fputc('\n', f) != EOF;
-    size_t nbytes = as_dtype_size(dtype) * (size_t)numel;
-    ok = ok && (nbytes == 0 || fwrite(data, 1, nbytes, f) == nbytes);
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok)
-        return as_error_set(err, AS_ERR_IO, "%s: write failed", path);
+    memcpy(b, pre, 10);
+    memcpy(b + 10, h, (size_t)n);
+    memset(b + 10 + n, ' ', pad);
+    b[10 + hlen - 1] = '\n';
+    if (nbytes)
+        memcpy(b + 10 + hlen, data, nbytes);
+    *out = b;
+    *outlen = 10 + hlen + nbytes;
     return AS_OK;
+}
+
+int as_npy_write(const char *path, AsDtype dtype, int ndim, const int64_t *shape,
+                 const void *data, AsError *err)
+{
+    uint8_t *b;
+    size_t n;
+    int rc = as_npy_encode(path, dtype, ndim, shape, data, &b, &n, err);
+    if (rc)
+        return rc;
+    rc = as_atomic_write_file(path, b, n, err);
+    free(b);
+    return rc;
 }
 
 void as_npy_free(AsNpy *a)

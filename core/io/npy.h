@@ -24,8 +24,12 @@ int as_npy_read(const char *path, AsNpy *out, AsError *err);
 int as_npy_read_mem(const uint8_t *buf, size_t len, const char *name, AsNpy *out, AsError *err);
 /* Convert in place to float32 (from any numeric dtype). */
 int as_npy_to_f32(AsNpy *a, AsError *err);
+/* Written atomically (atomic.h): a failed write keeps the previous file. */
 int as_npy_write(const char *path, AsDtype dtype, int ndim, const int64_t *shape,
                  const void *data, AsError *err);
+/* The same file in memory (*out malloc'ed); name is for messages. */
+int as_npy_encode(const char *name, AsDtype dtype, int ndim, const int64_t *shape,
+                  const void *data, uint8_t **out, size_t *outlen, AsError *err);
 void as_npy_free(AsNpy *a);
 
 #endif

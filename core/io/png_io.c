@@ -2,8 +2,11 @@
  * (RGB, gray, indexed) with libpng; hostile-input safe (see image_io.h). */
 #include "image_io.h"
 
+#include "atomic.h"
+
 #include <png.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,8 +167,9 @@ static int png_decode(const uint8_t *buf, size_t len, const char *name, int mode
     png_uint_32 w32 = 0, h32 = 0;
     int bit_depth = 0, color_type = 0, interlace = 0;
     png_get_IHDR(png, info, &w32, &h32, &bit_depth, &color_type, &interlace, NULL, NULL);
-    if (as_image_check_dims(name, w32, h32, err)) {
-        ctx.code = err ? err->code : AS_ERR_FORMAT;
+    const int dims_rc = as_image_check_dims(name, w32, h32, err);
+    if (dims_rc) {
+        ctx.code = (AsStatus)dims_rc;
         snprintf(ctx.note, sizeof ctx.note, "image is %ux%u, outside the accepted size",
                  (unsigned)w32, (unsigned)h32);
         png_error(png, ctx.note);
@@ -308,41 +312,72 @@ int as_png_read_u8(const char *path, uint8_t **out, int *w, int *h, AsError *err
 
 /* ---- writing ---- */
 
-static int png_write(const char *path, const uint8_t *pix, int w, int h, int color_type,
-                     int channels, const uint8_t *palette, int ncolors, AsError *err)
+typedef struct {
+    uint8_t *data;
+    size_t len, cap;
+    bool oom;
+} PngSink;
+
+static void png_sink_write(png_structp png, png_bytep data, size_t n)
 {
-    if (!path || !pix)
-        return as_error_set(err, AS_ERR_ARG, "%s: no image data to write", path ? path : "(null)");
+    PngSink *s = png_get_io_ptr(png);
+    if (s->oom)
+        return;
+    if (s->len + n > s->cap) {
+        size_t nc = s->cap ? s->cap : 65536;
+        while (nc < s->len + n)
+            nc *= 2;
+        uint8_t *nb = realloc(s->data, nc);
+        if (!nb) {
+            s->oom = true;
+            return;
+        }
+        s->data = nb;
+        s->cap = nc;
+    }
+    memcpy(s->data + s->len, data, n);
+    s->len += n;
+}
+
+static void png_sink_flush(png_structp png)
+{
+    (void)png;
+}
+
+/* Encode into memory (name: for messages). */
+static int png_encode(const char *name, const uint8_t *pix, int w, int h, int color_type,
+                      int channels, const uint8_t *palette, int ncolors, uint8_t **out,
+                      size_t *outlen, AsError *err)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (!pix)
+        return as_error_set(err, AS_ERR_ARG, "%s: no image data to write", name);
     if (w <= 0 || h <= 0 || w > AS_IMAGE_MAX_SIDE || h > AS_IMAGE_MAX_SIDE ||
         (long long)w * h > AS_IMAGE_MAX_PIXELS)
-        return as_error_set(err, AS_ERR_ARG, "%s: cannot write a %dx%d image", path, w, h);
-
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot open for writing", path);
+        return as_error_set(err, AS_ERR_ARG, "%s: cannot write a %dx%d image", name, w, h);
 
     PngCtx ctx;
     memset(&ctx, 0, sizeof ctx);
-    ctx.name = path;
+    ctx.name = name;
     ctx.err = err;
     ctx.code = AS_ERR_IO;
+    PngSink sink;
+    memset(&sink, 0, sizeof sink);
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, png_ctx_error, png_ctx_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, NULL);
-        fclose(f);
-        remove(path);
-        return as_error_set(err, AS_ERR_NOMEM, "%s: cannot create a PNG writer", path);
+        return as_error_set(err, AS_ERR_NOMEM, "%s: cannot create a PNG writer", name);
     }
     png_bytep *volatile rows = NULL;
     if (setjmp(png_jmpbuf(png))) {
         free(rows);
+        free(sink.data);
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        remove(path);
         return ctx.code;
     }
-    png_init_io(png, f);
+    png_set_write_fn(png, &sink, png_sink_write, png_sink_flush);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, color_type, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (palette) {
@@ -367,36 +402,85 @@ static int png_write(const char *path, const uint8_t *pix, int w, int h, int col
     free(rows);
     rows = NULL;
     png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
-        remove(path);
-        return as_error_set(err, AS_ERR_IO, "%s: write failed (disk full?)", path);
+    if (sink.oom) {
+        free(sink.data);
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory for the PNG data", name);
     }
+    *out = sink.data;
+    *outlen = sink.len;
     return 0;
 }
 
-int as_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, AsError *err)
-{
-    return png_write(path, rgb, w, h, PNG_COLOR_TYPE_RGB, 3, NULL, 0, err);
-}
-
-int as_png_write_gray(const char *path, const uint8_t *gray, int w, int h, AsError *err)
-{
-    return png_write(path, gray, w, h, PNG_COLOR_TYPE_GRAY, 1, NULL, 0, err);
-}
-
-int as_png_write_indexed(const char *path, const uint8_t *idx, int w, int h,
+static int check_palette(const char *name, const uint8_t *idx, int w, int h,
                          const uint8_t *palette, int ncolors, AsError *err)
 {
     if (!palette || ncolors < 1 || ncolors > 256)
-        return as_error_set(err, AS_ERR_ARG, "%s: palette must have 1..256 colours, got %d",
-                            path ? path : "(null)", ncolors);
+        return as_error_set(err, AS_ERR_ARG, "%s: palette must have 1..256 colours, got %d", name,
+                            ncolors);
     if (idx && w > 0 && h > 0 && (long long)w * h <= AS_IMAGE_MAX_PIXELS) {
         for (size_t i = 0; i < (size_t)w * (size_t)h; i++)
             if (idx[i] >= ncolors)
                 return as_error_set(err, AS_ERR_ARG,
                                     "%s: index %d at pixel (%zu,%zu) is outside the %d-colour palette",
-                                    path ? path : "(null)", idx[i], i % (size_t)w, i / (size_t)w,
-                                    ncolors);
+                                    name, idx[i], i % (size_t)w, i / (size_t)w, ncolors);
     }
-    return png_write(path, idx, w, h, PNG_COLOR_TYPE_PALETTE, 1, palette, ncolors, err);
+    return 0;
+}
+
+int as_png_encode_rgb(const char *name, const uint8_t *rgb, int w, int h, uint8_t **out,
+                      size_t *len, AsError *err)
+{
+    return png_encode(name, rgb, w, h, PNG_COLOR_TYPE_RGB, 3, NULL, 0, out, len, err);
+}
+
+int as_png_encode_gray(const char *name, const uint8_t *gray, int w, int h, uint8_t **out,
+                       size_t *len, AsError *err)
+{
+    return png_encode(name, gray, w, h, PNG_COLOR_TYPE_GRAY, 1, NULL, 0, out, len, err);
+}
+
+int as_png_encode_indexed(const char *name, const uint8_t *idx, int w, int h,
+                          const uint8_t *palette, int ncolors, uint8_t **out, size_t *len,
+                          AsError *err)
+{
+    *out = NULL;
+    *len = 0;
+    if (check_palette(name, idx, w, h, palette, ncolors, err))
+        return err ? err->code : AS_ERR_ARG;
+    return png_encode(name, idx, w, h, PNG_COLOR_TYPE_PALETTE, 1, palette, ncolors, out, len, err);
+}
+
+/* encoded PNG (rc from the encoder) replaces path atomically (atomic.h) */
+static int png_save(const char *path, int rc, uint8_t *data, size_t len, AsError *err)
+{
+    if (rc == 0)
+        rc = as_atomic_write_file(path, data, len, err);
+    free(data);
+    return rc;
+}
+
+int as_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, AsError *err)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = as_png_encode_rgb(path ? path : "(null)", rgb, w, h, &d, &n, err);
+    return png_save(path, rc, d, n, err);
+}
+
+int as_png_write_gray(const char *path, const uint8_t *gray, int w, int h, AsError *err)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = as_png_encode_gray(path ? path : "(null)", gray, w, h, &d, &n, err);
+    return png_save(path, rc, d, n, err);
+}
+
+int as_png_write_indexed(const char *path, const uint8_t *idx, int w, int h,
+                         const uint8_t *palette, int ncolors, AsError *err)
+{
+    uint8_t *d = NULL;
+    size_t n = 0;
+    int rc = as_png_encode_indexed(path ? path : "(null)", idx, w, h, palette, ncolors, &d, &n,
+                                   err);
+    return png_save(path, rc, d, n, err);
 }

@@ -46,8 +46,9 @@ bool as_pth_is_legacy(const uint8_t *buf, size_t len);
 /* Write root (typically a dict) as a torch.save zip to path. archive_name is
  * the top folder inside the zip (torch uses the file's base name without
  * extension, e.g. "alignseg"); NULL derives it from path. Tensors must have
- * their data set (f32 or i64, contiguous). The file is written to a
- * temporary name and renamed, so a crash never leaves a half file. */
+ * their data set (f32 or i64, contiguous). The file is written atomically
+ * (atomic.h: temporary, fsync, rename), so a crash or a full disk never
+ * leaves a half file and keeps the previous checkpoint. */
 int as_pth_write(const char *path, const char *archive_name, const AsPValue *root,
                  AsError *err);
 /* Same, into memory (*out malloc'd). */

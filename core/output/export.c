@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic.h"
 #include "image.h"
 #include "jsonw.h"
 #include "merge.h"
@@ -104,8 +105,9 @@ static int mkdir_p(const char *path, AsError *err)
 int as_export_voc_png(const char *path, const int32_t *labels, int w, int h, int ngroups,
                       AsError *err)
 {
-    if (check_labels(path, labels, w, h, ngroups, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_labels(path, labels, w, h, ngroups, err);
+    if (rc)
+        return rc;
     size_t n = (size_t)w * h;
     uint8_t *idx = malloc(n);
     if (!idx)
@@ -114,7 +116,7 @@ int as_export_voc_png(const char *path, const int32_t *labels, int w, int h, int
         idx[i] = labels[i] == AS_LABEL_BACKGROUND ? 0 : (uint8_t)(labels[i] + 1);
     uint8_t pal[768];
     as_voc_palette(pal);
-    int rc = as_png_write_indexed(path, idx, w, h, pal, 256, err);
+    rc = as_png_write_indexed(path, idx, w, h, pal, 256, err);
     free(idx);
     return rc;
 }
@@ -124,39 +126,37 @@ int as_export_voc_labelmap(const char *path, int ngroups, AsError *err)
     if (ngroups < 1 || ngroups > AS_MAX_GROUPS)
         return as_error_set(err, AS_ERR_ARG, "%s: %d groups (1..%d can be exported)", path,
                             ngroups, AS_MAX_GROUPS);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     uint8_t pal[768];
     as_voc_palette(pal);
-    fprintf(f, "# label:color_rgb:parts:actions\n");
-    fprintf(f, "background:%d,%d,%d::\n", pal[0], pal[1], pal[2]);
+    char *t = malloc(64 + (size_t)ngroups * 64);
+    if (!t)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+    size_t n = (size_t)sprintf(t, "# label:color_rgb:parts:actions\nbackground:%d,%d,%d::\n",
+                               pal[0], pal[1], pal[2]);
     for (int g = 0; g < ngroups; g++) {
         char name[32];
         as_export_label_name(g, name, sizeof name);
         const uint8_t *c = pal + 3 * (g + 1);
-        fprintf(f, "%s:%d,%d,%d::\n", name, c[0], c[1], c[2]);
+        n += (size_t)sprintf(t + n, "%s:%d,%d,%d::\n", name, c[0], c[1], c[2]);
     }
-    bool ok = !ferror(f);
-    if (fclose(f) != 0)
-        ok = false;
-    if (!ok)
-        return as_error_set(err, AS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return 0;
+    int rc = as_atomic_write_file(path, t, n, err);
+    free(t);
+    return rc;
 }
 
 int as_export_masks(const char *dir, const int32_t *labels, int w, int h, int ngroups,
                     AsError *err)
 {
-    if (check_labels(dir, labels, w, h, ngroups, err))
-        return err ? err->code : AS_ERR_ARG;
-    if (mkdir_p(dir, err))
-        return err ? err->code : AS_ERR_IO;
+    int rc = check_labels(dir, labels, w, h, ngroups, err);
+    if (rc)
+        return rc;
+    if ((rc = mkdir_p(dir, err)))
+        return rc;
     size_t n = (size_t)w * h;
     uint8_t *m = malloc(n);
     if (!m)
         return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", dir);
-    int rc = 0;
+    rc = 0;
     for (int g = 0; g < ngroups && rc == 0; g++) {
         for (size_t i = 0; i < n; i++)
             m[i] = labels[i] == g ? 255 : 0;
@@ -174,8 +174,9 @@ int as_export_masks(const char *dir, const int32_t *labels, int w, int h, int ng
 int as_export_labelme(const char *path, const char *image_path_rel, const int32_t *labels, int w,
                       int h, int ngroups, double epsilon, bool untrained, AsError *err)
 {
-    if (check_labels(path, labels, w, h, ngroups, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_labels(path, labels, w, h, ngroups, err);
+    if (rc)
+        return rc;
     AsPolygonSet ps;
     if (as_trace_polygons(labels, w, h, ngroups, epsilon, &ps, err))
         return as_error_prefix(err, "%s: ", path);
@@ -231,7 +232,7 @@ int as_export_labelme(const char *path, const char *image_path_rel, const int32_
     as_jw_int(&jw, w);
     as_jw_object_end(&jw);
     as_polygon_set_free(&ps);
-    int rc = as_jw_write_file(&jw, path, err);
+    rc = as_jw_write_file(&jw, path, err);
     as_jw_free(&jw);
     return rc;
 }
@@ -352,9 +353,12 @@ int as_exporter_open(const char *outdir, const AsExportOptions *o, AsExporter **
         if (!(x->opt.formats & dirs[i].f))
             continue;
         char p[PATH_MAX];
-        if (sub_path(x, p, sizeof p, err, "%s/%s%s", dirs[i].sub, "") || mkdir_p(p, err)) {
+        int rc = sub_path(x, p, sizeof p, err, "%s/%s%s", dirs[i].sub, "");
+        if (!rc)
+            rc = mkdir_p(p, err);
+        if (rc) {
             as_exporter_free(x);
-            return err ? err->code : AS_ERR_IO;
+            return rc;
         }
     }
     *out = x;
@@ -384,8 +388,9 @@ static int coco_add(AsExporter *x, int64_t image_id, const int32_t *labels, int 
 {
     for (int g = 0; g < ngroups; g++) {
         AsRle r;
-        if (as_rle_encode_labels(labels, w, h, g, &r, err))
-            return err ? err->code : AS_ERR_NOMEM;
+        int rc = as_rle_encode_labels(labels, w, h, g, &r, err);
+        if (rc)
+            return rc;
         uint64_t area = as_rle_area(&r);
         if (area == 0) {
             as_rle_free(&r);
@@ -457,15 +462,16 @@ int as_exporter_add(AsExporter *x, const char *name, const char *image_path,
     if (!name || !*name || strchr(name, '/'))
         return as_error_set(err, AS_ERR_ARG, "%s: bad export name '%s'",
                             image_path ? image_path : "image", name ? name : "");
-    if (check_labels(name, labels, w, h, ngroups, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_labels(name, labels, w, h, ngroups, err);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < x->nimages; i++)
         if (!strcmp(x->images[i].name, name))
             return as_error_set(err, AS_ERR_ARG,
                                 "%s: another image of this call (%s) is already exported as '%s'",
                                 image_path ? image_path : name, x->images[i].file, name);
     char p[PATH_MAX];
-    int rc = 0;
+    rc = 0;
     const unsigned f = x->opt.formats;
     if (f & AS_EXPORT_VOC) {
         rc = sub_path(x, p, sizeof p, err, "%s/voc/SegmentationClass/%s%s", name, ".png");
@@ -662,32 +668,35 @@ void as_exporter_set_input_size(AsExporter *x, int w, int h)
 int as_exporter_finish(AsExporter *x, AsError *err)
 {
     char p[PATH_MAX];
-    int groups = x->max_groups > 0 ? x->max_groups : 1;
+    int rc, groups = x->max_groups > 0 ? x->max_groups : 1;
     if (x->opt.formats & AS_EXPORT_VOC) {
-        if (sub_path(x, p, sizeof p, err, "%s/%s%s", "voc/labelmap.txt", "") ||
-            as_export_voc_labelmap(p, groups, err))
-            return err ? err->code : AS_ERR_IO;
-        if (sub_path(x, p, sizeof p, err, "%s/%s%s", "voc/ImageSets/Segmentation/default.txt", ""))
-            return err ? err->code : AS_ERR_ARG;
-        FILE *f = fopen(p, "w");
-        if (!f)
-            return as_error_set(err, AS_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        if ((rc = sub_path(x, p, sizeof p, err, "%s/%s%s", "voc/labelmap.txt", "")) ||
+            (rc = as_export_voc_labelmap(p, groups, err)))
+            return rc;
+        if ((rc = sub_path(x, p, sizeof p, err, "%s/%s%s",
+                           "voc/ImageSets/Segmentation/default.txt", "")))
+            return rc;
+        size_t n = 0;
         for (size_t i = 0; i < x->nimages; i++)
-            fprintf(f, "%s\n", x->images[i].name);
-        bool ok = !ferror(f);
-        if (fclose(f) != 0)
-            ok = false;
-        if (!ok)
-            return as_error_set(err, AS_ERR_IO, "%s: write failed: %s", p, strerror(errno));
+            n += strlen(x->images[i].name) + 1;
+        char *t = malloc(n + 1), *q = t;
+        if (!t)
+            return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", p);
+        for (size_t i = 0; i < x->nimages; i++)
+            q += sprintf(q, "%s\n", x->images[i].name);
+        rc = as_atomic_write_file(p, t, n, err);
+        free(t);
+        if (rc)
+            return rc;
     }
     if (x->opt.formats & AS_EXPORT_COCO) {
-        if (sub_path(x, p, sizeof p, err, "%s/%s%s", "coco/annotations.json", "") ||
-            write_coco(x, p, err))
-            return err ? err->code : AS_ERR_IO;
+        if ((rc = sub_path(x, p, sizeof p, err, "%s/%s%s", "coco/annotations.json", "")) ||
+            (rc = write_coco(x, p, err)))
+            return rc;
     }
-    if (sub_path(x, p, sizeof p, err, "%s/%s%s", "alignseg-export.json", "") ||
-        write_provenance(x, p, err))
-        return err ? err->code : AS_ERR_IO;
+    if ((rc = sub_path(x, p, sizeof p, err, "%s/%s%s", "alignseg-export.json", "")) ||
+        (rc = write_provenance(x, p, err)))
+        return rc;
     return 0;
 }
 
