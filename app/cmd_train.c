@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "commands.h"
+#include "train_mpi.h"
 #include "train_run.h"
 
 #define CMD "alignseg train"
@@ -191,18 +192,28 @@ int cmd_train(int argc, char **argv)
     if (pr)
         return pr == 1 ? 0 : 2;
     Printer pt = { isatty(2) != 0, false, o.log_every, 0 };
-    const AsTrainEvents ev = { on_note, on_step, &pt, 0, 1, NULL };
-    const AsHooks hooks = { (const volatile int *)&g_stop, NULL, NULL };
+    AsTrainEvents ev = { on_note, on_step, &pt, 0, 1, NULL, NULL };
+    /* under MPI, Ctrl-C ends the job: the ranks cannot stop at the same batch */
+    const bool mpi = train_mpi_begin(&argc, &argv, &ev);
+    const AsHooks hooks = { mpi ? NULL : (const volatile int *)&g_stop, NULL, NULL };
     AsTrainSummary s;
     AsError err = { 0 };
-    signal(SIGINT, on_sigint);
+    if (!mpi)
+        signal(SIGINT, on_sigint);
     int rc = as_train_run(&o.t, &hooks, &ev, &s, &err);
     signal(SIGINT, SIG_DFL);
     close_line(&pt);
     if (rc && (rc != AS_ERR_CANCELLED || !s.stopped)) {
-        fprintf(stderr, CMD ": %s\n", err.msg);
+        if (ev.world > 1)
+            fprintf(stderr, CMD ": rank %d of %d: %s\n", ev.rank, ev.world, err.msg);
+        else
+            fprintf(stderr, CMD ": %s\n", err.msg);
+        train_mpi_end(rc);
         return rc == AS_ERR_CANCELLED && g_stop ? 130 : 1;
     }
+    train_mpi_end(0);
+    if (ev.rank != 0)
+        return 0;
     if (s.stopped)
         fprintf(stderr, CMD ": %s: saved %s/interrupted.pth (epoch %d, image %d of %d); "
                         "continue with --resume %s/interrupted.pth\n",

@@ -301,7 +301,7 @@ static void test_nan_gradient(void)
     o.epochs = 3;
     Poison p = { 0, 3, "", NULL, 0 }; /* 2 steps per epoch: the first of epoch 2 */
     snprintf(p.watch, sizeof p.watch, "%s/epoch1.pth", rundir);
-    AsTrainEvents ev = { poison_note, NULL, &p, 0, 2, poison_reduce };
+    AsTrainEvents ev = { poison_note, NULL, &p, 0, 2, poison_reduce, NULL };
     AsTrainSummary s;
     AsError err = { 0 };
     int rc = as_train_run(&o, NULL, &ev, &s, &err);

@@ -129,6 +129,7 @@ typedef struct {
     AsVitWorkspace *ws;
     float mass;
     int first, step, total; /* crops first, first+step, ... < total */
+    int batch, lo, hi;      /* job index j is crop j / (hi - lo) of image lo + j % (hi - lo) */
     const AsHooks *hooks;
     int rc;
     AsError err;
@@ -144,7 +145,9 @@ static void *encode_worker(void *arg)
         j->rc = as_error_set(&j->err, AS_ERR_NOMEM, "out of memory");
         return NULL;
     }
-    for (int k = j->first; k < j->total; k += j->step) {
+    for (int jk = j->first; jk < j->total; jk += j->step) {
+        const int per = j->hi - j->lo;
+        const int k = (jk / per) * j->batch + j->lo + jk % per;
         if (as_hooks_cancelled(j->hooks)) {
             j->rc = as_error_set(&j->err, AS_ERR_CANCELLED, "cancelled");
             break;
@@ -232,9 +235,11 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
             as_vit_workspace_init(&((AsVitWorkspace *)tc->ws)[i]);
     }
     double t0 = as_train_clock();
-    const int total = ncrops * batch;
+    const bool part = tc->world > 1 && tc->bounds && tc->share;
+    const int lo = part ? tc->bounds[tc->rank] : 0, hi = part ? tc->bounds[tc->rank + 1] : batch;
+    const int total = ncrops * (hi - lo);
     if (threads > total)
-        threads = total;
+        threads = total > 0 ? total : 1;
     EncodeJob jobs[MAX_ENCODE_THREADS];
     pthread_t tid[MAX_ENCODE_THREADS];
     int started = 0;
@@ -249,6 +254,9 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
         j->first = i;
         j->step = threads;
         j->total = total;
+        j->batch = batch;
+        j->lo = lo;
+        j->hi = hi;
         j->hooks = hooks;
         int rc = as_vit_workspace_prepare(j->ws, enc, size, size, err);
         if (rc)
@@ -277,6 +285,12 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
                 *err = jobs[i].err;
             return jobs[i].rc;
         }
+    if (part) {
+        int rc = tc->share(tc->share_user, tc->tokens, tc->fg, ncrops, batch, n, D, tc->bounds,
+                           err);
+        if (rc)
+            return rc;
+    }
     /* local tokens in the chosen pairing */
     const size_t nD = (size_t)n * D;
     for (int b = 0; b < batch; b++)

@@ -31,6 +31,16 @@ typedef struct {
     float *lc;       /* (B, nlocal, n, D) local tokens in the chosen pairing */
     AsTrainBatch batch_view; /* ready for as_train_forward_backward */
     void *ws;        /* encoder workspace(s) */
+    /* Data parallel (set by the caller before encoding; zero: one process
+     * encodes everything): this process encodes only the crops of images
+     * bounds[rank] .. bounds[rank + 1] - 1 of the batch, then share fills
+     * in the tokens (ncrops, batch, n, D) and masks (ncrops, batch, n) of
+     * the others' images (e.g. MPI_Allgatherv), before the pairing. */
+    int rank, world;
+    const int *bounds; /* world + 1 image boundaries, bounds[world] == batch */
+    int (*share)(void *user, float *tokens, uint8_t *fg, int ncrops, int batch, int n, int dim,
+                 const int *bounds, AsError *err);
+    void *share_user;
     double time_encoder; /* seconds, accumulated */
 } AsTrainCrops;
 

@@ -28,7 +28,18 @@
 typedef struct {
     const AsTrainEvents *ev;
     bool writer; /* rank 0: writes files, reports */
+    bool split;  /* data parallel: each rank crops and encodes its share */
+    int rank, world;
+    int *bounds; /* world + 1 */
 } Run;
+
+void as_train_share_bounds(int B, int nb, int world, int *bounds)
+{
+    for (int r = 0; r <= world; r++) {
+        const int b = (int)((long)B * r / world);
+        bounds[r] = b < nb ? b : nb;
+    }
+}
 
 static void note(const Run *r, const char *fmt, ...) AS_PRINTF(2, 3);
 static void note(const Run *r, const char *fmt, ...)
@@ -349,6 +360,18 @@ static int gather(const Run *r, const AsTrainOptions *o, ImageList *imgs, const 
         AsBox boxes[17];
         as_sample_multicrop(&rs->crop_rng, img.w, img.h, nc - 1, MIN_INTERSECTION, boxes);
         int rc = 0;
+        if (r->split) { /* only this rank's positions of the full batch are cropped */
+            as_train_share_bounds(B, B, r->world, r->bounds);
+            const bool mine = nb >= r->bounds[r->rank] && nb < r->bounds[r->rank + 1];
+            for (int c = 0; c < nc && !rc && mine; c++)
+                rc = as_crop_normalized(&img, &boxes[c], S,
+                                        crops + ((size_t)c * B + nb) * crop_floats, err);
+            as_image_free(&img);
+            if (rc) /* the other ranks cannot know: no skipping here */
+                return -1;
+            nb++;
+            continue;
+        }
         for (int c = 0; c < nc && !rc; c++)
             rc = as_crop_normalized(&img, &boxes[c], S,
                                     crops + ((size_t)c * B + nb) * crop_floats, err);
@@ -374,6 +397,14 @@ static int train_step(const Run *r, const AsTrainOptions *o, const AsHooks *hook
                       AsTrainer *t, AsTrainCrops *tc, const float *crops, int nb,
                       AsTrainLosses *L, AsError *err)
 {
+    if (r->split) {
+        as_train_share_bounds(o->batch, nb, r->world, r->bounds);
+        tc->rank = r->rank;
+        tc->world = r->world;
+        tc->bounds = r->bounds;
+        tc->share = r->ev->share;
+        tc->share_user = r->ev->user;
+    }
     as_pool_set_threads(1);
     int rc = as_train_crops_encode(tc, &m->enc, crops, 1 + o->local_crops, nb, o->crop_size,
                                    o->pairing, (float)o->mass_threshold, o->threads, hooks,
@@ -403,7 +434,7 @@ int as_train_run(const AsTrainOptions *opts, const AsHooks *hooks, const AsTrain
     if (!err) /* messages of skipped images come from err */
         err = &local;
     AsTrainOptions o = *opts;
-    Run r = { ev, !ev || ev->rank == 0 };
+    Run r = { ev, !ev || ev->rank == 0, false, 0, 1, NULL };
     ImageList imgs;
     memset(&imgs, 0, sizeof imgs);
     AsModel *m = NULL;
@@ -423,6 +454,20 @@ int as_train_run(const AsTrainOptions *opts, const AsHooks *hooks, const AsTrain
         rc = as_error_set(err, AS_ERR_ARG, "need the images, the run folder and a backbone "
                           "(or a run to resume)");
         goto done;
+    }
+    if (ev && ev->world > 1 && ev->share) {
+        if (ev->rank < 0 || ev->rank >= ev->world) {
+            rc = as_error_set(err, AS_ERR_ARG, "rank %d outside 0..%d", ev->rank, ev->world - 1);
+            goto done;
+        }
+        r.split = true;
+        r.rank = ev->rank;
+        r.world = ev->world;
+        if (!(r.bounds = malloc((size_t)(ev->world + 1) * sizeof(int)))) {
+            rc = as_error_set(err, AS_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        note(&r, "%d ranks, each crops and encodes its share of every batch", r.world);
     }
     if ((rc = list_images(o.images, &imgs, err)))
         goto done;
@@ -481,6 +526,11 @@ int as_train_run(const AsTrainOptions *opts, const AsHooks *hooks, const AsTrain
             const int cursor_before = rs.cursor;
             const AsRng rng_before = rs.crop_rng;
             const int nb = gather(&r, &o, &imgs, order, &rs, crops, err);
+            if (nb < 0) {
+                rc = AS_ERR_IO;
+                as_error_prefix(err, "rank %d of %d: ", r.rank, r.world);
+                goto done;
+            }
             if (nb == 0)
                 break;
             epoch_images += nb;
@@ -571,5 +621,6 @@ done:
     free_images(&imgs);
     free(crops);
     free(order);
+    free(r.bounds);
     return rc;
 }

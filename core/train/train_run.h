@@ -44,10 +44,17 @@ typedef struct {
      * process, and must replace them by the combination over all processes
      * (e.g. the mean), before the finite check and AdamW. Only rank 0
      * creates the run folder, writes checkpoints and the log and calls
-     * note/step. Giving each rank its share of a batch is not done here
-     * (every rank now reads the same images). */
+     * note/step. With share given, each rank crops and encodes only its
+     * share of every batch (images as_train_share_bounds gives it; every rank
+     * still reads every image of the batch, so all draw the same crops from
+     * the shared random stream and skip the same unreadable images) and
+     * share fills in the other ranks' tokens and masks (see AsTrainCrops);
+     * the decoder step then runs on the whole batch on every rank, giving
+     * the numbers of one process. */
     int rank, world;
     int (*reduce)(void *user, float *grad, long n, AsTrainLosses *loss, AsError *err);
+    int (*share)(void *user, float *tokens, uint8_t *fg, int ncrops, int batch, int n, int dim,
+                 const int *bounds, AsError *err);
 } AsTrainEvents;
 
 typedef struct {
@@ -59,6 +66,11 @@ typedef struct {
     const char *stopped;  /* NULL: all epochs done; else why the run stopped */
     int epoch, cursor, nimages; /* where it stopped (epoch 1-based) */
 } AsTrainSummary;
+
+/* The images of a batch of nb (of at most B) each of world ranks crops and
+ * encodes: rank r has positions bounds[r] .. bounds[r + 1] - 1 (world + 1
+ * entries; the split of a full batch B, cut at nb). */
+void as_train_share_bounds(int B, int nb, int world, int *bounds);
 
 /* Run. hooks (may be NULL): cancel stops at the next batch (the batch in
  * flight is redone on resume) and saves interrupted.pth; progress reports
