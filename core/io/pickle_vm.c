@@ -118,8 +118,6 @@ AsPValue *pvm_copy(Vm *vm, const AsPValue *v)
     if (v->t) {
         if (vm_charge(vm, sizeof *c->t + (v->t->storage_key ? strlen(v->t->storage_key) + 1 : 0)))
             return NULL;
-        if (vm_charge(vm, sizeof *c->t + (v->t->storage_key ? strlen(v->t->storage_key) + 1 : 0)))
-            return NULL;
         c->t = calloc(1, sizeof *c->t);
         if (!c->t) {
             pvm_fail(vm, AS_ERR_NOMEM, "out of memory");
@@ -135,8 +133,6 @@ AsPValue *pvm_copy(Vm *vm, const AsPValue *v)
         }
     }
     if (v->count) {
-        if (vm_charge(vm, v->count * sizeof *c->items * (v->keys ? 2 : 1)))
-            return NULL;
         if (vm_charge(vm, v->count * sizeof *c->items * (v->keys ? 2 : 1)))
             return NULL;
         c->items = calloc(v->count, sizeof *c->items);
