@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "cpu.h"
 
 #ifndef ALIGNSEG_VERSION
 #define ALIGNSEG_VERSION "unknown"
@@ -49,8 +50,13 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    AsError err = { 0 };
+    if (as_cpu_check(&err)) { /* ALIGNSEG_CPU names a path this CPU lacks, or none */
+        fprintf(stderr, "alignseg: %s\n", err.msg);
+        return 1;
+    }
     if (!strcmp(argv[1], "--version")) {
-        printf("alignseg %s\n", ALIGNSEG_VERSION);
+        printf("alignseg %s (kernels: %s)\n", ALIGNSEG_VERSION, as_cpu_path_name(as_cpu_path()));
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

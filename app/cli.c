@@ -1,7 +1,6 @@
 /* cli: see cli.h */
 #include "cli.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "pool.h"
 
 void cli_model_args_init(CliModelArgs *a)
 {
@@ -118,11 +119,7 @@ int cli_model_option(CliModelArgs *a, const char *cmd, int argc, char **argv, in
 
 void cli_set_threads(int threads)
 {
-    if (threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (int)n : 1;
-    }
-    openblas_set_num_threads(threads);
+    as_pool_set_threads(threads);
 }
 
 int cli_load_model(const CliModelArgs *a, const char *cmd, AsModel **out)

@@ -28,7 +28,7 @@ int cli_model_option(CliModelArgs *a, const char *cmd, int argc, char **argv, in
 extern const char cli_model_help[];
 /* Check required options, set threads, load the model; prints errors. */
 int cli_load_model(const CliModelArgs *a, const char *cmd, AsModel **out);
-/* Apply --threads to OpenBLAS (0: all cores). */
+/* Apply --threads to the compute layer (0: all cores; as_pool_set_threads). */
 void cli_set_threads(int threads);
 /* Parse helpers: return false (and print) on a bad number. */
 bool cli_parse_int(const char *cmd, const char *opt, const char *s, int lo, int hi, int *out);

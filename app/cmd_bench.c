@@ -6,7 +6,6 @@
  * load time, slider relabel time, a kernel-level encoder breakdown, and
  * --save-weights / --save-input / --dump for bench/compare's equality check
  * against our PyTorch implementation and ONNX Runtime. */
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -19,10 +18,15 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "cpu.h"
 #include "decoder.h"
+#include "decoder_params.h"
 #include "error.h"
 #include "gemm.h"
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "linear.h"
+#include "pool.h"
 #include "model.h"
 #include "npy.h"
 #include "pickle.h"
@@ -240,7 +244,7 @@ static int pipeline_run(Pipeline *p, const AsModel *m, const float *input, float
 
 /* ---------------------------------------------------------------- sgemm peak */
 
-/* Best GFLOPS of cblas_sgemm on the encoder's linear-layer shapes at this
+/* Best GFLOPS of OpenBLAS sgemm (as_sgemm) on the encoder's linear-layer shapes at this
  * input size (x (m,k) times W^T, W (n,k) row-major, as as_linear does it);
  * *packed gets the best of our packed GEMM (gemm.h) on the same shapes (0
  * where it does not run). */
@@ -275,12 +279,10 @@ static double sgemm_peak(const AsEncoderConfig *c, int ntok, char *best_shape, s
         if (reps > 200)
             reps = 200;
         double tbest = 1e30;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, wt, k, 0.0f, y,
-                    n);
+        as_sgemm(false, true, m, n, k, 1.0f, a, k, wt, k, 0.0f, y, n);
         for (int r = 0; r < reps; r++) {
             const double t0 = now_s();
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, wt, k, 0.0f,
-                        y, n);
+            as_sgemm(false, true, m, n, k, 1.0f, a, k, wt, k, 0.0f, y, n);
             const double dt = now_s() - t0;
             if (dt < tbest)
                 tbest = dt;
@@ -290,10 +292,8 @@ static double sgemm_peak(const AsEncoderConfig *c, int ntok, char *best_shape, s
             best = g;
             snprintf(best_shape, len, "%s %dx%dx%d", names[s], m, n, k);
         }
-        float *pk = as_gemm_available()
-                        ? aligned_alloc(64, (as_gemm_packed_floats(n, k) * sizeof(float) + 63) /
-                                                64 * 64)
-                        : NULL;
+        float *pk =
+            aligned_alloc(64, (as_gemm_packed_floats(n, k) * sizeof(float) + 63) / 64 * 64);
         if (pk) {
             as_gemm_pack(wt, n, k, pk);
             double pbest = 1e30;
@@ -399,11 +399,6 @@ static double gelu_alone(const AsEncoderConfig *c, AsVitWorkspace *ws)
 
 /* ---------------------------------------------------------------- files */
 
-static bool is_decoder_key(const char *name)
-{
-    return !strncmp(name, "clsQueries", 10) || !strncmp(name, "decoder_", 8);
-}
-
 /* The model's tensors as an AlignSeg checkpoint: {"state_dict": {...}} with
  * the encoder under "backbone.". Tensor data is borrowed from the model. */
 static int write_checkpoint(const AsModel *m, const char *path, AsError *err)
@@ -418,7 +413,7 @@ static int write_checkpoint(const AsModel *m, const char *path, AsError *err)
     for (size_t i = 0; i < m->weights.count && !rc; i++) {
         const AsTensor *t = &m->weights.items[i];
         char key[512];
-        snprintf(key, sizeof key, "%s%s", is_decoder_key(t->name) ? "" : "backbone.", t->name);
+        snprintf(key, sizeof key, "%s%s", as_is_decoder_key(t->name) ? "" : "backbone.", t->name);
         AsPValue *v = as_pv_tensor_f32(t->ndim, t->shape, t->data, false);
         if (!v)
             rc = as_error_set(err, AS_ERR_NOMEM, "out of memory building %s", path);
@@ -644,7 +639,7 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc == 1 ? 0 : 2;
-    openblas_set_num_threads(a.threads);
+    as_pool_set_threads(a.threads);
 
     AsError err;
     as_error_clear(&err);
@@ -764,8 +759,8 @@ int cmd_bench(int argc, char **argv)
     const char *arch = a.arch == AS_ARCH_VIT_SMALL ? "vit_small" : "vit_base";
     if (a.json) {
         printf("{\"runtime\": \"alignseg\", \"arch\": \"%s\", \"patch\": %d, \"size\": %d, "
-               "\"threads\": %d, \"runs\": %d, \"times_ms\": [",
-               arch, a.patch, s, a.threads, a.runs);
+               "\"threads\": %d, \"runs\": %d, \"kernels\": \"%s\", \"times_ms\": [",
+               arch, a.patch, s, a.threads, a.runs, as_cpu_path_name(as_cpu_path()));
         for (int r = 0; r < a.runs; r++)
             printf("%s%.4f", r ? ", " : "", totals[r] * 1e3);
         printf("], \"stages_ms\": {");
@@ -785,6 +780,8 @@ int cmd_bench(int argc, char **argv)
                "%d thread(s), median of %d run(s) after 1 warm-up\n",
                arch, a.patch, s, s, p.vit.gh, p.vit.gw, m->dec.cfg.layers, m->dec.cfg.queries,
                a.threads, a.runs);
+        printf("kernels: %s path (ALIGNSEG_CPU=avx512|avx2|generic forces one)\n",
+               as_cpu_path_name(as_cpu_path()));
         printf("  %-12s %10s %9s %9s\n", "stage", "ms", "GFLOP", "GFLOPS");
         const double gf[ST_COUNT] = { g_enc, g_dec, g_asg, 0, 0 };
         for (int k = 0; k < ST_COUNT; k++) {
@@ -801,9 +798,9 @@ int cmd_bench(int argc, char **argv)
                    peak, peak_shape, a.threads, 100.0 * g_enc / med[ST_ENCODER] / peak,
                    100.0 * g_total / total / peak);
         if (packed_peak > 0)
-            printf("our packed GEMM on the same shapes: %.1f GFLOPS; FMA-only loop (the "
+            printf("our packed GEMM on the same shapes: %.1f GFLOPS; FMA-only loop (%s, the "
                    "arithmetic ceiling): %.1f GFLOPS, encoder at %.0f%% of it\n",
-                   packed_peak, fma_peak,
+                   packed_peak, as_gemm_fma_unit(), fma_peak,
                    fma_peak > 0 ? 100.0 * g_enc / med[ST_ENCODER] / fma_peak : 0.0);
         printf("relabel after a slider move (foreground mask + %dx%d labels): %.3f ms\n", s, s,
                t_relabel * 1e3);

@@ -5,6 +5,7 @@
  * gradient of every trained parameter as .npy files named as in the
  * reference data (tests/data/reference/train_tiny). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,10 @@
 #include "commands.h"
 #include "npy.h"
 #include "pth.h"
+#include "crops.h"
 #include "train.h"
+#include "train_ckpt.h"
+#include "train_options.h"
 
 #define CMD "alignseg train-step"
 #define MAX_CROPS 16
@@ -76,17 +80,28 @@ static void read_meta(const char *path, AsPth *pth, int64_t *epoch, char *net, s
         snprintf(net, netlen, "%s", n->s);
 }
 
+/* the options of `train` that a single step takes */
+static bool step_option(const char *flag)
+{
+    static const char *const opts[] = { "--encoder-heads", "--decoder-heads", "--lr",
+                                        "--weight-decay", "--negative-pressure",
+                                        "--mass-threshold", "--threads" };
+    for (size_t i = 0; i < sizeof opts / sizeof *opts; i++)
+        if (!strcmp(flag, opts[i]))
+            return true;
+    return false;
+}
+
 int cmd_train_step(int argc, char **argv)
 {
     const char *model = NULL, *backbone = NULL, *output = NULL, *dump = NULL;
     const char *crop_paths[MAX_CROPS];
-    int ncrops = 0, threads = 1;
-    AsModelOptions mopt;
-    memset(&mopt, 0, sizeof mopt);
-    AsTrainHyper hyper;
-    as_train_hyper_default(&hyper);
+    int ncrops = 0;
+    AsTrainOptions to;
+    as_train_options_default(&to);
+    to.threads = 1;
     AsPairing pairing = AS_PAIRING_REFERENCE;
-    double mass = 0.6, v;
+    double v;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -109,47 +124,35 @@ int cmd_train_step(int argc, char **argv)
                 }
                 crop_paths[ncrops++] = argv[++i];
             }
-        } else if (!strcmp(a, "--encoder-heads") && has) {
-            if (!cli_parse_double("train-step", a, argv[++i], 1, 1024, &v))
+        } else if (step_option(a) && has) { /* limits: train_options.h, as `train` */
+            AsError e = { 0 };
+            const AsTrainLimit *l = &as_train_limits[as_train_limit_find(a)];
+            if (!cli_parse_double("train-step", a, argv[++i], l->lo, l->hi, &v))
                 return 2;
-            mopt.encoder_heads = (int)v;
-        } else if (!strcmp(a, "--decoder-heads") && has) {
-            if (!cli_parse_double("train-step", a, argv[++i], 1, 1024, &v))
+            if (as_train_option_set(&to, as_train_limit_find(a), v, a, &e)) {
+                fprintf(stderr, CMD ": %s\n", e.msg);
                 return 2;
-            mopt.decoder_heads = (int)v;
+            }
         } else if (!strcmp(a, "--pairing") && has) {
             const char *p = argv[++i];
-            if (!strcmp(p, "reference"))
-                pairing = AS_PAIRING_REFERENCE;
-            else if (!strcmp(p, "same-image"))
-                pairing = AS_PAIRING_SAME_IMAGE;
-            else {
+            if (!as_pairing_parse(p, &pairing)) {
                 fprintf(stderr, CMD ": --pairing: '%s' is not reference or same-image\n", p);
                 return 2;
             }
-        } else if (!strcmp(a, "--lr") && has) {
-            if (!cli_parse_double("train-step", a, argv[++i], 0, 10, &hyper.lr))
-                return 2;
-        } else if (!strcmp(a, "--weight-decay") && has) {
-            if (!cli_parse_double("train-step", a, argv[++i], 0, 10, &hyper.weight_decay))
-                return 2;
-        } else if (!strcmp(a, "--negative-pressure") && has) {
-            if (!cli_parse_double("train-step", a, argv[++i], -10, 10, &v))
-                return 2;
-            hyper.negative_pressure = (float)v;
-        } else if (!strcmp(a, "--mass-threshold") && has) {
-            if (!cli_parse_double("train-step", a, argv[++i], 0, 1, &mass))
-                return 2;
-        } else if (!strcmp(a, "--threads") && has) {
-            if (!cli_parse_double("train-step", a, argv[++i], 1, 64, &v))
-                return 2;
-            threads = (int)v;
         } else {
             fprintf(stderr, CMD ": unknown option or missing value: %s\n", a);
             usage(stderr);
             return 2;
         }
     }
+    AsModelOptions mopt = { to.encoder_heads, to.decoder_heads, false };
+    AsTrainHyper hyper;
+    as_train_hyper_default(&hyper);
+    hyper.lr = to.lr;
+    hyper.weight_decay = to.weight_decay;
+    hyper.negative_pressure = (float)to.negative_pressure;
+    const int threads = to.threads;
+    const double mass = to.mass_threshold;
     if (!model || !output || ncrops < 2) {
         fprintf(stderr, CMD ": need -m MODEL, -o OUTPUT and --crops with a global and at least "
                         "one local crop\n");
@@ -177,8 +180,8 @@ int cmd_train_step(int argc, char **argv)
         goto done;
     }
     if (!m->has_decoder) {
-        fprintf(stderr, CMD ": %s has no decoder (clsQueries.weight): train-step needs an AlignSeg "
-                        "checkpoint\n", model);
+        fprintf(stderr, CMD ": %s has no decoder (%s): train-step needs an AlignSeg "
+                        "checkpoint\n", model, as_decoder_param_table[AS_DP_QUERIES].pattern);
         goto done;
     }
     read_meta(model, &meta, &epoch, net, sizeof net);
@@ -195,6 +198,12 @@ int cmd_train_step(int argc, char **argv)
                     crop_paths[c]);
             goto done;
         }
+        for (int64_t k = 0; k < a->numel; k++)
+            if (!isfinite(((const float *)a->data)[k])) {
+                fprintf(stderr, CMD ": %s: value %lld is %g: crops must be finite\n",
+                        crop_paths[c], (long long)k, (double)((const float *)a->data)[k]);
+                goto done;
+            }
         if (c == 0) {
             B = (int)a->shape[0];
             S = (int)a->shape[2];
@@ -230,9 +239,18 @@ int cmd_train_step(int argc, char **argv)
         }
         t.hyper.lr = lr_keep; /* the command line decides */
     }
+    if (as_trainer_check_finite(&t, model, &err)) {
+        fprintf(stderr, CMD ": %s\n", err.msg);
+        goto done;
+    }
     AsTrainLosses L;
     if (as_train_forward_backward(&t, &tc.batch_view, &L, &err)) {
         fprintf(stderr, CMD ": %s\n", err.msg);
+        goto done;
+    }
+    if (!isfinite(L.loss) || as_trainer_check_finite(&t, "after the backward pass", &err)) {
+        fprintf(stderr, CMD ": %s%s: nothing written\n",
+                isfinite(L.loss) ? "" : "the loss is not finite", isfinite(L.loss) ? err.msg : "");
         goto done;
     }
     printf("loss %.7f (query_ce %.7f, correlation %.7f)\n", L.loss, L.loss_ce, L.loss_corr);
@@ -284,6 +302,10 @@ int cmd_train_step(int argc, char **argv)
             goto done;
     }
     as_train_adamw_step(&t);
+    if (as_trainer_check_finite(&t, "after the AdamW step", &err)) {
+        fprintf(stderr, CMD ": %s: nothing written\n", err.msg);
+        goto done;
+    }
     if (as_train_save(output, m, &t, epoch + 1, net, false, 0.0, NULL, &err)) {
         fprintf(stderr, CMD ": %s\n", err.msg);
         goto done;

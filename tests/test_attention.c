@@ -2,11 +2,12 @@
  * and its as_mha_lowmem fallback) against naive double-precision attention:
  * outputs and the probabilities of query row 0, token counts around the
  * 16-key panels and 6-row tiles, 1 and 2 threads, too little scratch. */
-#include <cblas.h>
 #include <stdint.h>
 
 #include "check.h"
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "pool.h"
 
 static uint32_t rng_state = 777u;
 
@@ -50,7 +51,7 @@ static void naive(const float *qkv, int n, int dim, int heads, double *out, doub
 
 static void run_case(int n, int dim, int heads, int threads, bool short_scratch)
 {
-    openblas_set_num_threads(threads);
+    as_pool_set_threads(threads);
     float *qkv = malloc((size_t)n * 3 * dim * sizeof *qkv);
     for (long i = 0; i < (long)n * 3 * dim; i++)
         qkv[i] = 2.0f * rnd();

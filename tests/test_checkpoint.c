@@ -13,23 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "checkpoint.h"
 #include "json.h"
 #include "npy.h"
 #include "pickle.h"
 #include "pth.h"
-
-static char tmpdir[256];
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static int slot;
-    char *b = buf[slot++ & 3];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
 
 /* ---- expected.tsv ---- */
 
@@ -385,7 +374,7 @@ static void test_writer_roundtrip(void)
     CHECK(same_tree(root, copy), "as_pv_copy gives an equal tree");
     as_pv_free(copy);
     AsError err;
-    const char *path = tmp_path("written.pth");
+    const char *path = test_tmp_path("written.pth");
     int rc = as_pth_write(path, NULL, root, &err);
     CHECK(rc == 0, "write: %s", err.msg);
     AsPth p;
@@ -444,9 +433,9 @@ static void test_writer_roundtrip(void)
         CHECK(rc == 0, "%s: %s", rewrite[i], err.msg);
         if (rc)
             continue;
-        rc = as_pth_write(tmp_path("rewritten.pth"), NULL, a.root, &err);
+        rc = as_pth_write(test_tmp_path("rewritten.pth"), NULL, a.root, &err);
         CHECK(rc == 0, "rewrite %s: %s", rewrite[i], err.msg);
-        rc = rc ? rc : as_pth_read(tmp_path("rewritten.pth"), &b, 0, &err);
+        rc = rc ? rc : as_pth_read(test_tmp_path("rewritten.pth"), &b, 0, &err);
         CHECK(rc == 0, "re-read %s: %s", rewrite[i], err.msg);
         if (rc == 0) {
             CHECK(same_tree(a.root, b.root), "%s survives a write/read cycle", rewrite[i]);
@@ -463,10 +452,10 @@ static void test_writer_roundtrip(void)
     as_pv_dict_set_str(student, "module.backbone.pos_embed", as_pv_tensor_f32(1, sh, w + 8, true), &err);
     as_pv_dict_set_str(r2, "student", student, &err);
     as_pv_dict_set_str(r2, "teacher", teacher, &err);
-    rc = as_pth_write(tmp_path("dino_full.pth"), "checkpoint", r2, &err);
+    rc = as_pth_write(test_tmp_path("dino_full.pth"), "checkpoint", r2, &err);
     CHECK(rc == 0, "%s", err.msg);
     as_tmap_init(&m);
-    rc = as_checkpoint_load(tmp_path("dino_full.pth"), &m, &err);
+    rc = as_checkpoint_load(test_tmp_path("dino_full.pth"), &m, &err);
     t = rc ? NULL : as_tmap_find(&m, "pos_embed");
     CHECK(t && m.count == 1 && t->data[0] == w[2], "teacher chosen before student");
     as_tmap_free(&m);
@@ -475,10 +464,10 @@ static void test_writer_roundtrip(void)
     AsPValue *r3 = as_pv_dict(false);
     as_pv_dict_set_str(r3, "epoch", as_pv_int(3), &err);
     as_pv_dict_set_str(r3, "ids", as_pv_tensor_i64(1, sh, ids, true), &err);
-    rc = as_pth_write(tmp_path("notensor.pth"), NULL, r3, &err);
+    rc = as_pth_write(test_tmp_path("notensor.pth"), NULL, r3, &err);
     CHECK(rc == 0, "%s", err.msg);
     as_tmap_init(&m);
-    rc = as_checkpoint_load(tmp_path("notensor.pth"), &m, &err);
+    rc = as_checkpoint_load(test_tmp_path("notensor.pth"), &m, &err);
     CHECK(rc == AS_ERR_FORMAT && strstr(err.msg, "no float tensors"), "no float tensors: %s", err.msg);
     as_tmap_free(&m);
     as_pv_free(r3);
@@ -487,9 +476,9 @@ static void test_writer_roundtrip(void)
     AsPValue *r4 = as_pv_dict(false);
     as_pv_dict_set_str(r4, "backbone.x", as_pv_tensor_f32(1, sh, w, true), &err);
     as_pv_dict_set_str(r4, "module.x", as_pv_tensor_f32(1, sh, w, true), &err);
-    rc = as_pth_write(tmp_path("dup.pth"), NULL, r4, &err);
+    rc = as_pth_write(test_tmp_path("dup.pth"), NULL, r4, &err);
     as_tmap_init(&m);
-    rc = as_checkpoint_load(tmp_path("dup.pth"), &m, &err);
+    rc = as_checkpoint_load(test_tmp_path("dup.pth"), &m, &err);
     CHECK(rc != 0 && strstr(err.msg, "twice") && strstr(err.msg, "module.x"), "duplicate: %s", err.msg);
     as_tmap_free(&m);
     as_pv_free(r4);
@@ -625,7 +614,7 @@ static int test_torch(void)
         w[i] = (float)i * 0.25f - 3.0f;
     AsPValue *root = make_tree(w, steps, ids);
     AsError err;
-    int rc = as_pth_write(tmp_path("ours.pth"), NULL, root, &err);
+    int rc = as_pth_write(test_tmp_path("ours.pth"), NULL, root, &err);
     CHECK(rc == 0, "%s", err.msg);
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
@@ -647,11 +636,11 @@ static int test_torch(void)
              "d['state_dict']['added'] = torch.arange(6, dtype=torch.float32).reshape(2, 3).t()\n"
              "torch.save(d, sys.argv[3])\n"
              "EOF",
-             tmp_path("ours.pth"), tmp_path("torch.json"), tmp_path("resaved.pth"));
+             test_tmp_path("ours.pth"), test_tmp_path("torch.json"), test_tmp_path("resaved.pth"));
     rc = system(cmd);
     CHECK(rc == 0, "python torch.load of our file failed (exit %d)", rc);
     AsJson *j = NULL;
-    if (rc == 0 && as_json_read_file(tmp_path("torch.json"), &j, &err) == 0) {
+    if (rc == 0 && as_json_read_file(test_tmp_path("torch.json"), &j, &err) == 0) {
         CHECK(as_json_get(j, "ordered")->b, "state_dict is an OrderedDict in torch");
         CHECK(as_json_get(j, "plain")->b, "root is a dict in torch");
         CHECK(as_json_num(as_json_get(j, "epoch"), 0) == 7, "epoch");
@@ -683,7 +672,7 @@ static int test_torch(void)
     /* and read back what torch re-saved (with a transposed view added) */
     AsTensorMap m;
     as_tmap_init(&m);
-    rc = as_checkpoint_load(tmp_path("resaved.pth"), &m, &err);
+    rc = as_checkpoint_load(test_tmp_path("resaved.pth"), &m, &err);
     CHECK(rc == 0, "%s", err.msg);
     const AsTensor *t = rc ? NULL : as_tmap_find(&m, "added");
     CHECK(t && t->shape[0] == 3 && t->shape[1] == 2, "added (3,2)");
@@ -699,21 +688,10 @@ static int test_torch(void)
     return check_report("checkpoint_torch");
 }
 
-static void rm_tmpdir(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (tmpdir[0] && system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
-}
-
 int main(int argc, char **argv)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/as_ckpt_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!test_tmpdir())
         return 1;
-    }
     int rc;
     if (argc > 1 && strcmp(argv[1], "torch") == 0) {
         rc = test_torch();
@@ -726,6 +704,5 @@ int main(int argc, char **argv)
         test_plain_pickles();
         rc = check_report("checkpoint");
     }
-    rm_tmpdir();
     return rc;
 }

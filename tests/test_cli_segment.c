@@ -1,10 +1,9 @@
 /* test_cli_segment: `alignseg segment --dump` reproduces the reference arrays
  * of every inference case (through the command line, as a user runs it), and
  * a bad image among good ones is reported by name without stopping the rest. */
-#include "check.h"
+#include "testutil.h"
 #include "image.h"
 #include "npy.h"
-#include "npycmp.h"
 
 #include <stdint.h>
 #include <sys/stat.h>
@@ -28,7 +27,7 @@ static void check_case(const char *name, const char *opts, const char *tmp)
         snprintf(got, sizeof got, "%s/input/%s.npy", outdir, f32[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s.npy", refdir, name, f32[i]);
         long nd;
-        double m = npy_max_abs(got, ref, &nd);
+        double m = test_npy_max_abs(got, ref, &nd);
         printf("%s %-14s max abs err %.3g\n", name, f32[i], m);
         CHECK(m >= 0 && m <= 1e-4, "%s %s: max abs err %g", name, f32[i], m);
     }
@@ -38,7 +37,7 @@ static void check_case(const char *name, const char *opts, const char *tmp)
         snprintf(got, sizeof got, "%s/input/%s.npy", outdir, exact[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s.npy", refdir, name, exact[i]);
         long nd;
-        double m = npy_max_abs(got, ref, &nd);
+        double m = test_npy_max_abs(got, ref, &nd);
         printf("%s %-14s %ld entries differ\n", name, exact[i], nd);
         CHECK(m == 0, "%s %s: %ld entries differ (max %g)", name, exact[i], nd, m);
     }
@@ -182,8 +181,8 @@ static void check_outputs(const char *tmp)
 
 int main(void)
 {
-    char tmp[] = "/tmp/alignseg_cli_XXXXXX";
-    CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+    char tmp[TEST_TMPDIR_MAX];
+    CHECK(test_tmpdir_make(tmp, sizeof tmp, "cli") != NULL, "mkdtemp");
     check_case("infer_tiny", "--encoder-heads 3 --size 64", tmp);
     check_case("infer_tiny_posinterp", "--encoder-heads 3 --size 96", tmp);
     check_case("infer_small8", "--encoder-heads 4 --decoder-heads 2 --threshold 0.5 --size 96", tmp);
@@ -228,7 +227,6 @@ int main(void)
 
     check_outputs(tmp);
 
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    test_run(cmd);
+    test_tmpdir_remove(tmp);
     return check_report("cli_segment");
 }

@@ -1,11 +1,38 @@
-/* test_error: the error type formats, prefixes and names statuses. */
+/* test_error: the error type formats, prefixes and names statuses; a failing
+ * call returns the status of what failed whether or not it is given an
+ * AsError to fill. */
+#include <limits.h>
+#include <stdint.h>
+
 #include "check.h"
 #include "error.h"
+#include "export.h"
 #include "tensor.h"
 
 static bool is_block(const char *name)
 {
     return !strncmp(name, "blocks.", 7);
+}
+
+/* The status of a failure is the one of the check that failed, also when the
+ * caller passes no AsError (it used to be guessed at the call site then). */
+static void test_codes_without_err(void)
+{
+    /* a folder name longer than PATH_MAX: an argument error, not an I/O one */
+    const size_t n = PATH_MAX + 16;
+    char *dir = malloc(n + 1);
+    CHECK(dir != NULL, "malloc");
+    if (!dir)
+        return;
+    memset(dir, 'd', n);
+    dir[n] = '\0';
+    AsError e;
+    int with = as_export_mkdirs(dir, &e);
+    CHECK(with == AS_ERR_ARG, "long folder: status %d", with);
+    int without = as_export_mkdirs(dir, NULL);
+    CHECK(without == with, "long folder without an AsError: status %d, with one %d", without,
+          with);
+    free(dir);
 }
 
 int main(void)
@@ -48,5 +75,6 @@ int main(void)
     CHECK(as_tmap_take(&dst, &src, NULL, &e) == 0 && dst.count == 2, "take the rest only");
     as_tmap_free(&src);
     as_tmap_free(&dst);
+    test_codes_without_err();
     return check_report("error");
 }

@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "eval.h"
 #include "image.h"
 #include "json.h"
@@ -282,8 +282,8 @@ static void test_resize(void)
  * scores exactly 1; image b.png has no mask (reported, status 1). */
 static void test_cli(void)
 {
-    char dir[] = "/tmp/alignseg_eval_cli_XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[TEST_TMPDIR_MAX];
+    if (!test_tmpdir_make(dir, sizeof dir, "eval_cli")) {
         CHECK(0, "mkdtemp");
         return;
     }
@@ -351,8 +351,7 @@ static void test_cli(void)
             as_json_free(j);
         }
     }
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(test_run(cmd) == 0, "cleanup");
+    CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
 }
 
 int main(int argc, char **argv)

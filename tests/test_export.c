@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "dataset.h"
 #include "export.h"
 #include "image.h"
@@ -403,8 +403,8 @@ static void test_relative(void)
 
 static void test_exporter(void)
 {
-    char dir[] = "/tmp/alignseg_export_XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[TEST_TMPDIR_MAX];
+    if (!test_tmpdir_make(dir, sizeof dir, "export")) {
         CHECK(0, "mkdtemp");
         return;
     }
@@ -617,9 +617,7 @@ static void test_exporter(void)
           "formats");
     CHECK(as_export_parse_formats("voc,png", &f, &err) == AS_ERR_ARG && strstr(err.msg, "png"),
           "bad format");
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
 }
 
 /* temporaries or journals anywhere under dir */
@@ -649,8 +647,8 @@ static int count_lines_with(const char *p, const char *s)
 /* ---- `alignseg export` end to end (run as: test_export cli) ---- */
 static void test_cli(void)
 {
-    char dir[] = "/tmp/alignseg_export_cli_XXXXXX";
-    if (!mkdtemp(dir)) {
+    char dir[TEST_TMPDIR_MAX];
+    if (!test_tmpdir_make(dir, sizeof dir, "export_cli")) {
         CHECK(0, "mkdtemp");
         return;
     }
@@ -1068,8 +1066,8 @@ static int json_bool(const AsJson *j, const char *key)
 static void test_provenance(void)
 {
     for (int untrained = 0; untrained < 2; untrained++) {
-        char dir[] = "/tmp/alignseg_prov_XXXXXX";
-        if (!mkdtemp(dir)) {
+        char dir[TEST_TMPDIR_MAX];
+        if (!test_tmpdir_make(dir, sizeof dir, "prov")) {
             CHECK(0, "mkdtemp");
             return;
         }
@@ -1138,9 +1136,7 @@ static void test_provenance(void)
                 as_json_free(j);
             }
         }
-        char cmd[700];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        CHECK(test_run(cmd) == 0, "cleanup");
+        CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
     }
 }
 

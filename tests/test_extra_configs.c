@@ -6,9 +6,8 @@
  * checkpoint as -b with a decoder-only -m, a 3x5 grid (without the foreground
  * mask, which the reference cannot compute there). The cases in tests/data/extra/ are
  * made by tests/tools/make_extra_cases.py (see its header and each case.json). */
-#include "check.h"
+#include "testutil.h"
 #include "npy.h"
-#include "npycmp.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -76,7 +75,7 @@ static void check_image(const ExtraCase *c, const char *opts, const char *image,
         snprintf(got, sizeof got, "%s/%s/%s.npy", outdir, image, f32_arrays[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s/%s.npy", test_path("extra"), c->name, refsub,
                  f32_arrays[i]);
-        double m = npy_max_abs(got, ref, NULL);
+        double m = test_npy_max_abs(got, ref, NULL);
         printf(" %s %.2g", f32_arrays[i], m);
         CHECK(m >= 0 && m <= 1e-4, "%s %s: max abs err %g", c->name, f32_arrays[i], m);
     }
@@ -85,7 +84,7 @@ static void check_image(const ExtraCase *c, const char *opts, const char *image,
         snprintf(got, sizeof got, "%s/%s/%s.npy", outdir, image, exact_arrays[i]);
         snprintf(ref, sizeof ref, "%s/%s/%s/%s.npy", test_path("extra"), c->name, refsub,
                  exact_arrays[i]);
-        double m = npy_max_abs(got, ref, NULL);
+        double m = test_npy_max_abs(got, ref, NULL);
         printf(" %s %.2g", exact_arrays[i], m);
         CHECK(m == 0, "%s %s: differs (max %g)", c->name, exact_arrays[i], m);
     }
@@ -94,8 +93,8 @@ static void check_image(const ExtraCase *c, const char *opts, const char *image,
 
 int main(void)
 {
-    char tmp[] = "/tmp/alignseg_extra_XXXXXX";
-    CHECK(mkdtemp(tmp) != NULL, "mkdtemp");
+    char tmp[TEST_TMPDIR_MAX];
+    CHECK(test_tmpdir_make(tmp, sizeof tmp, "extra") != NULL, "mkdtemp");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_image(&cases[i], cases[i].opts, "input", ".", true, tmp);
     /* again with 2 threads: meson's environment pins OPENBLAS_NUM_THREADS=1, so
@@ -118,13 +117,11 @@ int main(void)
                 outdir) == 0) {
         snprintf(got, sizeof got, "%s/input/queries.npy", outdir);
         snprintf(ref, sizeof ref, "%s/%s/queries.npy", test_path("extra"), cases[0].name);
-        double m = npy_max_abs(got, ref, NULL);
+        double m = test_npy_max_abs(got, ref, NULL);
         printf("control: %s with --decoder-heads 1: queries max abs err %.2g\n", cases[0].name, m);
         CHECK(m > 1e-2, "wrong decoder heads should change the prototypes (max diff %g)", m);
     }
 
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    test_run(cmd);
+    test_tmpdir_remove(tmp);
     return check_report("extra_configs");
 }

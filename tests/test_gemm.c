@@ -1,14 +1,18 @@
 /* gemm: the packed GEMM (core/compute/gemm.c) against a double-precision product
  * computed here, for shapes that exercise every edge: rows not a multiple of
- * the 6-row tile, outputs not a multiple of the 16-wide panel, depths split
- * into several passes, row strides wider than the rows, each epilogue, one
- * and two threads. Skips (77) on CPUs without AVX2+FMA. */
+ * any tile's rows (6 for AVX2, 8 for AVX-512, 4 in C), outputs not a multiple
+ * of the 16-wide panel or of a tile's 1-3 panels, depths split into several
+ * passes, row strides wider than the rows, each epilogue, one and two
+ * threads. Runs on the path as_cpu_path() picks (meson runs it once per
+ * path, ALIGNSEG_CPU set by tests/cpu_path.c). */
 #include <cblas.h>
 #include <stdint.h>
 
 #include "check.h"
+#include "cpu.h"
 #include "gemm.h"
-#include "kernels.h"
+#include "activations.h"
+#include "pool.h"
 
 static float val(uint32_t i)
 {
@@ -132,10 +136,7 @@ static void norm_case(int n, int out, int in, int ldx)
 
 int main(void)
 {
-    if (!as_gemm_available()) {
-        printf("gemm: no AVX2+FMA on this CPU, skipped\n");
-        return 77;
-    }
+    printf("gemm: %s path\n", as_cpu_path_name(as_cpu_path()));
     /* packing: panel p, depth k, lane j holds W[16p + j][k]; zero past out */
     {
         const int out = 20, in = 3;
@@ -153,10 +154,11 @@ int main(void)
     static const struct { int n, out, in; } shapes[] = {
         { 1, 16, 8 },     { 5, 7, 3 },      { 6, 16, 256 },  { 13, 33, 257 },
         { 17, 48, 768 },  { 197, 64, 384 }, { 130, 40, 600 }, { 251, 96, 1536 },
+        { 9, 80, 40 },    { 25, 112, 50 },  { 129, 144, 300 },
     };
     const int nthreads[] = { 1, 2 };
     for (size_t t = 0; t < 2; t++) {
-        openblas_set_num_threads(nthreads[t]);
+        as_pool_set_threads(nthreads[t]);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             const int n = shapes[s].n, out = shapes[s].out, in = shapes[s].in;
             for (int e = 0; e < 3; e++) {
@@ -166,11 +168,11 @@ int main(void)
         }
     }
     for (size_t t = 0; t < 2; t++) {
-        openblas_set_num_threads(nthreads[t]);
+        as_pool_set_threads(nthreads[t]);
         norm_case(197, 64, 384, 384);
         norm_case(13, 40, 600, 611);
         norm_case(130, 48, 20, 20);
     }
-    openblas_set_num_threads(1);
+    as_pool_set_threads(1);
     return check_report("gemm");
 }

@@ -10,11 +10,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "image.h"
 #include "image_io.h"
 
-static char tmpdir[] = "/tmp/as_test_hostile_image_XXXXXX";
 static int n_rejected = 0;
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -51,22 +50,12 @@ static int expect_fail_mem(const uint8_t *buf, size_t len, const char *name, con
     return ok;
 }
 
-static void write_file(const char *path, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f || (n && fwrite(b, 1, n, f) != n)) {
-        CHECK(0, "cannot write %s", path);
-    }
-    if (f)
-        fclose(f);
-}
-
 static void expect_fail_file(const char *fname, const uint8_t *b, size_t n, const char *what,
                              const char *must_contain)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", tmpdir, fname);
-    write_file(path, b, n);
+    snprintf(path, sizeof path, "%s", test_tmp_path(fname));
+    test_write_file(path, b, n);
     AsImage img;
     AsError err;
     as_error_clear(&err);
@@ -428,7 +417,7 @@ static void misc_files(void)
     CHECK(as_image_load("/nonexistent/none.png", &img, &err) == AS_ERR_IO &&
               strstr(err.msg, "/nonexistent/none.png"),
           "%s", err.msg);
-    CHECK(as_image_load(tmpdir, &img, &err) != 0 && strstr(err.msg, tmpdir), "directory: %s", err.msg);
+    CHECK(as_image_load(test_tmpdir(), &img, &err) != 0 && strstr(err.msg, test_tmpdir()), "directory: %s", err.msg);
     uint8_t *u = NULL;
     int w, h;
     CHECK(as_png_read_u8("/nonexistent/none.png", &u, &w, &h, &err) == AS_ERR_IO && u == NULL, "%s",
@@ -437,10 +426,10 @@ static void misc_files(void)
     size_t len = 0;
     uint8_t *b = slurp(test_path("images/p4_i.png"), &len);
     char path[512];
-    snprintf(path, sizeof path, "%s/cut.png", tmpdir);
+    snprintf(path, sizeof path, "%s", test_tmp_path("cut.png"));
     int refused = 0, total = 0;
     for (size_t cut = 0; b && cut < len; cut += 3) {
-        write_file(path, b, cut);
+        test_write_file(path, b, cut);
         u = NULL;
         int st = as_png_read_u8(path, &u, &w, &h, &err);
         refused += st != 0 && u == NULL && strstr(err.msg, path) != NULL;
@@ -454,10 +443,8 @@ static void misc_files(void)
 
 int main(void)
 {
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!test_tmpdir())
         return 1;
-    }
     misc_files();
     crafted_png();
     crafted_jpeg();
@@ -475,6 +462,5 @@ int main(void)
     mutations("images/rgb.jpg", 300);
     mutations("images/rgb_prog.jpg", 300);
     mutations("images/exif_ii_8.jpg", 300);
-    rmdir(tmpdir);
     return check_report("hostile_image");
 }

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "image.h"
 #include "npy.h"
 
@@ -318,23 +318,15 @@ static void test_sample_timings(void)
 
 int main(void)
 {
-    char dir[] = "/tmp/as_test_image_XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
+    char dir[TEST_TMPDIR_MAX];
+    if (!test_tmpdir_make(dir, sizeof dir, "image"))
         return 1;
-    }
     test_decode();
     test_resize();
     test_normalize();
     test_png_u8_and_writers(dir);
     test_voc_palette();
     test_sample_timings();
-    static const char *files[] = {"gray.png", "idx.png", "rgb.png"};
-    for (int i = 0; i < 3; i++) {
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
-        unlink(p);
-    }
-    rmdir(dir);
+    test_tmpdir_remove(dir);
     return check_report("image");
 }

@@ -1,10 +1,14 @@
-/* test_kernels: the forward kernels (kernels.h), the foreground-mask steps
+/* test_kernels: the forward kernels (compute/), the foreground-mask steps
  * and k-means against naive loops, closed-form values and hand-made maps. */
-#include <cblas.h>
 #include <stdint.h>
 
 #include "check.h"
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "fgmask.h"
+#include "linear.h"
+#include "pool.h"
+#include "resample.h"
 #include "kmeans.h"
 #include "segment.h"
 
@@ -26,7 +30,7 @@ static void test_linear_shapes(void)
     static const int shapes[][3] = { { 5, 37, 50 }, { 8, 384, 600 }, { 1, 9, 3 }, { 9, 40, 33 },
                                      { 40, 37, 50 } };
     for (int threads = 1; threads <= 2; threads++) {
-        openblas_set_num_threads(threads);
+        as_pool_set_threads(threads);
         for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
             const int n = shapes[c][0], in = shapes[c][1], out = shapes[c][2];
             float *x = malloc(sizeof(float) * n * in), *w = malloc(sizeof(float) * out * in);
@@ -56,7 +60,7 @@ static void test_linear_shapes(void)
             free(y);
         }
     }
-    openblas_set_num_threads(1);
+    as_pool_set_threads(1);
 }
 
 static void test_linear(void)

@@ -8,9 +8,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "linear.h"
+#include "pool.h"
 
 /* CHECK_NEAR with a formatted description */
 #define NEARF(a, b, tol, ...)                                                      \
@@ -148,7 +152,7 @@ static void busy_item(void *ctx, int item, int tid)
 
 static void test_pool_few_items(void)
 {
-    openblas_set_num_threads(4);
+    as_pool_set_threads(4);
     BusyCtx c = { 0, 0, 0 };
     int expect = 0;
     for (int rep = 0; rep < 20000; rep++) {
@@ -162,13 +166,22 @@ static void test_pool_few_items(void)
     CHECK(c.late == 0, "%d regions returned while an item was still running", c.late);
     /* back to 2 threads: the workers started for 4 must stay out (kernels size
      * per-thread scratch by as_threads()) */
-    openblas_set_num_threads(2);
+    as_pool_set_threads(2);
     int hits[64] = { 0 };
     PoolCtx pc = { hits, 0, 2 };
     for (int rep = 0; rep < 200; rep++)
         as_parallel_for(64, count_item, &pc);
     CHECK(!pc.nt_bad, "a thread id at or above 2 ran after going from 4 threads to 2");
-    openblas_set_num_threads(1);
+    /* the count is alignseg's own: 0 means every online core (at most 64),
+     * and OpenBLAS is given the same count */
+    as_pool_set_threads(0);
+    const long online = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK(as_threads() == (online > 64 ? 64 : online < 1 ? 1 : online),
+          "as_pool_set_threads(0): %d threads, %ld cores online", as_threads(), online);
+    as_pool_set_threads(3);
+    CHECK(as_threads() == 3 && openblas_get_num_threads() == 3,
+          "as_pool_set_threads(3): pool %d, OpenBLAS %d", as_threads(), openblas_get_num_threads());
+    as_pool_set_threads(1);
 }
 
 /* Encoder-like shapes: 301 tokens, width 384, 6 heads, hidden 1536. */
@@ -251,10 +264,10 @@ static void test_threaded_kernels(void)
     AsNorm nm = { nw, nb, D, 1e-6f };
 
     Outputs one = outputs_alloc(), two = outputs_alloc();
-    openblas_set_num_threads(1);
+    as_pool_set_threads(1);
     run_all(x, &l1, &l2, &nm, qkv, &one);
-    openblas_set_num_threads(2);
-    CHECK(as_threads() == 2, "as_threads follows openblas_set_num_threads");
+    as_pool_set_threads(2);
+    CHECK(as_threads() == 2, "as_threads follows as_pool_set_threads");
     run_all(x, &l1, &l2, &nm, qkv, &two);
     CHECK(openblas_get_num_threads() == 2, "OpenBLAS threads restored after attention");
 
@@ -346,7 +359,7 @@ int main(void)
 {
     test_gelu_accuracy();
     test_softmax_accuracy();
-    openblas_set_num_threads(2);
+    as_pool_set_threads(2);
     test_pool();
     test_pool_few_items();
     test_threaded_kernels();

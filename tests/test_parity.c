@@ -11,7 +11,7 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "image.h"
-#include "kernels.h"
+#include "resample.h"
 #include "model.h"
 #include "npy.h"
 #include "segment.h"
@@ -582,9 +582,10 @@ static void run_decoder_layers(void)
 
 typedef struct { int calls; double last; int bad; int cancel_at; volatile int flag; } Progress;
 
-static void on_progress(void *user, const char *stage, double f)
+static void on_progress(void *user, const char *stage, long done, long total)
 {
     Progress *p = user;
+    double f = (double)done / (double)total;
     if (strcmp(stage, "encoder"))
         return;
     if (f < p->last || f > 1.0)
@@ -606,9 +607,7 @@ static void run_hooks(void)
     Progress p = { 0 };
     AsSegmentOptions so;
     as_segment_options_default(&so);
-    so.progress = on_progress;
-    so.progress_user = &p;
-    so.cancel = &p.flag;
+    so.hooks = (AsHooks){ &p.flag, on_progress, &p };
     AsResult r;
     AsError err = { 0 };
     int rc = as_segment(m, in.data, 64, 64, &so, &r, &err);

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "npy.h"
 #include "pth.h"
 
@@ -44,34 +44,16 @@ typedef struct {
 
 static int load_npy(const char *path, AsNpy *a)
 {
-    AsError err = { 0 };
-    memset(a, 0, sizeof *a);
-    if (as_npy_read(path, a, &err) || as_npy_to_f32(a, &err)) {
-        CHECK(0, "%s", err.msg);
-        as_npy_free(a);
-        return -1;
-    }
-    return 0;
+    const int rc = test_npy_load_f32(path, a);
+    CHECK(rc == 0, "%s", path);
+    return rc;
 }
 
 static double json_number(const char *text, const char *key, const char *file)
 {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(text, pat);
-    CHECK(p != NULL, "%s: no %s", file, key);
-    return p ? strtod(p + strlen(pat), NULL) : NAN;
-}
-
-static int read_text(const char *path, char *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, cap - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return 0;
+    const double v = test_json_number(text, key);
+    CHECK(!isnan(v), "%s: no %s", file, key);
+    return v;
 }
 
 static const AsPValue *state_dict(const char *path, AsPth *pth)
@@ -97,12 +79,12 @@ static const AsPTensor *sd_tensor(const AsPValue *sd, const char *name)
 
 static void run_case(const char *bin, const Case *c, Errors *E)
 {
-    char ref[1024], dir[] = "/tmp/alignseg_train_extra_XXXXXX", cmd[8192], path[2048];
+    char ref[1024], dir[TEST_TMPDIR_MAX], cmd[8192], path[2048];
     char crops[4096] = "";
     memset(E, 0, sizeof *E);
     snprintf(ref, sizeof ref, "%s", test_path("train_extra/"));
     strncat(ref, c->name, sizeof ref - strlen(ref) - 1);
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    CHECK(test_tmpdir_make(dir, sizeof dir, "train_extra") != NULL, "mkdtemp");
     for (int k = 0; k < c->ncrops; k++) {
         size_t l = strlen(crops);
         snprintf(crops + l, sizeof crops - l, " '%s/crop%d.npy'", ref, k);
@@ -119,9 +101,9 @@ static void run_case(const char *bin, const Case *c, Errors *E)
     /* losses */
     char jref[16384] = "", jours[2048] = "";
     snprintf(path, sizeof path, "%s/case.json", ref);
-    CHECK(read_text(path, jref, sizeof jref) == 0, "%s missing", path);
+    CHECK(test_read_text(path, jref, sizeof jref) == 0, "%s missing", path);
     snprintf(path, sizeof path, "%s/dump/loss.json", dir);
-    CHECK(read_text(path, jours, sizeof jours) == 0, "%s missing", path);
+    CHECK(test_read_text(path, jours, sizeof jours) == 0, "%s missing", path);
     const char *keys[3] = { "loss", "loss_query_ce", "loss_correlation" };
     for (int k = 0; k < 3; k++) {
         double a = json_number(jours, keys[k], "loss.json");
@@ -240,9 +222,7 @@ static void run_case(const char *bin, const Case *c, Errors *E)
     printf("%-22s loss %.2g  queries %.2g  grad %.2g rel  weights %.2g (zero-grad entries %.2g)\n",
            c->name, E->loss, E->queries, E->grad, E->weight, E->weight_zero);
 cleanup:
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    rc = system(cmd);
-    (void)rc;
+    test_tmpdir_remove(dir);
 }
 
 int main(void)

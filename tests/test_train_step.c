@@ -10,36 +10,32 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "testutil.h"
 #include "npy.h"
 #include "pth.h"
+#include "crops.h"
 #include "train.h"
+#include "train_ckpt.h"
 
 #define REF "reference/train_tiny/"
 
 static AsNpy load_npy(const char *rel)
 {
     AsNpy a;
-    AsError err = { 0 };
-    memset(&a, 0, sizeof a);
-    if (as_npy_read(test_path(rel), &a, &err) || as_npy_to_f32(&a, &err)) {
-        fprintf(stderr, "%s: %s\n", rel, err.msg);
+    if (test_npy_load_f32(test_path(rel), &a))
         exit(1);
-    }
     return a;
 }
 
 /* a number "key": value from case.json */
 static double json_number(const char *text, const char *key)
 {
-    char pat[96];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(text, pat);
-    if (!p) {
+    const double v = test_json_number(text, key);
+    if (isnan(v)) {
         fprintf(stderr, "case.json: no %s\n", key);
         exit(1);
     }
-    return strtod(p + strlen(pat), NULL);
+    return v;
 }
 
 /* state dict of a .pth as a tensor map with "backbone." stripped */
@@ -454,8 +450,8 @@ static void test_cli(void)
         printf("ALIGNSEG_BIN not set: train-step command not checked\n");
         return;
     }
-    char dir[] = "/tmp/alignseg_train_step_XXXXXX";
-    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char dir[TEST_TMPDIR_MAX];
+    CHECK(test_tmpdir_make(dir, sizeof dir, "train_step") != NULL, "mkdtemp");
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
              "'%s' train-step -m '%s' --encoder-heads 3 --decoder-heads 3 --crops '%s' '%s' "
@@ -538,9 +534,7 @@ static void test_cli(void)
     as_model_free(ref);
     as_trainer_free(&t);
     as_model_free(m);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    rc = system(cmd);
-    (void)rc;
+    test_tmpdir_remove(dir);
 }
 
 /* METHOD.md 5: local entry (b, i) is element k = b * nl + i of the crop-major list

@@ -1,11 +1,11 @@
 /* test_upsample: as_upsample_argmax (separable bilinear + argmax) against a
  * naive direct bilinear-then-argmax on random maps: non-square grids and
  * outputs, up- and down-sampling, Q = 1..20, 1 and 2 threads. */
-#include <cblas.h>
 #include <stdint.h>
 
 #include "check.h"
-#include "kernels.h"
+#include "pool.h"
+#include "resample.h"
 #include "segment.h"
 
 static uint32_t rng_state = 12345u;
@@ -104,7 +104,7 @@ int main(void)
         { 3, 3, 3, 3 },
     };
     for (int threads = 1; threads <= 2; threads++) {
-        openblas_set_num_threads(threads);
+        as_pool_set_threads(threads);
         for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
             for (int q = 1; q <= 20; q += (q < 6 ? 1 : 7)) {
                 const int gh = sizes[s][0], gw = sizes[s][1], oh = sizes[s][2], ow = sizes[s][3];

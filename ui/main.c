@@ -1,13 +1,13 @@
 /* main: alignseg-viewer, the GTK4 application (io.github.alignseg.Viewer):
  * command-line options, gettext, resources, application actions and accels,
  * the About window. The window itself is in window.c. */
-#include <cblas.h>
 #include <glib/gi18n.h>
 #include <gtk/gtk.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pool.h"
 #include "window.h"
 
 #ifndef ALIGNSEG_VERSION
@@ -129,8 +129,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
         g_free(rest);
         return 2;
     }
-    if (threads > 0) /* the core's pool and OpenBLAS both follow this count */
-        openblas_set_num_threads(threads);
+    as_pool_set_threads(threads); /* 0: all cores */
     /* relative paths are relative to the invoking process */
     const char *cwd = g_application_command_line_get_cwd(cl);
     GPtrArray *abs = g_ptr_array_new_with_free_func(g_free);

@@ -152,9 +152,10 @@ static void post_error(Job *j, const char *msg)
     post(j, (WorkerEvent){ .kind = WORKER_EV_ERROR, .message = g_strdup(msg) });
 }
 
-static void on_progress(void *user, const char *stage, double fraction)
+static void on_progress(void *user, const char *stage, long done, long total)
 {
     Job *j = user;
+    double fraction = total > 0 ? (double)done / (double)total : 0.0;
     if (!stage)
         stage = "";
     if (!strcmp(stage, j->last_stage) && fraction - j->last_fraction < 0.02 && fraction < 1.0)
@@ -297,9 +298,7 @@ static void run_image(Job *j)
     as_segment_options_default(&o);
     o.size = j->input_size;
     o.long_side = 0;
-    o.cancel = &j->cancel;
-    o.progress = on_progress;
-    o.progress_user = j;
+    o.hooks = (AsHooks){ &j->cancel, on_progress, j };
     int in_w = 0, in_h = 0;
     if (as_input_size(j->model->model, im->img.w, im->img.h, &o, &in_w, &in_h, &err) != 0) {
         post(j, (WorkerEvent){ .kind = WORKER_EV_IMAGE, .image = viewer_image_ref(im) });

@@ -5,6 +5,7 @@
 #define ALIGNSEG_ERROR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum {
     AS_OK = 0,
@@ -36,6 +37,15 @@ int as_error_set(AsError *err, AsStatus code, const char *fmt, ...) AS_PRINTF(3,
 /* Prepend context ("model.pth: ") to an error already set. Returns err->code. */
 int as_error_prefix(AsError *err, const char *fmt, ...) AS_PRINTF(2, 3);
 void as_error_clear(AsError *err);
+
+/* The one escaping function for text that comes from a file (tensor names,
+ * zip entry names, JSON keys) or goes to a terminal: control bytes (C0, DEL,
+ * C1), bidirectional overrides and bytes that are not valid UTF-8 become
+ * \xNN; printable UTF-8 is kept. Writes at most cap bytes including the NUL,
+ * ending in "..." when cut. Returns out. as_error_set and as_error_prefix run
+ * every message through it, so no error reaches the terminal with a control
+ * byte in it. */
+char *as_escape(const char *s, size_t n, char *out, size_t cap);
 const char *as_status_name(AsStatus code);
 
 #endif

@@ -1,6 +1,7 @@
 /* tensor: see tensor.h */
 #include "tensor.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,41 @@
 void as_tmap_init(AsTensorMap *m)
 {
     memset(m, 0, sizeof *m);
+}
+
+/* FNV-1a */
+static size_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+static void index_put(AsTensorMap *m, size_t item)
+{
+    size_t mask = m->index_cap - 1;
+    size_t h = name_hash(m->items[item].name) & mask;
+    while (m->index[h])
+        h = (h + 1) & mask;
+    m->index[h] = item + 1;
+}
+
+/* (Re)build the index for room to hold want items at half load. */
+static bool index_rebuild(AsTensorMap *m, size_t want)
+{
+    size_t cap = 64;
+    while (cap < 2 * want)
+        cap *= 2;
+    size_t *ni = calloc(cap, sizeof *ni);
+    if (!ni)
+        return false;
+    free(m->index);
+    m->index = ni;
+    m->index_cap = cap;
+    for (size_t i = 0; i < m->count; i++)
+        index_put(m, i);
+    return true;
 }
 
 void as_tmap_free(AsTensorMap *m)
@@ -20,6 +56,7 @@ void as_tmap_free(AsTensorMap *m)
             free(m->items[i].data);
     }
     free(m->items);
+    free(m->index);
     for (size_t i = 0; i < m->nregions; i++)
         if (m->regions[i].release)
             m->regions[i].release(m->regions[i].base, m->regions[i].len);
@@ -51,6 +88,11 @@ int as_tmap_add(AsTensorMap *m, const char *name, int ndim, const int64_t *shape
             free(data);
         return as_error_set(err, AS_ERR_FORMAT, "tensor '%s' appears twice", name);
     }
+    if (2 * (m->count + 1) > m->index_cap && !index_rebuild(m, m->count + 1)) {
+        if (!borrowed)
+            free(data);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory adding tensor '%s'", name);
+    }
     if (m->count == m->cap) {
         size_t ncap = m->cap ? m->cap * 2 : 64;
         AsTensor *n = realloc(m->items, ncap * sizeof *n);
@@ -77,6 +119,7 @@ int as_tmap_add(AsTensorMap *m, const char *name, int ndim, const int64_t *shape
     t->data = data;
     t->borrowed = borrowed;
     m->count++;
+    index_put(m, m->count - 1);
     return AS_OK;
 }
 
@@ -128,9 +171,18 @@ int as_tmap_take(AsTensorMap *dst, AsTensorMap *src, bool (*keep)(const char *na
 
 AsTensor *as_tmap_find(const AsTensorMap *m, const char *name)
 {
-    for (size_t i = 0; i < m->count; i++)
-        if (strcmp(m->items[i].name, name) == 0)
-            return &m->items[i];
+    if (!m->index_cap || !m->index) { /* no index (a map filled by hand) */
+        for (size_t i = 0; i < m->count; i++)
+            if (strcmp(m->items[i].name, name) == 0)
+                return &m->items[i];
+        return NULL;
+    }
+    size_t mask = m->index_cap - 1;
+    for (size_t h = name_hash(name) & mask; m->index[h]; h = (h + 1) & mask) {
+        AsTensor *t = &m->items[m->index[h] - 1];
+        if (strcmp(t->name, name) == 0)
+            return t;
+    }
     return NULL;
 }
 
@@ -143,6 +195,9 @@ bool as_tmap_remove(AsTensorMap *m, const char *name)
                 free(m->items[i].data);
             memmove(&m->items[i], &m->items[i + 1], (m->count - i - 1) * sizeof m->items[0]);
             m->count--;
+            free(m->index); /* stale: lookups are linear until the next add rebuilds it */
+            m->index = NULL;
+            m->index_cap = 0;
             return true;
         }
     }

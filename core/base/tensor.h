@@ -33,7 +33,12 @@ typedef struct {
     size_t count, cap;
     AsRegion *regions;
     size_t nregions, cap_regions;
+    size_t *index;     /* open-addressing hash of names: item number + 1, 0 = empty */
+    size_t index_cap;  /* a power of two, or 0 (no index yet) */
 } AsTensorMap;
+
+/* Far above any real model (ViT-g: ~600 tensors); checkpoint readers refuse more. */
+#define AS_MAX_TENSORS 20000
 
 void as_tmap_init(AsTensorMap *m);
 void as_tmap_free(AsTensorMap *m);

@@ -1,17 +1,17 @@
 /* gemm: our own float32 matrix product for linear layers whose weights are
  * packed once, when the model is built, into panels of 16 output columns
- * (OpenBLAS re-packs its B operand on every call). AVX2+FMA register tiles
- * of 6 rows x 16 columns, the bias / residual / GELU epilogue applied to each
- * tile while it is in cache, rows split over the kernels' thread pool. Only
- * on CPUs with AVX2+FMA (as_gemm_available); elsewhere linear layers stay on
- * OpenBLAS sgemm. */
+ * (OpenBLAS re-packs its B operand on every call). Register tiles of 8 rows x
+ * 48 columns on AVX-512, 6 x 16 on AVX2+FMA, 4 x 16 in portable C (the path
+ * of cpu.h; the packed weights are the same for all), the bias / residual /
+ * GELU epilogue applied to each tile while it is in cache, rows split over
+ * the kernels' thread pool. */
 #ifndef ALIGNSEG_GEMM_H
 #define ALIGNSEG_GEMM_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* true when this CPU runs the packed kernels (AVX2 and FMA) */
+/* true: every path has the packed GEMM (kept until kernels.c stops asking) */
 bool as_gemm_available(void);
 
 /* Floats needed to pack a (out, in) weight matrix: out rounded up to 16, times in. */
@@ -38,13 +38,15 @@ typedef struct {
 /* y (n, out; row stride ldy) = epilogue(x' W^T + bias), x' = x (n, in; row
  * stride ldx) or its LayerNorm when norm is not NULL, W packed by
  * as_gemm_pack; bias (out) may be NULL. Rows are split over as_threads()
- * threads. Requires as_gemm_available(). */
+ * threads. */
 void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, const float *packed,
                     int out, int in, const float *bias, AsEpilogue epi, float *y, int ldy);
 
-/* GFLOPS of a register-only loop of independent FMAs on as_threads()
- * threads for about `seconds`: the arithmetic ceiling any kernel on this CPU
- * works under (0 without AVX2+FMA). For benchmarks. */
+/* GFLOPS of a register-only loop of independent FMAs, as wide as the path's
+ * vectors, on as_threads() threads for about `seconds`: the arithmetic
+ * ceiling any kernel on this path works under. For benchmarks. */
 double as_gemm_fma_peak(double seconds);
+/* The registers that loop uses: "zmm", "ymm" or "scalar". */
+const char *as_gemm_fma_unit(void);
 
 #endif

@@ -1,4 +1,4 @@
-/* simd: AVX2+FMA building blocks shared by the kernels (kernels.c, gemm.c):
+/* simd: AVX2+FMA building blocks shared by the kernels (activations.c, gemm.c):
  * 8-wide exp and exact-erf GELU and an 8x8 transpose, as inline functions
  * compiled for AVX2+FMA.
  * Callers check the CPU (as_kernels_simd / as_gemm_available) before use.

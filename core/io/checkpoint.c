@@ -1,15 +1,14 @@
 /* checkpoint: see checkpoint.h */
 #include "checkpoint.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pth.h"
 #include "safetensors.h"
 #include "zip.h"
-
-/* far above any real model (ViT-g: ~600); bounds the O(n^2) name checks */
-#define MAX_TENSORS 20000
 
 static bool has_tensor_values(const AsPValue *d)
 {
@@ -59,9 +58,9 @@ static int load_pth(const char *path, uint8_t *base, size_t len, AsTensorMap *tm
         return as_error_set(err, AS_ERR_FORMAT, "%s: no tensors found (looked at the top level and under "
                             "'state_dict', 'model', 'teacher' and 'student')", path);
     }
-    if (sd->count > MAX_TENSORS) {
+    if (sd->count > AS_MAX_TENSORS) {
         as_pth_free(&p);
-        return as_error_set(err, AS_ERR_FORMAT, "%s: state dict with more than %d entries", path, MAX_TENSORS);
+        return as_error_set(err, AS_ERR_FORMAT, "%s: state dict with more than %d entries", path, AS_MAX_TENSORS);
     }
     size_t nfloat = 0;
     for (size_t i = 0; i < sd->count; i++) {
@@ -95,8 +94,8 @@ static int load_safetensors(const char *path, uint8_t *base, size_t len, AsTenso
     AsTensorMap raw;
     as_tmap_init(&raw);
     int rc = as_safetensors_read_mem(base, len, path, true, &raw, err);
-    if (!rc && raw.count > MAX_TENSORS)
-        rc = as_error_set(err, AS_ERR_FORMAT, "%s: more than %d tensors", path, MAX_TENSORS);
+    if (!rc && raw.count > AS_MAX_TENSORS)
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: more than %d tensors", path, AS_MAX_TENSORS);
     for (size_t i = 0; !rc && i < raw.count; i++) {
         AsTensor *t = &raw.items[i];
         rc = as_tmap_add(tmp, strip_prefixes(t->name), t->ndim, t->shape, t->data, t->borrowed, err);
@@ -111,6 +110,53 @@ static int load_safetensors(const char *path, uint8_t *base, size_t len, AsTenso
         rc = as_error_set(err, AS_ERR_FORMAT, "%s: no float tensors found", path);
     as_tmap_free(&raw);
     return rc;
+}
+
+/* Weights beyond this overflow float32 arithmetic (their squares exceed
+ * FLT_MAX in a norm or a dot product); no trained network holds them. */
+#define ABSURD_WEIGHT 1e20f
+
+/* The first value of t that is NaN, infinite or absurdly large, if any. */
+static bool first_bad_value(const AsTensor *t, int64_t *at)
+{
+    const float *d = t->data;
+    for (int64_t i = 0; i < t->numel; i += 4096) {
+        int64_t n = t->numel - i < 4096 ? t->numel - i : 4096;
+        bool ok = true;
+        for (int64_t k = 0; k < n; k++)
+            ok &= fabsf(d[i + k]) <= ABSURD_WEIGHT; /* false for NaN */
+        if (ok)
+            continue;
+        for (int64_t k = 0; k < n; k++) {
+            if (!(fabsf(d[i + k]) <= ABSURD_WEIGHT)) {
+                *at = i + k;
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static int check_values(const char *path, const AsTensorMap *m, AsError *err)
+{
+    for (size_t i = 0; i < m->count; i++) {
+        const AsTensor *t = &m->items[i];
+        int64_t at;
+        if (t->data && first_bad_value(t, &at)) {
+            float v = t->data[at];
+            char what[64];
+            if (isnan(v))
+                snprintf(what, sizeof what, "NaN");
+            else if (isinf(v))
+                snprintf(what, sizeof what, "%sinfinity", v < 0 ? "-" : "");
+            else
+                snprintf(what, sizeof what, "the absurd value %g", (double)v);
+            return as_error_set(err, AS_ERR_FORMAT, "%s: tensor '%s' holds %s at index %lld (weights must be "
+                                "finite and within +-%g)", path, t->name, what, (long long)at,
+                                (double)ABSURD_WEIGHT);
+        }
+    }
+    return AS_OK;
 }
 
 int as_checkpoint_load(const char *path, AsTensorMap *out, AsError *err)
@@ -151,6 +197,11 @@ int as_checkpoint_load(const char *path, AsTensorMap *out, AsError *err)
         }
     } else {
         as_file_unmap(base, len);
+    }
+    rc = check_values(path, &tmp, err);
+    if (rc) {
+        as_tmap_free(&tmp);
+        return rc;
     }
     rc = as_tmap_take(out, &tmp, NULL, err);
     as_tmap_free(&tmp);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
 #include "image_io.h"
 
 int as_image_check_dims(const char *name, long long w, long long h, AsError *err)
@@ -24,38 +25,7 @@ int as_image_check_dims(const char *name, long long w, long long h, AsError *err
 
 int as_read_whole_file(const char *path, uint8_t **buf, size_t *len, AsError *err)
 {
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot determine the file size", path);
-    }
-    if ((long long)size > AS_IMAGE_MAX_FILE_BYTES) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_UNSUPPORTED, "%s: file is %ld bytes, more than the %lld accepted",
-                            path, size, (long long)AS_IMAGE_MAX_FILE_BYTES);
-    }
-    uint8_t *b = malloc(size > 0 ? (size_t)size : 1);
-    if (!b) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory reading %ld bytes", path, size);
-    }
-    size_t got = fread(b, 1, (size_t)size, f);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad || got != (size_t)size) {
-        free(b);
-        return as_error_set(err, AS_ERR_IO, "%s: read error", path);
-    }
-    *buf = b;
-    *len = (size_t)size;
-    return 0;
+    return as_file_read_all(path, AS_IMAGE_MAX_FILE_BYTES, 1, buf, len, err);
 }
 
 int as_image_load_mem(const uint8_t *buf, size_t len, const char *name, AsImage *out, AsError *err)

@@ -123,16 +123,29 @@ int as_exif_orientation(const uint8_t *t, size_t n)
     return 1;
 }
 
+/* Entropy-coded data cannot describe pixels more densely than this: a
+ * sequential scan spends at least 2 bits (DC code + end of block) on each 8x8
+ * block of each component, 256 gray pixels per byte; a progressive one can
+ * skip runs of up to 32767 blocks with one end-of-band code, so it is given
+ * far more room. Claims beyond this are refused before anything is decoded,
+ * like the PNG reader does with deflate's ratio. */
+#define JPEG_MAX_PIXELS_PER_BYTE_SEQ 512ull
+#define JPEG_MAX_PIXELS_PER_BYTE_PROG 8192ull
+#define JPEG_FREE_PIXELS (1ull << 16)
+
 /* Walk the marker segments before the first scan (bounds-checked) to find the
  * frame size and the first APP1 "Exif" block. Anything odd just stops the walk:
- * libjpeg then reports the problem itself. Returns 1 if a SOF was found. */
-static int jpeg_scan_markers(const uint8_t *b, size_t n, unsigned *w, unsigned *h,
-                             const uint8_t **exif, size_t *exif_len)
+ * libjpeg then reports the problem itself. Returns 1 if a SOF was found;
+ * *progressive tells its kind, *scan the offset of the first SOS (n if none). */
+static int jpeg_scan_markers(const uint8_t *b, size_t n, unsigned *w, unsigned *h, int *progressive,
+                             size_t *scan, const uint8_t **exif, size_t *exif_len)
 {
     int found = 0;
     size_t pos = 2; /* after SOI */
     *exif = NULL;
     *exif_len = 0;
+    *progressive = 0;
+    *scan = n;
     while (pos < n) {
         if (b[pos] != 0xFF)
             break;
@@ -143,6 +156,8 @@ static int jpeg_scan_markers(const uint8_t *b, size_t n, unsigned *w, unsigned *
         unsigned m = b[pos++];
         if (m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7))
             continue; /* standalone markers */
+        if (m == 0xDA)
+            *scan = pos;
         if (m == 0xD9 || m == 0xDA)
             break; /* EOI, SOS */
         if (n - pos < 2)
@@ -155,6 +170,7 @@ static int jpeg_scan_markers(const uint8_t *b, size_t n, unsigned *w, unsigned *
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC && sl >= 5 && !found) {
             *h = (unsigned)seg[1] << 8 | seg[2];
             *w = (unsigned)seg[3] << 8 | seg[4];
+            *progressive = m == 0xC2 || m == 0xC6 || m == 0xCA || m == 0xCE;
             found = 1;
         } else if (m == 0xE1 && sl >= 6 && !*exif && memcmp(seg, "Exif\0\0", 6) == 0) {
             *exif = seg + 6;
@@ -184,12 +200,21 @@ int as_jpeg_decode_rgb(const uint8_t *buf, size_t len, const char *name, AsImage
         return as_error_set(err, AS_ERR_UNSUPPORTED, "%s: JPEG larger than 4 GB", name);
 
     unsigned fw = 0, fh = 0;
+    int progressive;
+    size_t scan;
     const uint8_t *exif = NULL;
     size_t exif_len = 0;
-    if (jpeg_scan_markers(buf, len, &fw, &fh, &exif, &exif_len)) {
+    if (jpeg_scan_markers(buf, len, &fw, &fh, &progressive, &scan, &exif, &exif_len)) {
         int st = as_image_check_dims(name, fw, fh, err);
         if (st)
             return st;
+        unsigned long long data = len - scan, px = (unsigned long long)fw * fh;
+        unsigned long long most = data * (progressive ? JPEG_MAX_PIXELS_PER_BYTE_PROG
+                                                      : JPEG_MAX_PIXELS_PER_BYTE_SEQ) + JPEG_FREE_PIXELS;
+        if (px > most)
+            return as_error_set(err, AS_ERR_FORMAT, "%s: JPEG header claims %ux%u pixels but the file has "
+                                "only %llu bytes of image data (at most %llu pixels): truncated or hostile",
+                                name, fw, fh, data, most);
     }
 
     struct jpeg_decompress_struct cinfo;
@@ -215,8 +240,18 @@ int as_jpeg_decode_rgb(const uint8_t *buf, size_t len, const char *name, AsImage
     cinfo.progress = &progress;
     jpeg_mem_src(&cinfo, buf, (unsigned long)len);
     jpeg_read_header(&cinfo, TRUE);
-    if (as_image_check_dims(name, cinfo.image_width, cinfo.image_height, err)) {
-        jerr.code = err ? err->code : AS_ERR_FORMAT;
+    const int dims_rc = as_image_check_dims(name, cinfo.image_width, cinfo.image_height, err);
+    if (dims_rc) {
+        jerr.code = (AsStatus)dims_rc;
+        longjmp(jerr.jump, 1);
+    }
+    /* the same bound as above with the whole file, in case the marker walk stopped early */
+    if ((unsigned long long)cinfo.image_width * cinfo.image_height >
+        (unsigned long long)len * (cinfo.progressive_mode ? JPEG_MAX_PIXELS_PER_BYTE_PROG
+                                                          : JPEG_MAX_PIXELS_PER_BYTE_SEQ) + JPEG_FREE_PIXELS) {
+        jerr.code = AS_ERR_FORMAT;
+        as_error_set(err, jerr.code, "%s: JPEG header claims %ux%u pixels, more than %zu bytes can hold: "
+                     "truncated or hostile", name, (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, len);
         longjmp(jerr.jump, 1);
     }
     int cmyk = 0;

@@ -1,6 +1,8 @@
 /* json: see json.h */
 #include "json.h"
 
+#include "file.h"
+
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
@@ -33,7 +35,25 @@ typedef struct {
     const char *name;
     AsError *err;
     size_t nodes;
+    size_t used, budget; /* bytes allocated for the tree, and the most allowed */
 } P;
+
+/* What a tree may take: what a legitimate document needs (a safetensors
+ * header entry of ~90 bytes becomes ~1 KB of nodes), so that a small file
+ * cannot make the parser allocate without bound. */
+#define BUDGET_PER_BYTE 16
+#define BUDGET_BASE ((size_t)1 << 20)
+#define MALLOC_OVERHEAD 16
+
+static int charge(P *p, size_t bytes)
+{
+    bytes += MALLOC_OVERHEAD;
+    if (bytes > p->budget - p->used)
+        return as_error_set(p->err, AS_ERR_FORMAT, "%s: JSON at byte %zu needs more than %zu MB of memory "
+                            "for %zu bytes of text (limit)", p->name, p->pos, p->budget >> 20, p->len);
+    p->used += bytes;
+    return AS_OK;
+}
 
 static int fail(P *p, const char *what)
 {
@@ -91,12 +111,16 @@ static int hex4(P *p, unsigned *out)
 static int parse_string(P *p, char **out, size_t *outlen)
 {
     p->pos++; /* opening quote */
-    size_t start = p->pos;
-    const char *q = memchr(p->s + start, '"', p->len - start);
-    if (!q)
+    size_t start = p->pos, end = start;
+    /* the closing quote (escapes may hide quotes); the text decodes to at
+     * most as many bytes as it has */
+    while (end < p->len && p->s[end] != '"')
+        end += p->s[end] == '\\' ? 2 : 1;
+    if (end >= p->len)
         return fail(p, "unterminated string");
-    /* escapes may hide quotes; allocate for the worst case: rest of input */
-    size_t cap = p->len - start + 1;
+    size_t cap = end - start + 1;
+    if (charge(p, cap))
+        return p->err->code;
     char *b = malloc(cap);
     if (!b)
         return as_error_set(p->err, AS_ERR_NOMEM, "%s: out of memory", p->name);
@@ -134,9 +158,10 @@ static int parse_string(P *p, char **out, size_t *outlen)
         case 't': b[n++] = '\t'; break;
         case 'u': {
             unsigned cp;
-            if (hex4(p, &cp)) {
+            const int rc = hex4(p, &cp);
+            if (rc) {
                 free(b);
-                return p->err ? p->err->code : AS_ERR_FORMAT;
+                return rc;
             }
             if (cp >= 0xD800 && cp < 0xDC00 && p->len - p->pos >= 6 && p->s[p->pos] == '\\' &&
                 p->s[p->pos + 1] == 'u') {
@@ -238,6 +263,11 @@ static int add_child(P *p, AsJson *j, AsJson *child, char *key, size_t *cap)
 {
     if (j->count == *cap) {
         size_t nc = *cap ? *cap * 2 : 4;
+        if (charge(p, (nc - *cap) * sizeof(AsJson *) * (j->type == AS_JSON_OBJECT ? 2 : 1))) {
+            as_json_free(child);
+            free(key);
+            return p->err->code;
+        }
         AsJson **ni = realloc(j->items, nc * sizeof *ni);
         if (!ni)
             goto oom;
@@ -271,6 +301,8 @@ static int parse_value(P *p, AsJson **out, int depth)
     skip_ws(p);
     if (p->pos >= p->len)
         return fail(p, "unexpected end");
+    if (charge(p, sizeof(AsJson)))
+        return p->err->code;
     AsJson *j = calloc(1, sizeof *j);
     if (!j)
         return as_error_set(p->err, AS_ERR_NOMEM, "%s: out of memory", p->name);
@@ -355,7 +387,9 @@ int as_json_parse(const char *text, size_t len, const char *name, AsJson **out, 
 {
     *out = NULL;
     AsError local;
-    P p = { text, text ? len : 0, 0, name ? name : "json", err ? err : &local, 0 };
+    P p = { text, text ? len : 0, 0, name ? name : "json", err ? err : &local, 0, 0, 0 };
+    p.budget = BUDGET_BASE + (p.len < (SIZE_MAX - BUDGET_BASE) / BUDGET_PER_BYTE ? p.len * BUDGET_PER_BYTE
+                                                                                  : SIZE_MAX / 2);
     AsJson *j;
     int rc = parse_value(&p, &j, 0);
     if (rc)
@@ -372,40 +406,12 @@ int as_json_parse(const char *text, size_t len, const char *name, AsJson **out, 
 int as_json_read_file(const char *path, AsJson **out, AsError *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= ((size_t)1 << 30)) {
-                free(buf);
-                fclose(f);
-                return as_error_set(err, AS_ERR_NOMEM, "%s: JSON file larger than 1 GiB", path);
-            }
-            size_t nc = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + len, 1, cap - len, f);
-        len += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return as_error_set(err, AS_ERR_IO, "%s: read error", path);
-    }
-    int rc = as_json_parse(buf, len, path, out, err);
+    uint8_t *buf;
+    size_t len;
+    int rc = as_file_read_all(path, (uint64_t)1 << 30, 1, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = as_json_parse((const char *)buf, len, path, out, err);
     free(buf);
     return rc;
 }

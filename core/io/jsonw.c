@@ -308,14 +308,15 @@ bool as_jw_append_newline(AsJsonW *w)
 
 int as_jw_write_file(AsJsonW *w, const char *path, AsError *err)
 {
-    if (as_jw_finish(w, path, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = as_jw_finish(w, path, err);
+    if (rc)
+        return rc;
     AsAtomicFile af;
-    if (as_atomic_begin(&af, path, err))
-        return err ? err->code : AS_ERR_IO;
+    if ((rc = as_atomic_begin(&af, path, err)))
+        return rc;
     if (fwrite(w->buf, 1, w->len, af.f) != w->len || fputc('\n', af.f) == EOF) {
-        int rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
-                              path, strerror(errno));
+        rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
+                          path, strerror(errno));
         as_atomic_abort(&af);
         return rc;
     }

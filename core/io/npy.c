@@ -3,6 +3,7 @@
 #include "npy.h"
 
 #include "atomic.h"
+#include "file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #define NPY_MAX_BYTES ((int64_t)1 << 34) /* 16 GiB: anything larger is refused */
+#define AS_NPY_MAX_FILE_BYTES ((uint64_t)NPY_MAX_BYTES + 65536 + 12)
 
 size_t as_dtype_size(AsDtype dt)
 {
@@ -187,26 +189,12 @@ done:
 int as_npy_read(const char *path, AsNpy *out, AsError *err)
 {
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return as_error_set(err, AS_ERR_IO, "%s: %s", path, strerror(errno));
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot seek", path);
-    }
-    long sz = ftell(f);
-    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot determine size", path);
-    }
-    uint8_t *buf = malloc((size_t)sz + 1);
-    if (!buf) {
-        fclose(f);
-        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory (%ld bytes)", path, sz);
-    }
-    size_t got = fread(buf, 1, (size_t)sz, f);
-    fclose(f);
-    int rc = as_npy_read_mem(buf, got, path, out, err);
+    uint8_t *buf;
+    size_t len;
+    int rc = as_file_read_all(path, AS_NPY_MAX_FILE_BYTES, 1, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = as_npy_read_mem(buf, len, path, out, err);
     free(buf);
     return rc;
 }

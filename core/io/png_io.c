@@ -168,8 +168,9 @@ static int png_decode(const uint8_t *buf, size_t len, const char *name, int mode
     png_uint_32 w32 = 0, h32 = 0;
     int bit_depth = 0, color_type = 0, interlace = 0;
     png_get_IHDR(png, info, &w32, &h32, &bit_depth, &color_type, &interlace, NULL, NULL);
-    if (as_image_check_dims(name, w32, h32, err)) {
-        ctx.code = err ? err->code : AS_ERR_FORMAT;
+    const int dims_rc = as_image_check_dims(name, w32, h32, err);
+    if (dims_rc) {
+        ctx.code = (AsStatus)dims_rc;
         snprintf(ctx.note, sizeof ctx.note, "image is %ux%u, outside the accepted size",
                  (unsigned)w32, (unsigned)h32);
         png_error(png, ctx.note);

@@ -134,13 +134,11 @@ static int resolve_tensor(Resolver *r, AsPTensor *t, const char *label)
         return as_error_set(r->err, AS_ERR_FORMAT, "%s: tensor '%s': storage '%s' is missing (no entry '%s')",
                             r->name, label, t->storage_key, entry);
     size_t es = as_pdtype_size(t->dtype);
-    const uint8_t *data;
-    uint8_t *owned;
+    const uint8_t *data = NULL;
+    uint8_t *owned = NULL;
     size_t len;
-    int rc = as_zip_get(r->z, e, &data, &owned, &len, r->err);
-    if (rc)
-        return as_error_prefix(r->err, "tensor '%s': ", label);
-    int64_t holds = (int64_t)(len / es);
+    /* what the storage holds, as its zip entry declares (checked when read) */
+    int64_t holds = (int64_t)(e->size / es);
     /* elements the view needs: offset + sum (size-1)*stride + 1 */
     int64_t needed = 0;
     bool absurd = false;
@@ -187,6 +185,17 @@ static int resolve_tensor(Resolver *r, AsPTensor *t, const char *label)
                             t->storage_key);
     }
     r->budget -= t->numel;
+    /* only the bytes the view needs are read (inflated) */
+    int rc = as_zip_get_prefix(r->z, e, (uint64_t)needed * es, &data, &owned, &len, r->err);
+    if (rc) { /* "NAME: entry '...': what" -> "NAME: tensor '...': entry '...': what" */
+        size_t nl = strlen(r->name);
+        if (r->err && strncmp(r->err->msg, r->name, nl) == 0 && strncmp(r->err->msg + nl, ": ", 2) == 0) {
+            char rest[AS_ERROR_MSG_MAX];
+            snprintf(rest, sizeof rest, "%s", r->err->msg + nl + 2);
+            return as_error_set(r->err, rc, "%s: tensor '%s': %s", r->name, label, rest);
+        }
+        return as_error_prefix(r->err, "tensor '%s': ", label);
+    }
     bool contiguous = true;
     int64_t expect = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
@@ -321,7 +330,7 @@ int as_pth_read_mem(const uint8_t *buf, size_t len, const char *name, AsPth *out
         const uint8_t *d;
         uint8_t *own;
         size_t dl;
-        rc = as_zip_get(&z, bo, &d, &own, &dl, err);
+        rc = as_zip_get_prefix(&z, bo, 3, &d, &own, &dl, err);
         if (rc) {
             as_zip_close(&z);
             return rc;
@@ -336,6 +345,14 @@ int as_pth_read_mem(const uint8_t *buf, size_t len, const char *name, AsPth *out
     const uint8_t *pd;
     uint8_t *pown;
     size_t pl;
+    /* a stored pickle is part of the file; a deflated one may not inflate to
+     * much more (the reader's memory budget scales with the pickle's size) */
+    if (pkl->size > (uint64_t)len + ((uint64_t)4 << 20)) {
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: entry '%s' inflates to %llu bytes, implausibly many for a "
+                          "file of %zu bytes", name, pkl->name, (unsigned long long)pkl->size, len);
+        as_zip_close(&z);
+        return rc;
+    }
     rc = as_zip_get(&z, pkl, &pd, &pown, &pl, err);
     if (rc) {
         as_zip_close(&z);

@@ -38,15 +38,15 @@ int as_safetensors_read_mem(const uint8_t *buf, size_t len, const char *name, bo
     AsJson *h;
     int rc = as_json_parse((const char *)buf + 8, (size_t)hl, name, &h, err);
     if (rc)
-        return as_error_prefix(err, "safetensors header: ");
+        return rc; /* "NAME: invalid JSON at byte N: ..." */
     if (h->type != AS_JSON_OBJECT) {
         as_json_free(h);
         return as_error_set(err, AS_ERR_FORMAT, "%s: safetensors header is not a JSON object", name);
     }
-    if (h->count > 100000) {
+    if (h->count > AS_MAX_TENSORS + 1) { /* + __metadata__ */
         as_json_free(h);
-        return as_error_set(err, AS_ERR_FORMAT, "%s: safetensors header lists %zu tensors (limit 100000)", name,
-                            h->count);
+        return as_error_set(err, AS_ERR_FORMAT, "%s: safetensors header lists %zu tensors (limit %d)", name,
+                            h->count, AS_MAX_TENSORS);
     }
     const uint8_t *data = buf + 8 + hl;
     uint64_t dlen = len - 8 - hl;

@@ -242,23 +242,35 @@ const AsZipEntry *as_zip_find(const AsZip *z, const char *entry_name)
 int as_zip_get(const AsZip *z, const AsZipEntry *e, const uint8_t **data, uint8_t **owned,
                size_t *len, AsError *err)
 {
+    return as_zip_get_prefix(z, e, e->size, data, owned, len, err);
+}
+
+int as_zip_get_prefix(const AsZip *z, const AsZipEntry *e, uint64_t want, const uint8_t **data,
+                      uint8_t **owned, size_t *len, AsError *err)
+{
     *data = NULL;
     *owned = NULL;
     *len = 0;
+    if (want > e->size)
+        want = e->size;
     if (e->method == 0) {
         *data = z->buf + e->data_off;
-        *len = (size_t)e->size;
+        *len = (size_t)want;
         return AS_OK;
     }
     if (e->method != 8)
         return as_error_set(err, AS_ERR_UNSUPPORTED, "%s: entry '%s' uses compression method %u "
                             "(only stored and deflated are supported)", z->name, e->name, e->method);
     if (e->size > e->comp_size * 1032 + 64 || e->size > (uint64_t)SIZE_MAX / 2 ||
-        e->comp_size > UINT_MAX || e->size > UINT_MAX)
+        e->comp_size > UINT_MAX || e->size >= UINT_MAX)
         return as_error_set(err, AS_ERR_FORMAT, "%s: entry '%s': implausible size %llu for %llu "
                             "compressed bytes", z->name, e->name, (unsigned long long)e->size,
                             (unsigned long long)e->comp_size);
-    uint8_t *out = malloc(e->size ? (size_t)e->size : 1);
+    bool whole = want == e->size;
+    /* one byte more than declared when inflating everything: a stream that
+     * fills it inflates past its declared size */
+    size_t cap = (size_t)want + (whole ? 1 : 0);
+    uint8_t *out = malloc(cap ? cap : 1);
     if (!out)
         return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory inflating '%s'", z->name, e->name);
     z_stream s;
@@ -270,15 +282,25 @@ int as_zip_get(const AsZip *z, const AsZipEntry *e, const uint8_t **data, uint8_
     s.next_in = (Bytef *)(uintptr_t)(z->buf + e->data_off);
     s.avail_in = (uInt)e->comp_size;
     s.next_out = out;
-    s.avail_out = (uInt)e->size;
-    int zr = inflate(&s, Z_FINISH);
+    s.avail_out = (uInt)cap;
+    int zr = Z_OK;
+    while (s.avail_out > 0 && zr == Z_OK)
+        zr = inflate(&s, Z_SYNC_FLUSH);
     size_t got = (size_t)s.total_out;
     inflateEnd(&s);
-    if (zr != Z_STREAM_END || got != e->size) {
+    const char *bad = NULL;
+    if (got > want)
+        bad = "inflates past its declared size";
+    else if (zr != Z_OK && zr != Z_STREAM_END)
+        bad = "corrupt deflate data";
+    else if (got < want)
+        bad = "deflate data ends before its declared size";
+    if (bad) {
         free(out);
-        return as_error_set(err, AS_ERR_FORMAT, "%s: entry '%s': corrupt deflate data", z->name, e->name);
+        return as_error_set(err, AS_ERR_FORMAT, "%s: entry '%s': %s (%llu bytes)", z->name, e->name, bad,
+                            (unsigned long long)e->size);
     }
-    if ((uint32_t)crc32(0L, out, (uInt)got) != e->crc) {
+    if (whole && (uint32_t)crc32(0L, out, (uInt)got) != e->crc) {
         free(out);
         return as_error_set(err, AS_ERR_FORMAT, "%s: entry '%s': CRC mismatch", z->name, e->name);
     }
@@ -462,52 +484,4 @@ int as_zipw_finish(AsZipWriter *w, uint8_t **out, size_t *out_len, AsError *err)
     w->buf = NULL;
     w->len = w->cap = 0;
     return AS_OK;
-}
-
-/* ---- file mapping ---- */
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-int as_file_map(const char *path, uint8_t **base, size_t *len, AsError *err)
-{
-    *base = NULL;
-    *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return as_error_set(err, AS_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return as_error_set(err, AS_ERR_IO, "%s: not a regular file", path);
-    }
-    if (st.st_size == 0) {
-        close(fd);
-        return as_error_set(err, AS_ERR_FORMAT, "%s: empty file", path);
-    }
-    if ((uint64_t)st.st_size > (uint64_t)SIZE_MAX / 2) {
-        close(fd);
-        return as_error_set(err, AS_ERR_NOMEM, "%s: file too large", path);
-    }
-    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd);
-    if (p == MAP_FAILED)
-        return as_error_set(err, AS_ERR_IO, "%s: cannot map: %s", path, strerror(e));
-    *base = p;
-    *len = (size_t)st.st_size;
-    return AS_OK;
-}
-
-void as_file_unmap(void *base, size_t len)
-{
-    if (base && len)
-        munmap(base, len);
 }

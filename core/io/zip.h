@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "file.h"
 
 typedef struct {
     char *name;         /* NUL-terminated copy of the entry's name */
@@ -40,12 +41,12 @@ const AsZipEntry *as_zip_find(const AsZip *z, const char *entry_name);
  * maximum ratio). */
 int as_zip_get(const AsZip *z, const AsZipEntry *e, const uint8_t **data, uint8_t **owned,
                size_t *len, AsError *err);
-
-/* Map a whole file read-only into memory (copy-on-write private mapping, so
- * callers may even write to it without touching the file). An empty file or
- * a non-regular file is an error. Release with as_file_unmap. */
-int as_file_map(const char *path, uint8_t **base, size_t *len, AsError *err);
-void as_file_unmap(void *base, size_t len);
+/* The same for only the first want bytes (at most e->size): a deflated entry
+ * is inflated no further than that, so a storage that inflates to gigabytes
+ * costs what its tensor needs. Only a whole entry's CRC can be checked; a
+ * stream that inflates past its declared size is refused. */
+int as_zip_get_prefix(const AsZip *z, const AsZipEntry *e, uint64_t want, const uint8_t **data,
+                      uint8_t **owned, size_t *len, AsError *err);
 
 /* ---- writing (in memory) ---- */
 typedef struct {

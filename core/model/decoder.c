@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "linear.h"
 
 void as_decoder_workspace_init(AsDecoderWorkspace *ws)
 {

@@ -1,12 +1,12 @@
 /* kmeans: see kmeans.h */
 #include "kmeans.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "linear.h"
 
 int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float *centres,
                         int32_t *labels, int *k_out, AsError *err)
@@ -24,9 +24,10 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
     double *acc = malloc((size_t)k * d * sizeof *acc);
     int *count = malloc((size_t)k * sizeof *count);
     float *mean = malloc((size_t)d * sizeof *mean);
+    int rc = 0;
     if (!xn || !sim || !best || !lab || !acc || !count || !mean) {
-        free(xn), free(sim), free(best), free(lab), free(acc), free(count), free(mean);
-        return as_error_set(err, AS_ERR_NOMEM, "k-means: out of memory for %d points", n);
+        rc = as_error_set(err, AS_ERR_NOMEM, "k-means: out of memory for %d points", n);
+        goto fail;
     }
     as_l2norm_rows(x, n, d, 1e-10f, xn);
 
@@ -41,7 +42,7 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
     int pick = 0;
     float pv = -INFINITY;
     for (int i = 0; i < n; i++) {
-        const float v = cblas_sdot(d, xn + (size_t)i * d, 1, mean, 1);
+        const float v = as_sdot(d, xn + (size_t)i * d, mean);
         if (v > pv) {
             pv = v;
             pick = i;
@@ -54,7 +55,7 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
         float lo = INFINITY;
         int next = 0;
         for (int i = 0; i < n; i++) {
-            const float v = cblas_sdot(d, xn + (size_t)i * d, 1, centres + (size_t)c * d, 1);
+            const float v = as_sdot(d, xn + (size_t)i * d, centres + (size_t)c * d);
             if (v > best[i])
                 best[i] = v;
             if (best[i] < lo) {
@@ -68,8 +69,7 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
     for (int i = 0; i < n; i++)
         lab[i] = -1;
     for (int it = 0; it < max_iter; it++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0f, xn, d, centres, d,
-                    0.0f, sim, k);
+        as_sgemm(false, true, n, k, d, 1.0f, xn, d, centres, d, 0.0f, sim, k);
         int changed = 0;
         for (int i = 0; i < n; i++) {
             const float *r = sim + (size_t)i * k;
@@ -119,6 +119,13 @@ int as_spherical_kmeans(const float *x, int n, int d, int k, int max_iter, float
         memcpy(labels, lab, (size_t)n * sizeof *labels);
     if (k_out)
         *k_out = k;
-    free(xn), free(sim), free(best), free(lab), free(acc), free(count), free(mean);
-    return 0;
+fail:
+    free(xn);
+    free(sim);
+    free(best);
+    free(lab);
+    free(acc);
+    free(count);
+    free(mean);
+    return rc;
 }

@@ -33,16 +33,14 @@ int as_merge_groups(const float *protos, int q, int dim, const AsMergeOptions *o
                                 i / dim, i % dim);
 
     size_t qq = (size_t)q * (size_t)q;
-    double *nrm = malloc(sizeof(double) * (size_t)q * (size_t)dim);
-    double *sum = malloc(sizeof(double) * qq); /* sum of pairwise cosines between clusters */
-    int *size = malloc(sizeof(int) * (size_t)q);
-    int *parent = malloc(sizeof(int) * (size_t)q); /* cluster representative = smallest member */
+    double *nrm = malloc((size_t)q * (size_t)dim * sizeof *nrm);
+    double *sum = malloc(qq * sizeof *sum); /* sum of pairwise cosines between clusters */
+    int *size = malloc((size_t)q * sizeof *size);
+    int *parent = malloc((size_t)q * sizeof *parent); /* cluster representative = smallest member */
+    int rc = 0;
     if (!nrm || !sum || !size || !parent) {
-        free(nrm);
-        free(sum);
-        free(size);
-        free(parent);
-        return as_error_set(err, AS_ERR_NOMEM, "merge: out of memory for %d prototypes", q);
+        rc = as_error_set(err, AS_ERR_NOMEM, "merge: out of memory for %d prototypes", q);
+        goto fail;
     }
     for (int i = 0; i < q; i++) {
         double s = 0;
@@ -116,11 +114,12 @@ int as_merge_groups(const float *protos, int q, int dim, const AsMergeOptions *o
         group[i] = id[r];
     }
     *ngroups = g;
+fail:
     free(nrm);
     free(sum);
     free(size);
     free(parent);
-    return 0;
+    return rc;
 }
 
 static bool is_identity(const int32_t *group, int q, int ngroups)
@@ -159,9 +158,11 @@ int as_relabel(const float *assign, int gh, int gw, int q, const int32_t *group,
                                     k, (int)group[k], ngroups);
     size_t n = (size_t)gh * gw;
     const float *prob = assign;
-    float *buf = NULL;
+    float *buf = NULL, *m2 = NULL;
+    int32_t *fg = NULL;
+    int rc = 0;
     if (!is_identity(group, q, ngroups)) {
-        buf = calloc(n * (size_t)ngroups, sizeof(float));
+        buf = calloc(n * (size_t)ngroups, sizeof *buf);
         if (!buf)
             return as_error_set(err, AS_ERR_NOMEM, "relabel: out of memory");
         for (size_t i = 0; i < n; i++) {
@@ -186,14 +187,12 @@ int as_relabel(const float *assign, int gh, int gw, int q, const int32_t *group,
         as_upsample_argmax(prob, gh, gw, ngroups, out_h, out_w, labels_full);
         if (fg_mask) {
             size_t npix = (size_t)out_h * out_w;
-            float *m2 = malloc(sizeof(float) * 2 * n);
-            int32_t *fg = malloc(sizeof(int32_t) * npix);
+            m2 = malloc(2 * n * sizeof *m2);
+            fg = malloc(npix * sizeof *fg);
             if (!m2 || !fg) {
-                free(m2);
-                free(fg);
-                free(buf);
-                return as_error_set(err, AS_ERR_NOMEM, "relabel: out of memory for %dx%d",
-                                    out_w, out_h);
+                rc = as_error_set(err, AS_ERR_NOMEM, "relabel: out of memory for %dx%d", out_w,
+                                  out_h);
+                goto fail;
             }
             for (size_t i = 0; i < n; i++) {
                 m2[2 * i] = fg_mask[i] ? 0.0f : 1.0f;
@@ -203,12 +202,13 @@ int as_relabel(const float *assign, int gh, int gw, int q, const int32_t *group,
             for (size_t i = 0; i < npix; i++)
                 if (fg[i] != 1)
                     labels_full[i] = AS_LABEL_BACKGROUND;
-            free(m2);
-            free(fg);
         }
     }
+fail:
+    free(m2);
+    free(fg);
     free(buf);
-    return 0;
+    return rc;
 }
 
 int as_result_relabel(const AsResult *r, const AsMergeOptions *mo, bool fg_only, int out_h,
@@ -223,7 +223,7 @@ int as_result_relabel(const AsResult *r, const AsMergeOptions *mo, bool fg_only,
         if (r->q <= 256) {
             gr = local;
         } else {
-            gr = malloc(sizeof(int32_t) * (size_t)r->q);
+            gr = malloc((size_t)r->q * sizeof *gr);
             if (!gr)
                 return as_error_set(err, AS_ERR_NOMEM, "relabel: out of memory");
         }
@@ -244,7 +244,7 @@ int as_labels_compact(int32_t *labels, size_t n, int nlabels, int32_t *map)
 {
     if (nlabels < 0)
         return -1;
-    int32_t *m = map ? map : malloc(sizeof(int32_t) * (size_t)(nlabels > 0 ? nlabels : 1));
+    int32_t *m = map ? map : malloc((size_t)(nlabels > 0 ? nlabels : 1) * sizeof *m);
     if (!m)
         return -1;
     for (int i = 0; i < nlabels; i++)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "decoder_params.h"
 #include "gemm.h"
 #include "rng.h"
 #include "zip.h"
@@ -62,24 +63,6 @@ static int want_linear(const AsTensorMap *m, const char *prefix, int out, int in
     l->out = out;
     l->in = in;
     return 0;
-}
-
-/* torch.nn.MultiheadAttention stores in_proj_weight/in_proj_bias unprefixed. */
-static int want_mha(const AsTensorMap *m, const char *prefix, int d, AsAttnLayer *a,
-                    AsError *err)
-{
-    char name[NAME_MAX_LEN + 32];
-    int rc;
-    snprintf(name, sizeof name, "%s.in_proj_weight", prefix);
-    if ((rc = want(m, name, 2, (int64_t[]){ 3 * (int64_t)d, d }, &a->in_proj.w, err)))
-        return rc;
-    snprintf(name, sizeof name, "%s.in_proj_bias", prefix);
-    if ((rc = want(m, name, 1, (int64_t[]){ 3 * (int64_t)d }, &a->in_proj.b, err)))
-        return rc;
-    a->in_proj.out = 3 * d;
-    a->in_proj.in = d;
-    snprintf(name, sizeof name, "%s.out_proj", prefix);
-    return want_linear(m, name, d, d, &a->out_proj, err);
 }
 
 static int want_norm(const AsTensorMap *m, const char *prefix, int d, float eps, AsNorm *nm,
@@ -196,38 +179,35 @@ static int build_encoder(const AsTensorMap *m, const AsModelOptions *opt, AsEnco
 static int build_decoder(const AsTensorMap *m, const AsModelOptions *opt, int enc_dim,
                          AsDecoder *dc, AsError *err)
 {
-    const AsTensor *qt = as_tmap_find(m, "clsQueries.weight");
-    char s[96];
+    char name[NAME_MAX_LEN], s[96];
+    const char *qname = as_decoder_param_table[AS_DP_QUERIES].pattern;
+    const AsTensor *qt = as_tmap_find(m, qname);
     if (!qt || qt->ndim != 2 || qt->shape[0] < 1 || qt->shape[0] > 4096)
-        return as_error_set(err, AS_ERR_SHAPE, "clsQueries.weight has shape %s, expected (Q, %d)",
+        return as_error_set(err, AS_ERR_SHAPE, "%s has shape %s, expected (Q, %d)", qname,
                             qt ? as_shape_str(qt->ndim, qt->shape, s, sizeof s) : "(missing)",
                             enc_dim);
     if (qt->shape[1] != enc_dim)
         return as_error_set(err, AS_ERR_SHAPE,
-                            "clsQueries.weight has shape %s, expected (%lld, %d): the decoder "
-                            "does not fit the encoder width %d",
+                            "%s has shape %s, expected (%lld, %d): the decoder "
+                            "does not fit the encoder width %d", qname,
                             as_shape_str(qt->ndim, qt->shape, s, sizeof s),
                             (long long)qt->shape[0], enc_dim, enc_dim);
     AsDecoderConfig *c = &dc->cfg;
     c->dim = enc_dim;
     c->queries = (int)qt->shape[0];
-    dc->queries = qt->data;
     int layers = 0;
-    char name[NAME_MAX_LEN];
-    for (;; layers++) {
-        snprintf(name, sizeof name, "decoder_cross_attention_layers.%d.norm.weight", layers);
-        if (!as_tmap_find(m, name))
+    for (; layers < 1000; layers++)
+        if (!as_tmap_find(m, as_decoder_param_name(AS_DP_CROSS_NORM_W, layers, name,
+                                                   sizeof name)))
             break;
-    }
     if (layers == 0)
-        return as_error_set(err, AS_ERR_SHAPE,
-                            "no decoder layers: decoder_cross_attention_layers.0.norm.weight "
-                            "is missing");
+        return as_error_set(err, AS_ERR_SHAPE, "no decoder layers: %s is missing",
+                            as_decoder_param_name(AS_DP_CROSS_NORM_W, 0, name, sizeof name));
     c->layers = layers;
-    int64_t hid = dim_of(m, "decoder_ffn_layers.0.linear1.weight", 0);
+    as_decoder_param_name(AS_DP_FFN_L1_W, 0, name, sizeof name);
+    int64_t hid = dim_of(m, name, 0);
     if (hid < 1 || hid > 16 * AS_DIM_LIMIT)
-        return as_error_set(err, AS_ERR_SHAPE,
-                            "decoder_ffn_layers.0.linear1.weight is missing or has no rows");
+        return as_error_set(err, AS_ERR_SHAPE, "%s is missing or has no rows", name);
     c->hidden = (int)hid;
     c->heads = opt && opt->decoder_heads > 0 ? opt->decoder_heads : 3;
     c->chain_layers = opt ? opt->decoder_chain : false;
@@ -237,28 +217,19 @@ static int build_decoder(const AsTensorMap *m, const AsModelOptions *opt, int en
     dc->layers = calloc((size_t)layers, sizeof *dc->layers);
     if (!dc->layers)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for %d decoder layers", layers);
-    const int d = enc_dim;
-    int rc;
-    for (int j = 0; j < layers; j++) {
-        AsDecoderLayer *L = &dc->layers[j];
-        char pre[NAME_MAX_LEN];
-#define LYR(fmt) (snprintf(pre, sizeof pre, fmt, j), pre)
-        if ((rc = want_mha(m, LYR("decoder_cross_attention_layers.%d.multihead_attn"), d,
-                           &L->cross, err)) ||
-            (rc = want_norm(m, LYR("decoder_cross_attention_layers.%d.norm"), d, 1e-5f,
-                            &L->cross.norm, err)) ||
-            (rc = want_mha(m, LYR("decoder_self_attention_layers.%d.self_attn"), d, &L->self,
-                           err)) ||
-            (rc = want_norm(m, LYR("decoder_self_attention_layers.%d.norm"), d, 1e-5f,
-                            &L->self.norm, err)) ||
-            (rc = want_linear(m, LYR("decoder_ffn_layers.%d.linear1"), c->hidden, d,
-                              &L->linear1, err)) ||
-            (rc = want_linear(m, LYR("decoder_ffn_layers.%d.linear2"), d, c->hidden,
-                              &L->linear2, err)) ||
-            (rc = want_norm(m, LYR("decoder_ffn_layers.%d.norm"), d, 1e-5f, &L->ffn_norm, err)))
+    const int count = as_decoder_param_count(layers);
+    for (int k = 0; k < count; k++) {
+        AsDecoderParamId id;
+        int j;
+        as_decoder_param_at(k, layers, &id, &j);
+        int64_t shape[2];
+        const int ndim = as_decoder_param_shape(id, c->dim, c->queries, c->hidden, shape);
+        as_decoder_param_name(id, j, name, sizeof name);
+        int rc = want(m, name, ndim, shape, as_decoder_param_slot(dc, id, j), err);
+        if (rc)
             return rc;
-#undef LYR
     }
+    as_decoder_set_sizes(dc);
     return 0;
 }
 
@@ -309,8 +280,6 @@ static size_t round16(size_t n)
 
 static int pack_encoder(AsModel *m, AsError *err)
 {
-    if (!as_gemm_available())
-        return 0;
     AsEncoder *e = &m->enc;
     const int depth = e->cfg.depth, d = e->cfg.dim;
     const int nl = 1 + depth * 4, nv_max = 2 * nl + 4 * depth + 4;
@@ -386,7 +355,7 @@ int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt, AsModel *
     int rc = build_encoder(&m->weights, opt, &m->enc, err);
     if (!rc)
         rc = pack_encoder(m, err);
-    if (!rc && as_tmap_find(&m->weights, "clsQueries.weight")) {
+    if (!rc && as_tmap_find(&m->weights, as_decoder_param_table[AS_DP_QUERIES].pattern)) {
         m->has_decoder = true;
         rc = build_decoder(&m->weights, opt, m->enc.cfg.dim, &m->dec, err);
     }
@@ -412,18 +381,6 @@ void as_model_free(AsModel *m)
 
 /* ---- loading files ------------------------------------------------------------ */
 
-static bool is_decoder_key(const char *name)
-{
-    return !strncmp(name, "clsQueries.", 11) || !strncmp(name, "decoder_", 8);
-}
-
-static bool is_encoder_key(const char *name)
-{
-    return !strncmp(name, "blocks.", 7) || !strncmp(name, "patch_embed.", 12) ||
-           !strcmp(name, "cls_token") || !strcmp(name, "pos_embed") ||
-           !strcmp(name, "norm.weight") || !strcmp(name, "norm.bias");
-}
-
 int as_model_load(const char *model_path, const char *backbone_path,
                   const AsModelOptions *opt, AsModel **out, AsError *err)
 {
@@ -436,12 +393,13 @@ int as_model_load(const char *model_path, const char *backbone_path,
     if (rc)
         return rc;
     const bool m_enc = as_tmap_find(&mm, "patch_embed.proj.weight") != NULL;
-    const bool m_dec = as_tmap_find(&mm, "clsQueries.weight") != NULL;
+    const char *qname = as_decoder_param_table[AS_DP_QUERIES].pattern;
+    const bool m_dec = as_tmap_find(&mm, qname) != NULL;
     if (!m_enc && !m_dec) {
         as_tmap_free(&mm);
         return as_error_set(err, AS_ERR_FORMAT,
                             "%s: neither a DINO encoder (patch_embed.proj.weight) nor an "
-                            "AlignSeg decoder (clsQueries.weight) found", model_path);
+                            "AlignSeg decoder (%s) found", model_path, qname);
     }
     char *source = NULL;
     if (backbone_path) {
@@ -457,9 +415,9 @@ int as_model_load(const char *model_path, const char *backbone_path,
                                 "%s: not a DINO backbone (patch_embed.proj.weight missing)",
                                 backbone_path);
         }
-        rc = as_tmap_take(&final, &bm, is_encoder_key, err);
+        rc = as_tmap_take(&final, &bm, as_is_encoder_key, err);
         if (!rc)
-            rc = as_tmap_take(&final, &mm, is_decoder_key, err);
+            rc = as_tmap_take(&final, &mm, as_is_decoder_key, err);
         as_tmap_free(&bm);
         as_tmap_free(&mm);
         if (rc) {
@@ -499,7 +457,8 @@ int as_model_load(const char *model_path, const char *backbone_path,
 
 /* ---- random initialisation ---------------------------------------------------- */
 
-typedef enum { INIT_ZERO, INIT_ONE, INIT_TRUNC, INIT_XAVIER, INIT_NORMAL } InitKind;
+/* the encoder's tensors (the decoder's: as_decoder_params_init) */
+typedef enum { INIT_ZERO, INIT_ONE, INIT_TRUNC } InitKind;
 
 static int add_init(AsTensorMap *m, AsRng *r, InitKind kind, const char *name, int ndim,
                     const int64_t *shape, AsError *err)
@@ -510,15 +469,12 @@ static int add_init(AsTensorMap *m, AsRng *r, InitKind kind, const char *name, i
     float *data = malloc((size_t)numel * sizeof *data);
     if (!data)
         return as_error_set(err, AS_ERR_NOMEM, "out of memory for %s", name);
-    const double bound = kind == INIT_XAVIER ? sqrt(6.0 / (double)(shape[0] + shape[1])) : 0.0;
     for (int64_t i = 0; i < numel; i++) {
         double v = 0.0;
         switch (kind) {
         case INIT_ZERO: v = 0.0; break;
         case INIT_ONE: v = 1.0; break;
         case INIT_TRUNC: v = as_rng_trunc_normal(r, 0.02, -0.04, 0.04); break;
-        case INIT_XAVIER: v = as_rng_uniform_range(r, -bound, bound); break;
-        case INIT_NORMAL: v = as_rng_normal(r); break;
         }
         data[i] = (float)v;
     }
@@ -549,20 +505,6 @@ static int add_norm(AsTensorMap *m, AsRng *r, const char *prefix, int64_t d, AsE
         return rc;
     snprintf(name, sizeof name, "%s.bias", prefix);
     return add_init(m, r, INIT_ZERO, name, 1, (int64_t[]){ d }, err);
-}
-
-static int add_mha(AsTensorMap *m, AsRng *r, const char *prefix, int64_t d, AsError *err)
-{
-    char name[NAME_MAX_LEN + 32];
-    snprintf(name, sizeof name, "%s.in_proj_weight", prefix);
-    int rc = add_init(m, r, INIT_XAVIER, name, 2, (int64_t[]){ 3 * d, d }, err);
-    if (rc)
-        return rc;
-    snprintf(name, sizeof name, "%s.in_proj_bias", prefix);
-    if ((rc = add_init(m, r, INIT_ZERO, name, 1, (int64_t[]){ 3 * d }, err)))
-        return rc;
-    snprintf(name, sizeof name, "%s.out_proj", prefix);
-    return add_linear(m, r, name, d, d, err);
 }
 
 int as_model_random(AsArch arch, int patch, int queries, int dec_layers, uint64_t seed,
@@ -605,22 +547,9 @@ int as_model_random(AsArch arch, int patch, int queries, int dec_layers, uint64_
 #undef P
     }
     rc = rc ? rc : add_norm(&map, &rng, "norm", d, err);
-    snprintf(name, sizeof name, "clsQueries.weight");
-    rc = rc ? rc : ADD(INIT_NORMAL, 2, queries, d);
-    for (int j = 0; j < dec_layers && !rc; j++) {
-#define P(f) (snprintf(pre, sizeof pre, f, j), pre)
-        if ((rc = add_mha(&map, &rng, P("decoder_cross_attention_layers.%d.multihead_attn"), d,
-                          err)) ||
-            (rc = add_norm(&map, &rng, P("decoder_cross_attention_layers.%d.norm"), d, err)) ||
-            (rc = add_mha(&map, &rng, P("decoder_self_attention_layers.%d.self_attn"), d,
-                          err)) ||
-            (rc = add_norm(&map, &rng, P("decoder_self_attention_layers.%d.norm"), d, err)) ||
-            (rc = add_linear(&map, &rng, P("decoder_ffn_layers.%d.linear1"), hidden, d, err)) ||
-            (rc = add_linear(&map, &rng, P("decoder_ffn_layers.%d.linear2"), d, hidden, err)) ||
-            (rc = add_norm(&map, &rng, P("decoder_ffn_layers.%d.norm"), d, err)))
-            break;
-#undef P
-    }
+    rc = rc ? rc
+            : as_decoder_params_init(&map, (int)d, queries, (int)hidden, dec_layers, NULL,
+                                     0.04, &rng, err);
     if (rc) {
         as_tmap_free(&map);
         return rc;

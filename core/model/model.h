@@ -10,11 +10,8 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "linear.h" /* AsLinear, AsNorm */
 #include "tensor.h"
-
-/* w: (out,in), b: (out); packed: w packed for gemm.h (NULL: use w with OpenBLAS) */
-typedef struct { float *w, *b; int out, in; const float *packed; } AsLinear;
-typedef struct { float *w, *b; int dim; float eps; } AsNorm;
 
 typedef struct {
     int dim;        /* D */

@@ -5,7 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "fgmask.h"
+#include "linear.h"
+#include "pool.h"
+#include "resample.h"
 #include "kmeans.h"
 
 void as_segment_options_default(AsSegmentOptions *o)
@@ -103,20 +107,20 @@ void as_attn_head_mean(const float *attn, int heads, int n, float *mean)
 int as_cosine_similarity(const float *tokens, int n, const float *protos, int q, int dim,
                          float *sim, AsError *err)
 {
+    int rc = 0;
     float *fn = malloc((size_t)n * dim * sizeof *fn);
     float *pn = malloc((size_t)q * dim * sizeof *pn);
     if (!fn || !pn) {
-        free(fn);
-        free(pn);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the similarity of %d tokens",
-                            n);
+        rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for the similarity of %d tokens", n);
+        goto fail;
     }
     as_l2norm_rows(tokens, n, dim, 1e-10f, fn);
     as_l2norm_rows(protos, q, dim, 1e-10f, pn);
     as_sgemm_rows(true, n, q, dim, 1.0f, fn, dim, pn, dim, 0.0f, sim, q);
+fail:
     free(fn);
     free(pn);
-    return 0;
+    return rc;
 }
 
 int as_foreground_mask(const float *attn_mean, int gh, int gw, float mass_threshold,
@@ -269,15 +273,14 @@ void as_upsample_argmax(const float *assign, int gh, int gw, int q, int out_h, i
     free(hrow);
 }
 
-static void progress(const AsSegmentOptions *o, const char *stage, double f)
+static void progress(const AsSegmentOptions *o, const char *stage)
 {
-    if (o->progress)
-        o->progress(o->progress_user, stage, f);
+    as_hooks_progress(&o->hooks, stage, 1, 1);
 }
 
 static bool cancelled(const AsSegmentOptions *o)
 {
-    return o->cancel && *o->cancel;
+    return as_hooks_cancelled(&o->hooks);
 }
 
 int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input, int h, int w,
@@ -293,8 +296,7 @@ int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input
         return as_error_set(err, AS_ERR_ARG, "mass threshold %g is not in [0, 1]",
                             (double)o->mass_threshold);
     const AsEncoder *enc = &m->enc;
-    AsRunHooks hooks = { o->cancel, o->progress, o->progress_user };
-    int rc = as_vit_forward(enc, input, h, w, &ws->vit, &hooks, err);
+    int rc = as_vit_forward(enc, input, h, w, &ws->vit, &o->hooks, err);
     if (rc)
         return rc;
     const AsVitWorkspace *v = &ws->vit;
@@ -313,23 +315,24 @@ int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input
     if (q > n && !m->has_decoder)
         q = n;
     r->q = q;
-    r->tokens = malloc((size_t)n * d * sizeof(float));
-    r->cls_token = malloc((size_t)d * sizeof(float));
-    r->cls_attn = malloc((size_t)heads * n * sizeof(float));
-    r->cls_attn_mean = malloc((size_t)n * sizeof(float));
-    r->queries = malloc((size_t)q * d * sizeof(float));
-    r->cross_attn = m->has_decoder ? malloc((size_t)r->dec_heads * q * n * sizeof(float)) : NULL;
-    r->similarity = malloc((size_t)n * q * sizeof(float));
-    r->assign = malloc((size_t)n * q * sizeof(float));
-    r->fg_mask = malloc((size_t)n);
-    r->labels_patch = malloc((size_t)n * sizeof(int32_t));
-    r->labels_full = malloc((size_t)h * w * sizeof(int32_t));
+    r->tokens = malloc((size_t)n * d * sizeof *r->tokens);
+    r->cls_token = malloc((size_t)d * sizeof *r->cls_token);
+    r->cls_attn = malloc((size_t)heads * n * sizeof *r->cls_attn);
+    r->cls_attn_mean = malloc((size_t)n * sizeof *r->cls_attn_mean);
+    r->queries = malloc((size_t)q * d * sizeof *r->queries);
+    r->cross_attn =
+        m->has_decoder ? malloc((size_t)r->dec_heads * q * n * sizeof *r->cross_attn) : NULL;
+    r->similarity = malloc((size_t)n * q * sizeof *r->similarity);
+    r->assign = malloc((size_t)n * q * sizeof *r->assign);
+    r->fg_mask = malloc((size_t)n * sizeof *r->fg_mask);
+    r->labels_patch = malloc((size_t)n * sizeof *r->labels_patch);
+    r->labels_full = malloc((size_t)h * w * sizeof *r->labels_full);
     if (!r->tokens || !r->cls_token || !r->cls_attn || !r->cls_attn_mean || !r->queries ||
         (m->has_decoder && !r->cross_attn) || !r->similarity || !r->assign || !r->fg_mask ||
         !r->labels_patch || !r->labels_full) {
-        as_result_free(r);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the result of a %dx%d input",
-                            w, h);
+        rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for the result of a %dx%d input", w,
+                          h);
+        goto fail;
     }
     memcpy(r->tokens, v->tokens, (size_t)n * d * sizeof(float));
     memcpy(r->cls_token, v->cls, (size_t)d * sizeof(float));
@@ -337,36 +340,30 @@ int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input
     as_attn_head_mean(r->cls_attn, heads, n, r->cls_attn_mean);
 
     if (cancelled(o)) {
-        as_result_free(r);
-        return as_error_set(err, AS_ERR_CANCELLED, "cancelled after the encoder");
+        rc = as_error_set(err, AS_ERR_CANCELLED, "cancelled after the encoder");
+        goto fail;
     }
     if (m->has_decoder) {
         rc = as_decoder_forward(&m->dec, r->tokens, n, &ws->dec, err);
-        if (rc) {
-            as_result_free(r);
-            return rc;
-        }
+        if (rc)
+            goto fail;
         memcpy(r->queries, ws->dec.out, (size_t)q * d * sizeof(float));
         memcpy(r->cross_attn, ws->dec.cross_attn, (size_t)r->dec_heads * q * n * sizeof(float));
-        progress(o, "decoder", 1.0);
+        progress(o, "decoder");
     } else {
         rc = as_spherical_kmeans(r->tokens, n, d, q, AS_KMEANS_MAX_ITER, r->queries, NULL, NULL,
                                  err);
-        if (rc) {
-            as_result_free(r);
-            return rc;
-        }
-        progress(o, "prototypes", 1.0);
+        if (rc)
+            goto fail;
+        progress(o, "prototypes");
     }
     if (cancelled(o)) {
-        as_result_free(r);
-        return as_error_set(err, AS_ERR_CANCELLED, "cancelled after the prototypes");
+        rc = as_error_set(err, AS_ERR_CANCELLED, "cancelled after the prototypes");
+        goto fail;
     }
     rc = as_cosine_similarity(r->tokens, n, r->queries, q, d, r->similarity, err);
-    if (rc) {
-        as_result_free(r);
-        return rc;
-    }
+    if (rc)
+        goto fail;
     memcpy(r->assign, r->similarity, (size_t)n * q * sizeof(float));
     as_softmax_rows(r->assign, n, q);
     for (int i = 0; i < n; i++) {
@@ -379,11 +376,14 @@ int as_segment_with(const AsModel *m, AsSegmentWorkspace *ws, const float *input
     }
     as_upsample_argmax(r->assign, r->gh, r->gw, q, h, w, r->labels_full);
     if (as_foreground_mask(r->cls_attn_mean, r->gh, r->gw, o->mass_threshold, r->fg_mask)) {
-        as_result_free(r);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for the foreground mask");
+        rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for the foreground mask");
+        goto fail;
     }
-    progress(o, "done", 1.0);
+    progress(o, "done");
     return 0;
+fail:
+    as_result_free(r);
+    return rc;
 }
 
 int as_segment(const AsModel *m, const float *input, int h, int w,
@@ -407,8 +407,8 @@ int as_segment_image(const AsModel *m, const AsImage *img, const AsSegmentOption
     AsImage resized = { 0 };
     const AsImage *src = img;
     if (img->w != w || img->h != h) {
-        if (o && o->progress)
-            o->progress(o->progress_user, "resize", 0.0);
+        if (o)
+            as_hooks_progress(&o->hooks, "resize", 0, 1);
         rc = as_image_resize(img, w, h, &resized, err);
         if (rc)
             return rc;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "hooks.h"
 #include "image.h"
 #include "model.h"
 #include "vit.h"
@@ -19,9 +20,8 @@ typedef struct {
     int long_side;        /* >0: keep aspect ratio, longer side ~ long_side, both multiples of patch */
     int prototypes;       /* backbone-only mode: k of the spherical k-means (default 5) */
     float mass_threshold; /* fraction of CLS attention mass kept as foreground (default 0.6) */
-    const volatile int *cancel; /* optional: non-zero stops the run with AS_ERR_CANCELLED */
-    void (*progress)(void *user, const char *stage, double fraction); /* optional */
-    void *progress_user;
+    AsHooks hooks;        /* optional cancel flag (AS_ERR_CANCELLED) and progress: stages
+                             "resize", "encoder" (blocks), "decoder"/"prototypes", "done" */
 } AsSegmentOptions;
 
 void as_segment_options_default(AsSegmentOptions *o);

@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "activations.h"
+#include "attention.h"
+#include "linear.h"
+#include "resample.h"
 
 #define VIT_MAX_FLOATS ((size_t)1 << 32) /* 16 GiB of scratch in one buffer: refuse */
 
@@ -163,7 +166,7 @@ static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsV
 }
 
 int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
-                   const AsRunHooks *hooks, AsError *err)
+                   const AsHooks *hooks, AsError *err)
 {
     const AsEncoderConfig *c = &enc->cfg;
     int rc = as_vit_workspace_prepare(ws, enc, h, w, err);
@@ -176,12 +179,11 @@ int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVit
     as_linear(ws->patches, n, &enc->patch, ws->x + d);
     as_add_inplace(ws->x, ws->pos, (long)ws->ntok * d);
     for (int i = 0; i < c->depth; i++) {
-        if (hooks && hooks->cancel && *hooks->cancel)
+        if (as_hooks_cancelled(hooks))
             return as_error_set(err, AS_ERR_CANCELLED, "cancelled in encoder block %d", i);
         const bool last = i == c->depth - 1;
         block_forward(&enc->blocks[i], c, ws, last ? ws->cls_row : NULL);
-        if (hooks && hooks->progress)
-            hooks->progress(hooks->user, "encoder", (double)(i + 1) / c->depth);
+        as_hooks_progress(hooks, "encoder", i + 1, c->depth);
     }
     for (int hd = 0; hd < c->heads; hd++)
         memcpy(ws->cls_attn + (size_t)hd * n, ws->cls_row + (size_t)hd * ws->ntok + 1,

@@ -8,15 +8,8 @@
 #define ALIGNSEG_VIT_H
 
 #include "error.h"
+#include "hooks.h"
 #include "model.h"
-
-/* Optional hooks for long runs: a cancel flag checked between blocks and a
- * progress callback (stage name, fraction in [0,1]). */
-typedef struct {
-    const volatile int *cancel;
-    void (*progress)(void *user, const char *stage, double fraction);
-    void *user;
-} AsRunHooks;
 
 typedef struct {
     /* geometry of the current allocation */
@@ -52,8 +45,9 @@ void as_vit_workspace_free(AsVitWorkspace *ws);
 void as_vit_pos_embed(const AsEncoder *enc, int gh, int gw, float *out);
 
 /* Forward pass on a normalised (3, h, w) input (h, w multiples of the patch).
- * Results in ws->tokens, ws->cls, ws->cls_attn. hooks may be NULL. */
+ * Results in ws->tokens, ws->cls, ws->cls_attn. hooks (may be NULL): cancel
+ * is checked before each block, progress "encoder" reports blocks done of depth. */
 int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
-                   const AsRunHooks *hooks, AsError *err);
+                   const AsHooks *hooks, AsError *err);
 
 #endif

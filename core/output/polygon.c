@@ -82,7 +82,7 @@ static size_t simplify_ring(int32_t *xy, size_t n, double eps)
     if (eps <= 0 || n <= 4)
         return n;
     uint8_t *keep = calloc(n, 1);
-    size_t *stack = malloc(sizeof(size_t) * 2 * (n + 2));
+    size_t *stack = malloc(2 * (n + 2) * sizeof *stack);
     if (!keep || !stack) {
         free(keep);
         free(stack);
@@ -225,8 +225,8 @@ static bool join_holes(const int32_t *ring, size_t rn, const Cycle *holes, size_
     size_t total = rn;
     for (size_t h = 0; h < nh; h++)
         total += holes[h].n + 2;
-    out->v = malloc(sizeof(int32_t) * 2 * (total ? total : 1));
-    Attach *att = malloc(sizeof(Attach) * (nh ? nh : 1));
+    out->v = malloc(2 * (total ? total : 1) * sizeof *out->v);
+    Attach *att = malloc((nh ? nh : 1) * sizeof *att);
     if (!out->v || !att) {
         free(out->v);
         free(att);
@@ -245,8 +245,8 @@ static bool join_holes(const int32_t *ring, size_t rn, const Cycle *holes, size_
         }
         int gw = (int)(((int64_t)x1 - x0) / C + 1), gh = (int)(((int64_t)y1 - y0) / C + 1);
         size_t ncell = (size_t)gw * (size_t)gh;
-        size_t *start = calloc(ncell + 1, sizeof *start), *idx = malloc(sizeof(size_t) * rn);
-        size_t *fill = malloc(sizeof(size_t) * (ncell ? ncell : 1));
+        size_t *start = calloc(ncell + 1, sizeof *start), *idx = malloc(rn * sizeof *idx);
+        size_t *fill = malloc((ncell ? ncell : 1) * sizeof *fill);
         if (!start || !idx || !fill) {
             free(fill);
             free(start);
@@ -335,7 +335,7 @@ int as_trace_polygons(const int32_t *labels, int w, int h, int nlabels, double e
         h >= INT32_MAX - 1)
         return as_error_set(err, AS_ERR_ARG, "polygons: bad label map size %dx%d", w, h);
     size_t npix = (size_t)w * h, ncorner = (size_t)(w + 1) * (size_t)(h + 1);
-    int32_t *comp = malloc(sizeof(int32_t) * npix);
+    int32_t *comp = malloc(npix * sizeof *comp);
     uint8_t *bits = calloc(ncorner, 1); /* low nibble: edge exists, high: used */
     Cycle *cyc = NULL;
     size_t ncyc = 0, capcyc = 0;
@@ -370,7 +370,7 @@ int as_trace_polygons(const int32_t *labels, int w, int h, int nlabels, double e
             ncomp++;
     }
     carea = calloc((size_t)ncomp + 1, sizeof *carea);
-    clabel = malloc(sizeof(int32_t) * ((size_t)ncomp + 1));
+    clabel = malloc(((size_t)ncomp + 1) * sizeof *clabel);
     if (!carea || !clabel) {
         rc = as_error_set(err, AS_ERR_NOMEM, "polygons: out of memory for %d components", ncomp);
         goto done;
@@ -484,7 +484,7 @@ int as_trace_polygons(const int32_t *labels, int w, int h, int nlabels, double e
                 Cycle *cy = &cyc[ncyc];
                 cy->comp = owner;
                 cy->n = cur.n / 2;
-                cy->xy = malloc(sizeof(int32_t) * (cur.n ? cur.n : 1));
+                cy->xy = malloc((cur.n ? cur.n : 1) * sizeof *cy->xy);
                 if (!cy->xy) {
                     free(cur.v);
                     rc = as_error_set(err, AS_ERR_NOMEM, "polygons: out of memory");
@@ -538,7 +538,7 @@ int as_trace_polygons(const int32_t *labels, int w, int h, int nlabels, double e
     }
     /* components are in raster order; make the order (label, raster) */
     {
-        AsPolygon *sorted = malloc(sizeof *sorted * (out->count + 1));
+        AsPolygon *sorted = malloc((out->count + 1) * sizeof *sorted);
         if (!sorted) {
             rc = as_error_set(err, AS_ERR_NOMEM, "polygons: out of memory");
             goto done;
@@ -582,7 +582,7 @@ void as_polygon_fill(const double *xy, size_t n, int w, int h, uint8_t *mask)
         if (xy[2 * i + 1] < ymin) ymin = xy[2 * i + 1];
         if (xy[2 * i + 1] > ymax) ymax = xy[2 * i + 1];
     }
-    double *xs = malloc(sizeof(double) * n);
+    double *xs = malloc(n * sizeof *xs);
     if (!xs)
         return;
     int y0 = (int)fmin(fmax(0.0, floor(ymin - 0.5)), (double)h);

@@ -62,16 +62,18 @@ int as_rle_encode_labels(const int32_t *labels, int w, int h, int32_t value, AsR
                          AsError *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_size(w, h, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_size(w, h, err);
+    if (rc)
+        return rc;
     ENCODE_BODY(labels[i] == value);
 }
 
 int as_rle_encode_mask(const uint8_t *mask, int w, int h, AsRle *out, AsError *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_size(w, h, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_size(w, h, err);
+    if (rc)
+        return rc;
     ENCODE_BODY(mask[i] != 0);
 }
 
@@ -103,8 +105,9 @@ char *as_rle_to_string(const AsRle *r)
 int as_rle_from_string(const char *s, int h, int w, AsRle *out, AsError *err)
 {
     memset(out, 0, sizeof *out);
-    if (check_size(w, h, err))
-        return err ? err->code : AS_ERR_ARG;
+    int rc = check_size(w, h, err);
+    if (rc)
+        return rc;
     size_t len = strlen(s);
     uint32_t *c = malloc((len + 1) * sizeof *c);
     if (!c)
@@ -117,21 +120,20 @@ int as_rle_from_string(const char *s, int h, int w, AsRle *out, AsError *err)
         bool more = true;
         while (more) {
             if (p >= len) {
-                free(c);
-                return as_error_set(err, AS_ERR_FORMAT,
-                                    "rle: counts string ends inside a number at character %zu", p);
+                rc = as_error_set(err, AS_ERR_FORMAT,
+                                  "rle: counts string ends inside a number at character %zu", p);
+                goto fail;
             }
             int ch = (unsigned char)s[p];
             if (ch < 48 || ch > 48 + 63) {
-                free(c);
-                return as_error_set(err, AS_ERR_FORMAT,
-                                    "rle: bad character 0x%02x at position %zu of the counts", ch,
-                                    p);
+                rc = as_error_set(err, AS_ERR_FORMAT,
+                                  "rle: bad character 0x%02x at position %zu of the counts", ch,
+                                  p);
+                goto fail;
             }
             if (k >= 7) { /* 35 bits: more than any count of a 2^32-pixel mask */
-                free(c);
-                return as_error_set(err, AS_ERR_FORMAT, "rle: number too long at position %zu",
-                                    p);
+                rc = as_error_set(err, AS_ERR_FORMAT, "rle: number too long at position %zu", p);
+                goto fail;
             }
             int v = ch - 48;
             x |= (int64_t)(v & 0x1f) << (5 * k);
@@ -144,10 +146,10 @@ int as_rle_from_string(const char *s, int h, int w, AsRle *out, AsError *err)
         if (m > 2)
             x += (int64_t)c[m - 2];
         if (x < 0 || (uint64_t)x > npix - total) {
-            free(c);
-            return as_error_set(err, AS_ERR_FORMAT,
-                                "rle: count %zu is %lld, outside 0..%llu for a %dx%d mask", m,
-                                (long long)x, (unsigned long long)(npix - total), w, h);
+            rc = as_error_set(err, AS_ERR_FORMAT,
+                              "rle: count %zu is %lld, outside 0..%llu for a %dx%d mask", m,
+                              (long long)x, (unsigned long long)(npix - total), w, h);
+            goto fail;
         }
         total += (uint64_t)x;
         c[m++] = (uint32_t)x;
@@ -157,6 +159,9 @@ int as_rle_from_string(const char *s, int h, int w, AsRle *out, AsError *err)
     out->m = m;
     out->cnts = c;
     return 0;
+fail:
+    free(c);
+    return rc;
 }
 
 int as_rle_decode(const AsRle *r, uint8_t *mask, AsError *err)

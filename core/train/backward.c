@@ -1,12 +1,13 @@
-/* backward: see backward.h. Matrix products are OpenBLAS sgemm calls with
+/* backward: see backward.h. Matrix products are OpenBLAS sgemm calls (as_sgemm) with
  * beta = 1 (accumulation); row reductions use double accumulators. */
 #include "backward.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "linear.h"
 
 void as_linear_backward(const float *x, int n, int in, int out, const float *w,
                         const float *dy, int ldy, float *dx, float *dw, float *db)
@@ -14,11 +15,9 @@ void as_linear_backward(const float *x, int n, int in, int out, const float *w,
     if (n <= 0)
         return;
     if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, ldy, w,
-                    in, 1.0f, dx, in);
+        as_sgemm(false, false, n, in, out, 1.0f, dy, ldy, w, in, 1.0f, dx, in);
     if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, ldy, x, in,
-                    1.0f, dw, in);
+        as_sgemm(true, false, out, in, n, 1.0f, dy, ldy, x, in, 1.0f, dw, in);
     if (db) {
         /* rows outer (contiguous reads), double accumulators in small blocks */
         double acc[256];
@@ -139,13 +138,11 @@ void as_mha_backward(const float *q, int ldq, const float *k, int ldk, const flo
         const float *go = dout + h * d;
         /* dV_h += P^T dO_h */
         if (dv)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d, nq, 1.0f, p, nk, go, dim,
-                        1.0f, dv + h * d, lddv);
+            as_sgemm(true, false, nk, d, nq, 1.0f, p, nk, go, dim, 1.0f, dv + h * d, lddv);
         if (!dq && !dk)
             continue;
         /* dP = dO_h V_h^T, then dS = P * (dP - rowsum(P dP)) * scale */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, d, 1.0f, go, dim, v + h * d,
-                    ldv, 0.0f, scratch, nk);
+        as_sgemm(false, true, nq, nk, d, 1.0f, go, dim, v + h * d, ldv, 0.0f, scratch, nk);
         for (int i = 0; i < nq; i++) {
             const float *pr = p + (size_t)i * nk;
             float *sr = scratch + (size_t)i * nk;
@@ -156,11 +153,11 @@ void as_mha_backward(const float *q, int ldq, const float *k, int ldk, const flo
                 sr[j] = (float)(pr[j] * (sr[j] - s)) * scale;
         }
         if (dq)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, d, nk, 1.0f, scratch, nk,
-                        k + h * d, ldk, 1.0f, dq + h * d, lddq);
+            as_sgemm(false, false, nq, d, nk, 1.0f, scratch, nk, k + h * d, ldk, 1.0f, dq + h * d,
+                     lddq);
         if (dk)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, d, nq, 1.0f, scratch, nk,
-                        q + h * d, ldq, 1.0f, dk + h * d, lddk);
+            as_sgemm(true, false, nk, d, nq, 1.0f, scratch, nk, q + h * d, ldq, 1.0f, dk + h * d,
+                     lddk);
     }
 }
 
@@ -170,8 +167,8 @@ void as_cross_fold_queries(const float *q, int nq, int dim, int heads, const flo
     const int d = dim / heads;
     const float scale = 1.0f / sqrtf((float)d);
     for (int h = 0; h < heads; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dim, d, scale, q + h * d, dim,
-                    wk + (size_t)h * d * dim, dim, 0.0f, qk + (size_t)h * nq * dim, dim);
+        as_sgemm(false, false, nq, dim, d, scale, q + h * d, dim, wk + (size_t)h * d * dim, dim,
+                 0.0f, qk + (size_t)h * nq * dim, dim);
 }
 
 void as_cross_attend(const float *qk, const float *F, int nq, int n, int dim, int heads,
@@ -179,8 +176,7 @@ void as_cross_attend(const float *qk, const float *F, int nq, int n, int dim, in
 {
     for (int h = 0; h < heads; h++) {
         float *p = probs + (size_t)h * nq * n;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, n, dim, 1.0f,
-                    qk + (size_t)h * nq * dim, dim, F, dim, 0.0f, p, n);
+        as_sgemm(false, true, nq, n, dim, 1.0f, qk + (size_t)h * nq * dim, dim, F, dim, 0.0f, p, n);
         for (int i = 0; i < nq; i++) { /* softmax of each row */
             float *r = p + (size_t)i * n, mx = r[0];
             for (int j = 1; j < n; j++)
@@ -194,8 +190,8 @@ void as_cross_attend(const float *qk, const float *F, int nq, int n, int dim, in
             for (int j = 0; j < n; j++)
                 r[j] *= inv;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dim, n, 1.0f, p, n, F, dim,
-                    0.0f, pf + (size_t)h * head_stride, dim);
+        as_sgemm(false, false, nq, dim, n, 1.0f, p, n, F, dim, 0.0f, pf + (size_t)h * head_stride,
+                 dim);
     }
 }
 
@@ -206,8 +202,8 @@ void as_cross_attend_backward(const float *F, int nq, int n, int dim, int heads,
     for (int h = 0; h < heads; h++) {
         const float *p = probs + (size_t)h * nq * n;
         /* PF_h = P_h F: dP = dPF F^T, then the softmax backward */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, n, dim, 1.0f,
-                    dpf + (size_t)h * head_stride, dim, F, dim, 0.0f, scratch, n);
+        as_sgemm(false, true, nq, n, dim, 1.0f, dpf + (size_t)h * head_stride, dim, F, dim, 0.0f,
+                 scratch, n);
         for (int i = 0; i < nq; i++) {
             const float *pr = p + (size_t)i * n;
             float *gr = scratch + (size_t)i * n;
@@ -218,8 +214,8 @@ void as_cross_attend_backward(const float *F, int nq, int n, int dim, int heads,
                 gr[j] = (float)(pr[j] * (gr[j] - s));
         }
         /* scores = qk_h F^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dim, n, 1.0f, scratch, n, F,
-                    dim, 1.0f, dqk + (size_t)h * nq * dim, dim);
+        as_sgemm(false, false, nq, dim, n, 1.0f, scratch, n, F, dim, 1.0f,
+                 dqk + (size_t)h * nq * dim, dim);
     }
 }
 
@@ -231,11 +227,11 @@ void as_cross_fold_queries_backward(const float *q, int nq, int dim, int heads,
     for (int h = 0; h < heads; h++) {
         const float *g = dqk + (size_t)h * nq * dim;
         if (dq)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, d, dim, scale, g, dim,
-                        wk + (size_t)h * d * dim, dim, 1.0f, dq + h * d, dim);
+            as_sgemm(false, true, nq, d, dim, scale, g, dim, wk + (size_t)h * d * dim, dim, 1.0f,
+                     dq + h * d, dim);
         if (dwk)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, dim, nq, scale, q + h * d, dim,
-                        g, dim, 1.0f, dwk + (size_t)h * d * dim, dim);
+            as_sgemm(true, false, d, dim, nq, scale, q + h * d, dim, g, dim, 1.0f,
+                     dwk + (size_t)h * d * dim, dim);
     }
 }
 
@@ -255,9 +251,8 @@ void as_cross_attn_tokens_forward(const float *q, const float *F, int nq, int n,
     for (int h = 0; h < heads; h++) {
         for (int i = 0; i < nq; i++)
             memcpy(out + (size_t)i * dim + h * d, bv + h * d, (size_t)d * sizeof(float));
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, d, dim, 1.0f,
-                    pf + (size_t)h * nq * dim, dim, wv + (size_t)h * d * dim, dim, 1.0f,
-                    out + h * d, dim);
+        as_sgemm(false, true, nq, d, dim, 1.0f, pf + (size_t)h * nq * dim, dim,
+                 wv + (size_t)h * d * dim, dim, 1.0f, out + h * d, dim);
     }
 }
 
@@ -275,14 +270,14 @@ void as_cross_attn_tokens_backward(const float *q, const float *F, int nq, int n
     for (int h = 0; h < heads; h++) {
         const float *go = dout + h * d;
         if (dwv)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, dim, nq, 1.0f, go, dim,
-                        pf + (size_t)h * nq * dim, dim, 1.0f, dwv + (size_t)h * d * dim, dim);
+            as_sgemm(true, false, d, dim, nq, 1.0f, go, dim, pf + (size_t)h * nq * dim, dim, 1.0f,
+                     dwv + (size_t)h * d * dim, dim);
         if (dbv)
             for (int i = 0; i < nq; i++)
                 for (int e = 0; e < d; e++)
                     dbv[h * d + e] += go[(size_t)i * dim + e];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, dim, d, 1.0f, go, dim,
-                    wv + (size_t)h * d * dim, dim, 0.0f, dpf + (size_t)h * nq * dim, dim);
+        as_sgemm(false, false, nq, dim, d, 1.0f, go, dim, wv + (size_t)h * d * dim, dim, 0.0f,
+                 dpf + (size_t)h * nq * dim, dim);
     }
     as_cross_attend_backward(F, nq, n, dim, heads, probs, dpf, (long)nq * dim, dqk, scratch);
     as_cross_fold_queries_backward(q, nq, dim, heads, wk, dqk, dq, dwk);

@@ -1,7 +1,7 @@
 /* backward: hand-written backward kernels for every operation of the AlignSeg
  * decoder and its training losses (linear, multi-head attention, LayerNorm,
  * ReLU, clamp, softmax, row L2 normalisation). Each kernel is the exact
- * derivative of the matching forward kernel in kernels.h.
+ * derivative of the matching forward kernel (activations.h, linear.h, attention.h).
  *
  * Convention: every gradient output is ACCUMULATED (+=), so residual
  * branches and shared inputs simply add up; callers zero buffers first.
@@ -34,7 +34,7 @@ void as_softmax_rows_backward(const float *p, const float *dp, int n, int m, flo
 void as_l2norm_rows_backward(const float *x, int n, int d, float eps, const float *dy,
                              float *dx);
 
-/* Backward of as_mha (kernels.h): q (nq, ldq), k and v (nk, ldk / ldv),
+/* Backward of as_mha (attention.h): q (nq, ldq), k and v (nk, ldk / ldv),
  * probs (heads, nq, nk) as left by the forward call, dout (nq, dim).
  * Accumulates dq (nq, lddq), dk (nk, lddk), dv (nk, lddv); each may be NULL.
  * scratch: nq*nk floats. */

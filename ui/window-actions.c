@@ -1,0 +1,351 @@
+/* window-actions: the window's win.* actions (installed on the class), the
+ * file choosers they open, export, the input size and drag and drop (see
+ * window-private.h). */
+#include "window-private.h"
+
+#include <string.h>
+
+#include "vutil.h"
+#if defined(__has_include)
+#if __has_include("export.h")
+#include "export.h"
+#define VIEWER_HAVE_EXPORT 1
+#endif
+#endif
+
+/* ---------------------------------------------------------------- dialogs */
+
+typedef enum { DLG_IMAGE, DLG_FOLDER, DLG_MODEL, DLG_BACKBONE, DLG_EXPORT } DialogKind;
+
+static void dialog_response(GtkNativeDialog *d, int response, gpointer data)
+{
+    ViewerWindow *w = data;
+    DialogKind kind = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(d), "kind"));
+    if (response == GTK_RESPONSE_ACCEPT) {
+        GFile *f = gtk_file_chooser_get_file(GTK_FILE_CHOOSER(d));
+        char *path = f ? g_file_get_path(f) : NULL;
+        if (path) {
+            switch (kind) {
+            case DLG_IMAGE:
+            case DLG_FOLDER:
+                viewer_window_open_paths(w, &path, 1);
+                break;
+            case DLG_MODEL:
+                vw_load_model(w, path, w->backbone_path, FALSE);
+                break;
+            case DLG_BACKBONE:
+                g_free(w->backbone_path);
+                w->backbone_path = g_strdup(path);
+                if (w->model_path)
+                    vw_load_model(w, w->model_path, path, FALSE);
+                else
+                    vw_load_model(w, path, NULL, FALSE);
+                break;
+            case DLG_EXPORT:
+                vw_export_to(w, path);
+                break;
+            }
+        } else if (f) {
+            vw_show_error(w, _("Only local files can be opened."));
+        }
+        g_free(path);
+        if (f)
+            g_object_unref(f);
+    }
+    g_object_unref(d);
+}
+
+static void add_filter(GtkFileChooser *fc, const char *name, const char *const *patterns,
+                       const char *const *mimes)
+{
+    GtkFileFilter *f = gtk_file_filter_new();
+    gtk_file_filter_set_name(f, name);
+    for (int i = 0; patterns && patterns[i]; i++)
+        gtk_file_filter_add_pattern(f, patterns[i]);
+    for (int i = 0; mimes && mimes[i]; i++)
+        gtk_file_filter_add_mime_type(f, mimes[i]);
+    gtk_file_chooser_add_filter(fc, f);
+    g_object_unref(f);
+}
+
+static void run_dialog(ViewerWindow *w, DialogKind kind)
+{
+    static const char *titles[] = { N_("Open Image"), N_("Open Folder"), N_("Open Model"),
+                                    N_("Open DINO Backbone"), N_("Export To Folder") };
+    GtkFileChooserAction act = (kind == DLG_FOLDER || kind == DLG_EXPORT)
+                                   ? GTK_FILE_CHOOSER_ACTION_SELECT_FOLDER
+                                   : GTK_FILE_CHOOSER_ACTION_OPEN;
+    GtkFileChooserNative *d = gtk_file_chooser_native_new(
+        _(titles[kind]), GTK_WINDOW(w), act, kind == DLG_EXPORT ? _("_Export") : _("_Open"),
+        _("_Cancel"));
+    g_object_set_data(G_OBJECT(d), "kind", GINT_TO_POINTER(kind));
+    GtkFileChooser *fc = GTK_FILE_CHOOSER(d);
+    if (kind == DLG_IMAGE) {
+        static const char *const pat[] = { "*.png", "*.PNG", "*.jpg", "*.JPG", "*.jpeg", "*.JPEG", NULL };
+        static const char *const mime[] = { "image/png", "image/jpeg", NULL };
+        add_filter(fc, _("PNG and JPEG images"), pat, mime);
+    } else if (kind == DLG_MODEL || kind == DLG_BACKBONE) {
+        static const char *const pat[] = { "*.pth", "*.pt", "*.pth.tar", "*.ckpt", "*.safetensors", NULL };
+        add_filter(fc, _("Checkpoints (.pth, .pt, .safetensors)"), pat, NULL);
+        static const char *const all[] = { "*", NULL };
+        add_filter(fc, _("All files"), all, NULL);
+    }
+    char *start = NULL;
+    if (kind == DLG_MODEL || kind == DLG_BACKBONE) {
+        char *last = vw_settings_get_path(w, kind == DLG_MODEL ? "last-model" : "last-backbone");
+        if (last)
+            start = g_path_get_dirname(last);
+        g_free(last);
+    } else {
+        start = vw_settings_get_path(w, "last-folder");
+    }
+    if (start && g_file_test(start, G_FILE_TEST_IS_DIR)) {
+        GFile *gf = g_file_new_for_path(start);
+        gtk_file_chooser_set_current_folder(fc, gf, NULL);
+        g_object_unref(gf);
+    }
+    g_free(start);
+    gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(d), TRUE);
+    g_signal_connect(d, "response", G_CALLBACK(dialog_response), w);
+    gtk_native_dialog_show(GTK_NATIVE_DIALOG(d));
+}
+
+/* ---------------------------------------------------------------- export */
+
+#ifdef VIEWER_HAVE_EXPORT
+/* Labels at the original image size with the current merge and foreground
+ * settings, written in all four formats. */
+static int viewer_export_all(ViewerWindow *w, const char *dir, AsError *err)
+{
+    const AsResult *r = &w->result->r;
+    int iw = w->image->img.w, ih = w->image->img.h;
+    int32_t *labels = g_try_new(int32_t, (size_t)iw * ih);
+    if (!labels)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: image too large to export", w->image->path);
+    gboolean fg_only = gtk_check_button_get_active(GTK_CHECK_BUTTON(w->fg_check));
+    AsExporter *x = NULL;
+    AsExportOptions eo;
+    as_export_options_default(&eo);
+    eo.formats = AS_EXPORT_ALL;
+    eo.generator = "alignseg-viewer " ALIGNSEG_VERSION;
+    eo.model = w->model ? w->model->name : NULL;
+    eo.untrained = w->result->untrained;
+    char *base = g_path_get_basename(w->image->path);
+    char *dot = strrchr(base, '.');
+    if (dot && dot != base)
+        *dot = 0;
+    int rc = as_relabel(r->assign, r->gh, r->gw, r->q, w->group, w->ngroups, fg_only ? w->fg : NULL,
+                        ih, iw, NULL, labels, err);
+    if (rc == 0)
+        rc = as_exporter_open(dir, &eo, &x, err);
+    if (rc == 0)
+        rc = as_exporter_add(x, base, w->image->path, labels, iw, ih, w->ngroups, err);
+    if (rc == 0)
+        as_exporter_set_input_size(x, r->in_w, r->in_h);
+    if (rc == 0)
+        rc = as_exporter_finish(x, err);
+    as_exporter_free(x);
+    g_free(base);
+    g_free(labels);
+    return rc;
+}
+#endif
+
+void vw_export_to(ViewerWindow *w, const char *dir)
+{
+    if (!w->result || !w->image) {
+        vw_show_error(w, _("Nothing to export yet: open an image and a model first."));
+        return;
+    }
+#ifdef VIEWER_HAVE_EXPORT
+    AsError err = { 0 };
+    if (viewer_export_all(w, dir, &err) != 0) {
+        vw_show_error(w, err.msg);
+        return;
+    }
+    char *t = g_strdup_printf(_("Exported VOC, masks, COCO and labelme files to %s"), dir);
+    gtk_label_set_text(GTK_LABEL(w->hover_label), t);
+    g_free(t);
+#else
+    (void)dir;
+    vw_show_error(w, _("Export is not available in this build (core/output/export.h is missing)."));
+#endif
+}
+
+/* ---------------------------------------------------------------- input size */
+
+/* Fill the size drop-down with the standard sizes and the current one,
+ * selecting the current one (without re-running anything). */
+void vw_size_dropdown_fill(ViewerWindow *w)
+{
+    w->n_size_choices = vu_size_choices(w->input_size, w->size_choices,
+                                        (int)G_N_ELEMENTS(w->size_choices));
+    GtkStringList *list = gtk_string_list_new(NULL);
+    guint sel = 0;
+    for (int i = 0; i < w->n_size_choices; i++) {
+        char *t = g_strdup_printf(_("%d px"), w->size_choices[i]);
+        gtk_string_list_append(list, t);
+        g_free(t);
+        if (w->size_choices[i] == w->input_size)
+            sel = (guint)i;
+    }
+    w->filling_sizes = TRUE;
+    gtk_drop_down_set_model(GTK_DROP_DOWN(w->size_dropdown), G_LIST_MODEL(list));
+    gtk_drop_down_set_selected(GTK_DROP_DOWN(w->size_dropdown), sel);
+    w->filling_sizes = FALSE;
+    g_object_unref(list);
+}
+
+/* A new input size: remembered, and the current image segmented again (a
+ * result computed at that size before comes from the cache). */
+static void set_input_size(ViewerWindow *w, int size)
+{
+    if (size < 32 || size > 2048 || size == w->input_size)
+        return;
+    w->input_size = size;
+    if (w->settings)
+        g_settings_set_int(w->settings, "input-size", size);
+    vw_size_dropdown_fill(w);
+    if (w->model)
+        vw_segment_current(w);
+}
+
+static void on_size(ViewerWindow *w)
+{
+    if (w->filling_sizes)
+        return;
+    const guint i = gtk_drop_down_get_selected(GTK_DROP_DOWN(w->size_dropdown));
+    if (i < (guint)w->n_size_choices)
+        set_input_size(w, w->size_choices[i]);
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static ImgView *current_view(ViewerWindow *w)
+{
+    const char *name = gtk_stack_get_visible_child_name(GTK_STACK(w->views));
+    return name && !strcmp(name, "similarity") ? w->sim_view : w->seg_view;
+}
+
+/* Actions that open a file chooser. */
+static const struct {
+    const char *action;
+    DialogKind kind;
+} dialog_actions[] = {
+    { "win.open-image", DLG_IMAGE },     { "win.open-folder", DLG_FOLDER },
+    { "win.open-model", DLG_MODEL },     { "win.open-backbone", DLG_BACKBONE },
+    { "win.export", DLG_EXPORT },
+};
+
+static void act_dialog(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)param;
+    for (size_t i = 0; i < G_N_ELEMENTS(dialog_actions); i++)
+        if (!strcmp(action, dialog_actions[i].action))
+            run_dialog(VIEWER_WINDOW(widget), dialog_actions[i].kind);
+}
+
+/* Zoom actions of the visible image view: factor, or 0 = fit, -1 = 1:1. */
+static const struct {
+    const char *action;
+    double factor;
+} zoom_actions[] = {
+    { "win.zoom-fit", 0 }, { "win.zoom-one", -1 }, { "win.zoom-in", 1.25 }, { "win.zoom-out", 0.8 },
+};
+
+static void act_zoom(GtkWidget *widget, const char *action, GVariant *param)
+{
+    ImgView *v = current_view(VIEWER_WINDOW(widget));
+    (void)param;
+    for (size_t i = 0; i < G_N_ELEMENTS(zoom_actions); i++) {
+        if (strcmp(action, zoom_actions[i].action))
+            continue;
+        if (zoom_actions[i].factor == 0)
+            imgview_zoom_fit(v);
+        else if (zoom_actions[i].factor < 0)
+            imgview_zoom_one(v);
+        else
+            imgview_zoom_by(v, zoom_actions[i].factor);
+    }
+}
+
+static void act_step(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)param;
+    vw_step_image(VIEWER_WINDOW(widget), !strcmp(action, "win.next") ? +1 : -1);
+}
+
+static void act_random(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    (void)param;
+    vw_load_model(VIEWER_WINDOW(widget), NULL, NULL, TRUE);
+}
+
+static void act_cancel(GtkWidget *widget, const char *action, GVariant *param)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)action;
+    (void)param;
+    worker_cancel_all(w->worker);
+    vw_progress_hide(w);
+}
+
+static void act_input_size(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    set_input_size(VIEWER_WINDOW(widget), g_variant_get_int32(param));
+}
+
+static void act_view(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    gtk_stack_set_visible_child_name(GTK_STACK(VIEWER_WINDOW(widget)->views),
+                                     g_variant_get_string(param, NULL));
+}
+
+void vw_actions_class_init(GtkWidgetClass *wc)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(dialog_actions); i++)
+        gtk_widget_class_install_action(wc, dialog_actions[i].action, NULL, act_dialog);
+    for (size_t i = 0; i < G_N_ELEMENTS(zoom_actions); i++)
+        gtk_widget_class_install_action(wc, zoom_actions[i].action, NULL, act_zoom);
+    gtk_widget_class_install_action(wc, "win.next", NULL, act_step);
+    gtk_widget_class_install_action(wc, "win.previous", NULL, act_step);
+    gtk_widget_class_install_action(wc, "win.random-model", NULL, act_random);
+    gtk_widget_class_install_action(wc, "win.cancel", NULL, act_cancel);
+    gtk_widget_class_install_action(wc, "win.view", "s", act_view);
+    gtk_widget_class_install_action(wc, "win.input-size", "i", act_input_size);
+    gtk_widget_class_bind_template_callback(wc, on_size);
+}
+
+/* ---------------------------------------------------------------- drag and drop */
+
+static gboolean on_drop(GtkDropTarget *t, const GValue *value, double x, double y, gpointer data)
+{
+    ViewerWindow *w = data;
+    (void)t;
+    (void)x;
+    (void)y;
+    if (!G_VALUE_HOLDS(value, GDK_TYPE_FILE_LIST))
+        return FALSE;
+    GSList *list = g_value_get_boxed(value);
+    GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
+    for (GSList *l = list; l; l = l->next) {
+        char *p = g_file_get_path(l->data);
+        if (p)
+            g_ptr_array_add(paths, p);
+    }
+    if (paths->len)
+        viewer_window_open_paths(w, (char **)paths->pdata, (int)paths->len);
+    g_ptr_array_free(paths, TRUE);
+    return TRUE;
+}
+
+
+void vw_actions_init(ViewerWindow *w)
+{
+    GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
+    g_signal_connect(drop, "drop", G_CALLBACK(on_drop), w);
+    gtk_widget_add_controller(GTK_WIDGET(w), GTK_EVENT_CONTROLLER(drop));
+}

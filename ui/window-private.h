@@ -1,0 +1,137 @@
+/* window-private: the ViewerWindow instance struct and the functions the
+ * window's source files share. The window is split the way GNOME applications
+ * split one:
+ *   window.c           lifecycle (class, init, dispose), settings, messages,
+ *                      jobs (worker events, model and image loading, files)
+ *   window-actions.c   the win.* actions (gtk_widget_class_install_action),
+ *                      file dialogs, export, input size, drag and drop
+ *   window-views.c     the four views: relabelling, legend, tiles, colour
+ *                      scales, patch similarity, hover read-outs
+ *   window-testhooks.c the scripted run: --action, --view, --export,
+ *                      --screenshot and --timing
+ * Only these files include this header. */
+#ifndef ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
+#define ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
+
+#include "window.h"
+
+#include <glib/gi18n.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "imgview.h"
+#include "merge.h"
+#include "segment.h"
+#include "worker.h"
+
+#ifndef ALIGNSEG_VERSION
+#define ALIGNSEG_VERSION "unknown"
+#endif
+
+#define APP_ID "io.github.alignseg.Viewer"
+#define TIMING_STEPS 24
+
+struct _ViewerWindow {
+    GtkApplicationWindow parent;
+
+    /* template children */
+    GtkWidget *banner_revealer, *banner_label;
+    GtkWidget *progress_revealer, *progress_label, *progress_bar, *spinner;
+    GtkWidget *content, *views, *untrained_label, *empty_text, *model_label;
+    GtkWidget *seg_area, *attn_grid, *attn_scale, *proto_grid, *proto_scale;
+    GtkWidget *sim_area, *sim_label, *sim_scale;
+    GtkWidget *k_scale, *merge_scale, *mass_scale, *opacity_scale;
+    GtkWidget *contours_check, *fg_check, *smooth_check, *head_dropdown, *legend;
+    GtkWidget *size_row, *size_dropdown;
+    int size_choices[8], n_size_choices;
+    GtkWidget *status_label, *hover_label, *side_panel;
+    GtkAdjustment *k_adj, *merge_adj, *mass_adj, *opacity_adj;
+
+    GSettings *settings; /* NULL when the schema is not installed */
+    ViewerOptions opt;
+    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export, *opt_actions;
+    gboolean exported;
+    gboolean filling_sizes; /* the size drop-down is being refilled: not a user choice */
+    int input_size;
+
+    Worker *worker;
+    ViewerModel *model;
+    guint model_job, image_job, last_job, done_job;
+    char *model_path, *backbone_path; /* of the model being loaded or loaded */
+    ViewerImage *image;
+    ViewerResult *result;
+
+    GPtrArray *files; /* char* */
+    int file_index;
+
+    /* derived from result + sliders */
+    int ngroups;
+    int32_t *group;   /* (q) */
+    bool *visible;    /* (q) per prototype */
+    int isolate;      /* prototype, or -1 */
+    uint8_t *fg;      /* (n) */
+    int32_t *labels;  /* (in_h * in_w) */
+    double *share;    /* (q) */
+    cairo_surface_t *label_surface;
+    guint relabel_idle;
+    gint64 relabel_us;
+    gboolean legend_building;
+    int legend_groups;          /* groups shown in the legend (-1: rebuild) */
+    int32_t *legend_sig;        /* group of each prototype when the legend was built */
+    GtkWidget *legend_share[AS_MAX_GROUPS], *legend_check[AS_MAX_GROUPS];
+
+    /* similarity view */
+    int sim_patch;
+    gboolean sim_pinned;
+    float *sim_values;
+    float sim_lo, sim_hi;
+
+    ImgView *seg_view, *sim_view;
+
+    /* screenshot / timing */
+    gboolean shot_started;
+    int shot_frames;
+    int exit_status;
+    int timing_step;
+    gint64 timing_t0;
+    double timing_frame_ms[TIMING_STEPS], timing_relabel_ms[TIMING_STEPS];
+    gulong after_paint_id;
+};
+
+/* window.c */
+void vw_set_exit(ViewerWindow *w, int status);
+void vw_show_error(ViewerWindow *w, const char *msg);
+const char *vw_stage_name(const char *stage);
+void vw_progress_show(ViewerWindow *w, const char *text, double fraction);
+void vw_progress_hide(ViewerWindow *w);
+void vw_update_status(ViewerWindow *w);
+void vw_update_model_ui(ViewerWindow *w);
+void vw_segment_current(ViewerWindow *w);
+void vw_load_model(ViewerWindow *w, const char *path, const char *backbone, gboolean random);
+void vw_step_image(ViewerWindow *w, int step);
+/* a non-empty string setting, newly allocated, or NULL */
+char *vw_settings_get_path(ViewerWindow *w, const char *key);
+
+/* window-actions.c */
+void vw_actions_class_init(GtkWidgetClass *wc);
+void vw_actions_init(ViewerWindow *w);
+void vw_export_to(ViewerWindow *w, const char *dir);
+void vw_size_dropdown_fill(ViewerWindow *w);
+
+/* window-views.c */
+void vw_views_class_init(GtkWidgetClass *wc);
+void vw_views_init(ViewerWindow *w);
+void vw_relabel(ViewerWindow *w);
+void vw_schedule_relabel(ViewerWindow *w);
+void vw_rebuild_tiles(ViewerWindow *w);
+void vw_update_similarity(ViewerWindow *w);
+/* a new result: per-result arrays, K range, head chooser, views */
+void vw_views_set_result(ViewerWindow *w, ViewerResult *r);
+void vw_free_result_arrays(ViewerWindow *w);
+
+/* window-testhooks.c */
+void vw_testhooks_start(ViewerWindow *w);
+/* a job ended (or none was started): run what the command line asked for */
+void vw_maybe_finish_startup(ViewerWindow *w);
+
+#endif

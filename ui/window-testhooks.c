@@ -1,0 +1,215 @@
+/* window-testhooks: the scripted run of the window (see window-private.h):
+ * --action activates actions once the result shows, --view picks a view,
+ * --export writes the result, --timing measures slider moves to painted
+ * frames, and --screenshot renders the window to a PNG and quits. */
+#include "window-private.h"
+
+#include <stdio.h>
+
+/* ---------------------------------------------------------------- screenshot + timing */
+
+static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)clock;
+    (void)data;
+    /* let revealers finish their animations (at most ~2 s) */
+    gboolean settling =
+        gtk_revealer_get_child_revealed(GTK_REVEALER(w->progress_revealer)) !=
+            gtk_revealer_get_reveal_child(GTK_REVEALER(w->progress_revealer)) ||
+        gtk_revealer_get_child_revealed(GTK_REVEALER(w->banner_revealer)) !=
+            gtk_revealer_get_reveal_child(GTK_REVEALER(w->banner_revealer));
+    if (++w->shot_frames < 4 || (settling && w->shot_frames < 120)) {
+        gtk_widget_queue_draw(widget);
+        return G_SOURCE_CONTINUE;
+    }
+    int wd = gtk_widget_get_width(widget), ht = gtk_widget_get_height(widget);
+    GdkPaintable *p = gtk_widget_paintable_new(widget);
+    GtkSnapshot *snap = gtk_snapshot_new();
+    gdk_paintable_snapshot(p, GDK_SNAPSHOT(snap), wd, ht);
+    GskRenderNode *node = gtk_snapshot_free_to_node(snap);
+    if (!node && w->shot_frames < 240) { /* nothing drawn yet in this frame: try the next */
+        g_object_unref(p);
+        gtk_widget_queue_draw(widget);
+        return G_SOURCE_CONTINUE;
+    }
+    gboolean ok = FALSE;
+    if (node) {
+        GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(widget));
+        graphene_rect_t bounds;
+        gsk_render_node_get_bounds(node, &bounds);
+        GdkTexture *tex = gsk_renderer_render_texture(r, node, &bounds);
+        if (tex) {
+            ok = gdk_texture_save_to_png(tex, w->opt_screenshot);
+            g_object_unref(tex);
+        }
+        gsk_render_node_unref(node);
+    }
+    g_object_unref(p);
+    if (!ok && g_getenv("ALIGNSEG_VIEWER_DEBUG"))
+        g_printerr("screenshot: %dx%d node=%p\n", wd, ht, (void *)node);
+    if (!ok) {
+        g_printerr("alignseg-viewer: could not write %s\n", w->opt_screenshot);
+        vw_set_exit(w, 1);
+    }
+    GApplication *app = G_APPLICATION(gtk_window_get_application(GTK_WINDOW(w)));
+    if (app)
+        g_application_quit(app);
+    return G_SOURCE_REMOVE;
+}
+
+static void start_screenshot(ViewerWindow *w)
+{
+    if (!w->opt_screenshot || w->shot_started)
+        return;
+    w->shot_started = TRUE;
+    w->shot_frames = 0;
+    gtk_widget_add_tick_callback(GTK_WIDGET(w), shot_tick, NULL, NULL);
+}
+
+static void timing_after_paint(GdkFrameClock *clock, gpointer data)
+{
+    ViewerWindow *w = data;
+    (void)clock;
+    if (w->timing_step <= 0 || w->timing_t0 == 0)
+        return;
+    if (!w->result) { /* the image changed under us: stop measuring */
+        g_signal_handler_disconnect(clock, w->after_paint_id);
+        w->after_paint_id = 0;
+        w->timing_step = -1;
+        start_screenshot(w);
+        return;
+    }
+    int i = w->timing_step - 1;
+    w->timing_frame_ms[i] = (g_get_monotonic_time() - w->timing_t0) / 1000.0;
+    w->timing_relabel_ms[i] = w->relabel_us / 1000.0;
+    w->timing_t0 = 0;
+    if (w->timing_step < TIMING_STEPS) {
+        w->timing_step++;
+        w->timing_t0 = g_get_monotonic_time();
+        /* alternate K and the mass threshold like a user dragging sliders */
+        const AsResult *r = &w->result->r;
+        int k = 1 + (w->timing_step % (r->q > 0 ? r->q : 1));
+        if (w->timing_step % 2)
+            gtk_adjustment_set_value(w->k_adj, k);
+        else
+            gtk_adjustment_set_value(w->mass_adj, 0.3 + 0.05 * (w->timing_step % 8));
+        gtk_widget_queue_draw(w->seg_area);
+        return;
+    }
+    double sf = 0, mf = 0, sr = 0, mr = 0;
+    for (int j = 0; j < TIMING_STEPS; j++) {
+        sf += w->timing_frame_ms[j];
+        sr += w->timing_relabel_ms[j];
+        if (w->timing_frame_ms[j] > mf)
+            mf = w->timing_frame_ms[j];
+        if (w->timing_relabel_ms[j] > mr)
+            mr = w->timing_relabel_ms[j];
+    }
+    const AsResult *r = &w->result->r;
+    printf("timing: input %dx%d grid %dx%d q %d: relabel mean %.2f ms max %.2f ms; "
+           "slider-to-painted-frame mean %.2f ms max %.2f ms (%d moves); inference %.2f s\n",
+           r->in_w, r->in_h, r->gw, r->gh, r->q, sr / TIMING_STEPS, mr, sf / TIMING_STEPS, mf,
+           TIMING_STEPS, w->result->seconds);
+    fflush(stdout);
+    g_signal_handler_disconnect(clock, w->after_paint_id);
+    w->after_paint_id = 0;
+    w->timing_step = -1;
+    gtk_adjustment_set_value(w->k_adj, r->q);
+    gtk_adjustment_set_value(w->mass_adj, 0.6);
+    start_screenshot(w);
+}
+
+static void start_timing(ViewerWindow *w)
+{
+    GdkFrameClock *clock = gtk_widget_get_frame_clock(GTK_WIDGET(w));
+    if (!clock) {
+        w->timing_step = -1;
+        start_screenshot(w);
+        return;
+    }
+    w->after_paint_id = g_signal_connect(clock, "after-paint", G_CALLBACK(timing_after_paint), w);
+    w->timing_step = 1;
+    w->timing_t0 = g_get_monotonic_time();
+    gtk_adjustment_set_value(w->k_adj, 1);
+    gtk_widget_queue_draw(w->seg_area);
+}
+
+void vw_maybe_finish_startup(ViewerWindow *w)
+{
+    if (!w->opt_screenshot && !w->opt.timing && !w->opt_export && !w->opt_actions)
+        return;
+    if (w->opt_actions) {
+        /* e.g. "win.next,win.input-size(224),app.about": exercise actions like a
+         * user would, before the view, export and screenshot options apply */
+        const guint job_before = w->last_job;
+        char **names = g_strsplit(w->opt_actions, ",", -1);
+        g_free(w->opt_actions);
+        w->opt_actions = NULL;
+        for (int i = 0; names[i]; i++) {
+            char *name = NULL;
+            GVariant *param = NULL;
+            GError *e = NULL;
+            if (!names[i][0])
+                continue;
+            /* detailed names carry a parameter: win.input-size(224), win.view('prototypes') */
+            if (!g_action_parse_detailed_name(names[i], &name, &param, &e)) {
+                g_printerr("alignseg-viewer: %s: %s\n", names[i], e->message);
+                g_error_free(e);
+                continue;
+            }
+            if (!gtk_widget_activate_action_variant(GTK_WIDGET(w), name, param))
+                g_printerr("alignseg-viewer: no action %s\n", names[i]);
+            if (param)
+                g_variant_unref(param);
+            g_free(name);
+        }
+        g_strfreev(names);
+        if (w->last_job != job_before)
+            return; /* an action started a job: finish when it is done */
+    }
+    if (w->opt_view)
+        gtk_stack_set_visible_child_name(GTK_STACK(w->views), w->opt_view);
+    if (w->opt_export && w->result && !w->exported) {
+        w->exported = TRUE;
+        vw_export_to(w, w->opt_export);
+    }
+    if (w->opt.timing && w->result && w->timing_step == 0) {
+        start_timing(w);
+        return;
+    }
+    if (w->timing_step > 0)
+        return;
+    start_screenshot(w);
+}
+
+static gboolean shot_timeout(gpointer data)
+{
+    ViewerWindow *w = data;
+    if (!w->shot_started) {
+        g_printerr("alignseg-viewer: no result within the time limit\n");
+        vw_set_exit(w, 1);
+        GApplication *app = G_APPLICATION(gtk_window_get_application(GTK_WINDOW(w)));
+        if (app)
+            g_application_quit(app);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean startup_idle(gpointer data)
+{
+    ViewerWindow *w = data;
+    if (w->last_job == 0)
+        vw_maybe_finish_startup(w);
+    return G_SOURCE_REMOVE;
+}
+
+
+void vw_testhooks_start(ViewerWindow *w)
+{
+    if (!w->opt_screenshot)
+        return;
+    g_timeout_add_seconds(600, shot_timeout, w);
+    if (!w->opt.random_model && !w->opt_model)
+        g_idle_add(startup_idle, w); /* nothing to wait for unless images follow */
+}
