@@ -255,9 +255,10 @@ int as_exporter_open(const char *outdir, const AsExportOptions *o, AsExporter **
     if (!x)
         return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
     x->last = -1;
-    if (as_dataset_open(outdir && *outdir ? outdir : ".", o, &x->d, err)) {
+    int st = as_dataset_open(outdir && *outdir ? outdir : ".", o, &x->d, err);
+    if (st) {
         free(x);
-        return err ? err->code : AS_ERR_IO;
+        return st;
     }
     *out = x;
     return 0;
