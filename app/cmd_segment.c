@@ -373,8 +373,9 @@ int cmd_segment(int argc, char **argv)
     }
     AsAtomicBatch *batch = NULL;
     AsError err;
+    as_error_clear(&err);
     if (cli_mkdirs("segment", outdir) != 0 || as_atomic_batch_open(outdir, &batch, &err) != 0) {
-        if (!batch)
+        if (err.msg[0]) /* cli_mkdirs prints its own error */
             fprintf(stderr, "alignseg segment: %s\n", err.msg);
         as_model_free(m);
         free(images);

@@ -268,8 +268,9 @@ static int finish_tmp(AsAtomicFile *a, AsError *err)
 
 int as_atomic_commit(AsAtomicFile *a, AsError *err)
 {
-    if (finish_tmp(a, err))
-        return err ? err->code : AS_ERR_IO;
+    int st = finish_tmp(a, err);
+    if (st)
+        return st;
     if (rename(a->tmp, a->path) != 0) {
         int rc = as_error_set(err, AS_ERR_IO, "%s: cannot replace: %s", a->path, strerror(errno));
         as_atomic_abort(a);
@@ -290,8 +291,9 @@ int as_atomic_commit(AsAtomicFile *a, AsError *err)
 int as_atomic_write_file(const char *path, const void *data, size_t len, AsError *err)
 {
     AsAtomicFile a;
-    if (as_atomic_begin(&a, path, err))
-        return err ? err->code : AS_ERR_IO;
+    int st = as_atomic_begin(&a, path, err);
+    if (st)
+        return st;
     if (len && fwrite(data, 1, len, a.f) != len) {
         int rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
                               path, strerror(errno));
@@ -498,19 +500,22 @@ int as_atomic_batch_put(AsAtomicBatch *b, const char *rel, const void *data, siz
         return as_error_set(err, AS_ERR_ARG, "%s: bad output name '%s'", b->root,
                             rel ? rel : "");
     char path[PATH_MAX];
-    if (join(b->root, rel, path, sizeof path, err))
-        return err ? err->code : AS_ERR_ARG;
+    int st = join(b->root, rel, path, sizeof path, err);
+    if (st)
+        return st;
     AsAtomicFile a;
-    if (as_atomic_begin(&a, path, err))
-        return err ? err->code : AS_ERR_IO;
+    st = as_atomic_begin(&a, path, err);
+    if (st)
+        return st;
     if (len && fwrite(data, 1, len, a.f) != len) {
         int rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
                               path, strerror(errno));
         as_atomic_abort(&a);
         return rc;
     }
-    if (finish_tmp(&a, err))
-        return err ? err->code : AS_ERR_IO;
+    st = finish_tmp(&a, err);
+    if (st)
+        return st;
     char *tmp = a.tmp;
     a.tmp = NULL;
     as_atomic_abort(&a);
@@ -600,8 +605,8 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
         as_atomic_test_hook();
     char path[PATH_MAX], dir[PATH_MAX], pending[PATH_MAX] = "";
     for (size_t i = 0; i < b->n && rc == 0; i++) {
-        if (join(b->root, b->ch[i].rel, path, sizeof path, err)) {
-            rc = err ? err->code : AS_ERR_ARG;
+        if ((rc = join(b->root, b->ch[i].rel, path, sizeof path, err)) != 0) {
+            break;
         } else if (b->ch[i].tmp) {
             if (rename(b->ch[i].tmp, path) != 0)
                 rc = as_error_set(err, AS_ERR_IO, "%s: cannot replace: %s", path, strerror(errno));

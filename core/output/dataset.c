@@ -139,8 +139,9 @@ static int read_coco(AsDataset *d, const char *path, AsError *err)
                                    "%s: missing, although %s/" AS_DATASET_INDEX " lists images",
                                    path, d->dir)
                     : 0;
-    if (as_json_read_file(path, &root, err))
-        return err ? err->code : AS_ERR_FORMAT;
+    int st = as_json_read_file(path, &root, err);
+    if (st)
+        return st;
     const AsJson *anns = as_json_get(root, "annotations");
     int rc = 0;
     if (!anns || anns->type != AS_JSON_ARRAY)
@@ -169,8 +170,9 @@ static int read_coco(AsDataset *d, const char *path, AsError *err)
 static int read_index(AsDataset *d, const char *path, AsError *err)
 {
     AsJson *j = NULL;
-    if (as_json_read_file(path, &j, err))
-        return err ? err->code : AS_ERR_FORMAT;
+    int st = as_json_read_file(path, &j, err);
+    if (st)
+        return st;
     int rc = 0;
     const AsJson *ver = as_json_get(j, "format_version");
     const AsJson *fm = as_json_get(j, "formats"), *cl = as_json_get(j, "classes"),
@@ -358,8 +360,11 @@ int as_dataset_open(const char *dir, const AsExportOptions *o, AsDataset **out, 
                  { AS_EXPORT_LABELME, "labelme" } };
     char p[PATH_MAX];
     for (size_t i = 0; !rc && i < sizeof dirs / sizeof dirs[0]; i++)
-        if (d->opt.formats & dirs[i].f)
-            rc = sub(d, p, sizeof p, "%s%s", dirs[i].sub, "", err) || as_export_mkdirs(p, err);
+        if (d->opt.formats & dirs[i].f) {
+            rc = sub(d, p, sizeof p, "%s%s", dirs[i].sub, "", err);
+            if (!rc)
+                rc = as_export_mkdirs(p, err);
+        }
     if (!rc)
         rc = as_atomic_batch_open(d->dir, &d->batch, err); /* finishes a killed commit */
     if (!rc)
@@ -373,7 +378,7 @@ int as_dataset_open(const char *dir, const AsExportOptions *o, AsDataset **out, 
     }
     if (rc) {
         as_dataset_free(d);
-        return err && err->code ? err->code : AS_ERR_IO;
+        return rc;
     }
     *out = d;
     return 0;
@@ -387,8 +392,9 @@ int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t 
     *id = 0;
     if (name && !strcmp(name, "background"))
         return 0;
-    if (as_dataset_check_class_name(name, err))
-        return err ? err->code : AS_ERR_ARG;
+    int st = as_dataset_check_class_name(name, err);
+    if (st)
+        return st;
     for (int k = 1; k <= AS_DATASET_MAX_CLASS; k++)
         if (!strcmp(d->cls[k].name, name)) {
             *id = k;
@@ -476,8 +482,9 @@ static int coco_annotations(const Img *g, const int32_t *clsmap, char **out, AsE
         if (!g->present[c])
             continue;
         AsRle r;
-        if (as_rle_encode_labels(clsmap, g->w, g->h, c, &r, err))
-            return err ? err->code : AS_ERR_NOMEM;
+        int st = as_rle_encode_labels(clsmap, g->w, g->h, c, &r, err);
+        if (st)
+            return st;
         double bb[4];
         as_rle_bbox(&r, bb);
         uint64_t area = as_rle_area(&r);
@@ -553,8 +560,9 @@ static int stage_files(AsDataset *d, Img *g, const Img *old, const uint8_t *cls,
     }
     if (f & AS_EXPORT_MASKS) {
         snprintf(path, sizeof path, "%s/masks/%s", d->dir, g->name);
-        if (as_export_mkdirs(path, err))
-            return err ? err->code : AS_ERR_IO;
+        int st = as_export_mkdirs(path, err);
+        if (st)
+            return st;
         uint8_t *m = malloc(npx);
         if (!m)
             return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
@@ -617,8 +625,9 @@ int as_dataset_add(AsDataset *d, const char *name, const char *image_path, const
     if (!name || !*name || strchr(name, '/') || name[0] == '.' || strlen(name) > 200)
         return as_error_set(err, AS_ERR_ARG, "%s: bad export name '%s'",
                             image_path ? image_path : "image", name ? name : "");
-    if (as_export_check_labels(name, labels, w, h, ngroups, err))
-        return err ? err->code : AS_ERR_ARG;
+    int st = as_export_check_labels(name, labels, w, h, ngroups, err);
+    if (st)
+        return st;
     int gc[AS_MAX_GROUPS];
     for (int g = 0; g < ngroups; g++) {
         if (group_class) {

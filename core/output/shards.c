@@ -104,8 +104,9 @@ static int merge_image(AsDataset *out, const Shard *s, size_t i, AsError *err)
     snprintf(p, sizeof p, "%s/voc/SegmentationClass/%s.png", s->dir, im.name);
     uint8_t *cls = NULL;
     int w = 0, h = 0;
-    if (as_png_read_u8(p, &cls, &w, &h, err))
-        return err ? err->code : AS_ERR_IO;
+    int st = as_png_read_u8(p, &cls, &w, &h, err);
+    if (st)
+        return st;
     int rc = 0;
     int32_t *lab = malloc((size_t)w * h * sizeof *lab);
     int gc[AS_MAX_GROUPS];
