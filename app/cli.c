@@ -75,6 +75,31 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo,
     return true;
 }
 
+bool cli_parse_string(const char *cmd, const char *opt, const char *s, const char **out)
+{
+    if (!s) {
+        fprintf(stderr, "alignseg %s: %s needs a value\n", cmd, opt);
+        return false;
+    }
+    *out = s;
+    return true;
+}
+
+bool cli_parse_choice(const char *cmd, const char *opt, const char *s, const char *const *names,
+                      int n, int *out)
+{
+    for (int k = 0; s && k < n; k++)
+        if (!strcmp(s, names[k])) {
+            *out = k;
+            return true;
+        }
+    fprintf(stderr, "alignseg %s: %s is one of", cmd, opt);
+    for (int k = 0; k < n; k++)
+        fprintf(stderr, "%s %s", k == 0 ? "" : k == n - 1 ? " or" : ",", names[k]);
+    fprintf(stderr, " (got '%s')\n", s ? s : "");
+    return false;
+}
+
 int cli_model_option(CliModelArgs *a, const char *cmd, int argc, char **argv, int *i)
 {
     const char *o = argv[*i];

@@ -36,6 +36,11 @@ bool cli_parse_double(const char *cmd, const char *opt, const char *s, double lo
                       double *out);
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, double lo, double hi,
                      float *out);
+/* *out = s; false (and print) when the value is missing (s NULL). */
+bool cli_parse_string(const char *cmd, const char *opt, const char *s, const char **out);
+/* *out = the index of s among names[0..n); false (and print) otherwise. */
+bool cli_parse_choice(const char *cmd, const char *opt, const char *s, const char *const *names,
+                      int n, int *out);
 /* File name without directory and extension ("a/b/cat.jpg" -> "cat"), into buf. */
 const char *cli_stem(const char *path, char *buf, size_t len);
 /* mkdir -p; returns 0 or prints an error and returns -1. */

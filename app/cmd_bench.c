@@ -3,10 +3,10 @@
  * (encoder, decoder, assignment, foreground mask, upsampling) and prints
  * per-stage medians, GFLOP, GFLOPS and the share of the sgemm peak, which it
  * measures on the model's own matrix shapes. Optional: peak RSS, checkpoint
- * load time, slider relabel time, a kernel-level encoder breakdown, and
+ * load time, slider relabel time, a per-stage encoder breakdown (timed by
+ * as_vit_forward_timed inside the real forward pass), and
  * --save-weights / --save-input / --dump for bench/compare's equality check
  * against our PyTorch implementation and ONNX Runtime. */
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -17,19 +17,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activations.h"
+#include "cli.h"
 #include "commands.h"
 #include "cpu.h"
 #include "decoder.h"
 #include "decoder_params.h"
 #include "error.h"
 #include "gemm.h"
-#include "activations.h"
-#include "attention.h"
 #include "linear.h"
-#include "pool.h"
 #include "model.h"
 #include "npy.h"
 #include "pickle.h"
+#include "pool.h"
 #include "pth.h"
 #include "segment.h"
 #include "vit.h"
@@ -81,12 +81,6 @@ static double peak_rss_mib(void)
     return (double)ru.ru_maxrss / 1024.0; /* Linux: KiB */
 }
 
-static int all_cores(void)
-{
-    const long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 /* ---------------------------------------------------------------- FLOPs */
 
 /* 2*m*n*k for y (m,n) = x (m,k) W^T. */
@@ -95,13 +89,20 @@ static double gemm_flop(double m, double n, double k)
     return 2.0 * m * n * k;
 }
 
-static double encoder_gflop(const AsEncoderConfig *c, int gh, int gw)
+/* GFLOP of each encoder stage (as_vit_forward_timed's stages) at ntok tokens
+ * (n patches), all blocks together. */
+static void encoder_stage_gflop(const AsEncoderConfig *c, int ntok, int n,
+                                double gflop[AS_VIT_STAGE_COUNT])
 {
-    const double n = (double)gh * gw, t = n + 1, d = c->dim, hid = c->mlp_hidden;
-    const double patch = gemm_flop(n, d, 3.0 * c->patch * c->patch);
-    const double block = gemm_flop(t, 3 * d, d) + 2.0 * gemm_flop(t, t, d) /* QK^T, PV */ +
-                         gemm_flop(t, d, d) + gemm_flop(t, hid, d) + gemm_flop(t, d, hid);
-    return (patch + c->depth * block) * 1e-9;
+    const double nt = ntok, d = c->dim, hid = c->mlp_hidden, L = c->depth;
+    for (int k = 0; k < AS_VIT_STAGE_COUNT; k++)
+        gflop[k] = 0.0;
+    gflop[AS_VIT_PATCH] = gemm_flop(n, d, 3.0 * c->patch * c->patch) * 1e-9;
+    gflop[AS_VIT_QKV] = L * gemm_flop(nt, 3.0 * d, d) * 1e-9;
+    gflop[AS_VIT_ATTENTION] = L * 2.0 * gemm_flop(nt, nt, d) * 1e-9;
+    gflop[AS_VIT_PROJ] = L * gemm_flop(nt, d, d) * 1e-9;
+    gflop[AS_VIT_FC1] = L * gemm_flop(nt, hid, d) * 1e-9;
+    gflop[AS_VIT_FC2] = L * gemm_flop(nt, d, hid) * 1e-9;
 }
 
 static double decoder_gflop(const AsDecoderConfig *c, int n)
@@ -317,76 +318,6 @@ static double sgemm_peak(const AsEncoderConfig *c, int ntok, char *best_shape, s
 
 /* ---------------------------------------------------------------- breakdown */
 
-enum { BK_NORM, BK_QKV, BK_ATTN, BK_PROJ, BK_FC1, BK_FC2, BK_PATCH, BK_COUNT };
-static const char *const bk_names[BK_COUNT] = { "final layernorm", "norm1+qkv", "attention",
-                                                "proj+residual", "norm2+fc1+gelu", "fc2+residual",
-                                                "patch embed+pos" };
-
-/* The encoder's kernel sequence (as core/model/vit.c runs it: kernels.h calls),
- * timed per kernel kind over all blocks, in the pipeline's workspace. */
-static void encoder_breakdown(const AsEncoder *enc, const float *input, AsVitWorkspace *ws,
-                              double t[BK_COUNT], double flop[BK_COUNT])
-{
-    const AsEncoderConfig *c = &enc->cfg;
-    const int nt = ws->ntok, d = c->dim, n = ws->n, p = c->patch;
-    const long nd = (long)nt * d;
-    memset(t, 0, BK_COUNT * sizeof *t);
-    memset(flop, 0, BK_COUNT * sizeof *flop);
-    /* attention scratch of our own, sized as kernels.h asks */
-    size_t scratch_floats = (size_t)nt * nt;
-    const size_t packed = as_mha_packed_scratch(nt, nt, d, c->heads, as_threads());
-    if (packed > scratch_floats)
-        scratch_floats = packed;
-    float *scratch = malloc(scratch_floats * sizeof *scratch);
-    if (!scratch)
-        return;
-    double t0 = now_s(), t1;
-    as_vit_pos_embed(enc, ws->gh, ws->gw, ws->pos);
-    for (int py = 0; py < ws->gh; py++)
-        for (int px = 0; px < ws->gw; px++) {
-            float *o = ws->patches + ((size_t)py * ws->gw + px) * 3 * p * p;
-            for (int ch = 0; ch < 3; ch++)
-                for (int ky = 0; ky < p; ky++) {
-                    memcpy(o, input + ((size_t)ch * ws->h + (size_t)py * p + ky) * ws->w +
-                                  (size_t)px * p,
-                           (size_t)p * sizeof *o);
-                    o += p;
-                }
-        }
-    memcpy(ws->x, enc->cls_token, (size_t)d * sizeof *ws->x);
-    as_linear(ws->patches, n, &enc->patch, ws->x + d);
-    as_add_inplace(ws->x, ws->pos, nd);
-    t1 = now_s();
-    t[BK_PATCH] += t1 - t0;
-    flop[BK_PATCH] += gemm_flop(n, d, 3.0 * p * p);
-    for (int i = 0; i < c->depth; i++) {
-        const AsEncoderBlock *b = &enc->blocks[i];
-#define STEP(kind, call)         \
-    do {                         \
-        t0 = now_s();            \
-        call;                    \
-        t[kind] += now_s() - t0; \
-    } while (0)
-        STEP(BK_QKV, as_linear_norm(ws->x, nt, &b->norm1, &b->qkv, false, ws->xn, ws->qkv));
-        STEP(BK_ATTN, as_mha_packed(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d,
-                                    nt, nt, d, c->heads, scratch, scratch_floats, ws->cls_row,
-                                    ws->attn_out));
-        STEP(BK_PROJ, as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x));
-        STEP(BK_FC1, as_linear_norm(ws->x, nt, &b->norm2, &b->fc1, true, ws->xn, ws->hidden));
-        STEP(BK_FC2, as_linear_accumulate(ws->hidden, nt, &b->fc2, ws->x));
-#undef STEP
-        flop[BK_QKV] += gemm_flop(nt, 3.0 * d, d);
-        flop[BK_ATTN] += 2.0 * gemm_flop(nt, nt, d);
-        flop[BK_PROJ] += gemm_flop(nt, d, d);
-        flop[BK_FC1] += gemm_flop(nt, c->mlp_hidden, d);
-        flop[BK_FC2] += gemm_flop(nt, d, c->mlp_hidden);
-    }
-    t0 = now_s();
-    as_layernorm(ws->x, nt, &enc->norm, ws->x);
-    t[BK_NORM] += now_s() - t0;
-    free(scratch);
-}
-
 /* The exact-erf GELU alone on the hidden activations, once per block:
  * what fusing it into fc1 saves at most. */
 static double gelu_alone(const AsEncoderConfig *c, AsVitWorkspace *ws)
@@ -472,32 +403,20 @@ static const char help[] =
     "  --arch vit_small|vit_base  encoder (default vit_small)\n"
     "  --patch 16|8               patch size (default 16)\n"
     "  --size S                   square input side, a multiple of the patch (default 448)\n"
-    "  --threads N                OpenBLAS threads (default: all cores)\n"
+    "  --threads N                CPU threads (default: all cores)\n"
     "  --runs R                   timed runs after the warm-up (default 5)\n"
     "  --queries Q                prototypes (default 5)\n"
     "  --decoder-layers L         decoder layers (default 1)\n"
     "  --no-peak                  skip the peak measurements (OpenBLAS sgemm, our GEMM, FMA loop)\n"
     "  --no-load                  skip the checkpoint load timing (writes a temp .pth)\n"
-    "  --breakdown                also time the encoder's kernels one by one\n"
+    "  --breakdown                also time the encoder's stages one by one\n"
     "  --json                     print one JSON line instead of the table\n"
     "  --save-weights FILE.pth    write the random model as an AlignSeg checkpoint\n"
     "  --save-input FILE.npy      write the normalised (3,S,S) test input\n"
     "  --dump DIR                 write tokens, prototypes, cls_attn, assign, labels_full,\n"
     "                             fg_mask (.npy) of the last run to DIR (must exist)\n";
 
-static bool parse_int(const char *opt, const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "alignseg bench: %s: '%s' is not a whole number in [%d, %d]\n", opt, s,
-                lo, hi);
-        return false;
-    }
-    *out = (int)v;
-    return true;
-}
+#define CMD "bench"
 
 /* 0 ok, 1 = --help printed, 2 usage error */
 static int parse_args(int argc, char **argv, BenchArgs *a)
@@ -505,66 +424,58 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
     *a = (BenchArgs){ .arch = AS_ARCH_VIT_SMALL, .patch = 16, .size = 448, .threads = 0,
                       .runs = 5, .queries = 5, .dec_layers = 1, .mass_threshold = 0.6f,
                       .peak = true, .load = true };
+    static const char *const archs[] = { "vit_small", "vit_base" };
+    static const AsArch arch_ids[] = { AS_ARCH_VIT_SMALL, AS_ARCH_VIT_BASE };
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = true;
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+        bool ok = true, takes = true;
+        int k = 0;
+#define IS(x) (!strcmp(o, x))
+        if (IS("--help") || IS("-h")) {
             fputs(help, stdout);
             return 1;
-        } else if (!strcmp(o, "--no-peak")) {
+        } else if (IS("--no-peak")) {
             a->peak = false, takes = false;
-        } else if (!strcmp(o, "--no-load")) {
+        } else if (IS("--no-load")) {
             a->load = false, takes = false;
-        } else if (!strcmp(o, "--breakdown")) {
+        } else if (IS("--breakdown")) {
             a->breakdown = true, takes = false;
-        } else if (!strcmp(o, "--json")) {
+        } else if (IS("--json")) {
             a->json = true, takes = false;
-        } else if (!v) {
-            fprintf(stderr, "alignseg bench: unknown option or missing value: '%s'\n", o);
-            return 2;
-        } else if (!strcmp(o, "--arch")) {
-            if (!strcmp(v, "vit_small"))
-                a->arch = AS_ARCH_VIT_SMALL;
-            else if (!strcmp(v, "vit_base"))
-                a->arch = AS_ARCH_VIT_BASE;
-            else {
-                fprintf(stderr, "alignseg bench: --arch: '%s' is not vit_small or vit_base\n", v);
-                return 2;
-            }
-        } else if (!strcmp(o, "--patch")) {
-            if (!parse_int(o, v, 8, 16, &a->patch))
-                return 2;
-            if (a->patch != 8 && a->patch != 16) {
+        } else if (IS("--arch")) {
+            ok = cli_parse_choice(CMD, o, v, archs, 2, &k);
+            a->arch = arch_ids[k];
+        } else if (IS("--patch")) {
+            ok = cli_parse_int(CMD, o, v, 8, 16, &a->patch);
+            if (ok && a->patch != 8 && a->patch != 16) {
                 fprintf(stderr, "alignseg bench: --patch: must be 8 or 16, not %d\n", a->patch);
-                return 2;
+                ok = false;
             }
-        } else if (!strcmp(o, "--size")) {
-            if (!parse_int(o, v, 1, 4096, &a->size))
-                return 2;
-        } else if (!strcmp(o, "--threads")) {
-            if (!parse_int(o, v, 1, 1024, &a->threads))
-                return 2;
-        } else if (!strcmp(o, "--runs")) {
-            if (!parse_int(o, v, 1, 100000, &a->runs))
-                return 2;
-        } else if (!strcmp(o, "--queries")) {
-            if (!parse_int(o, v, 1, 1000, &a->queries))
-                return 2;
-        } else if (!strcmp(o, "--decoder-layers")) {
-            if (!parse_int(o, v, 1, 100, &a->dec_layers))
-                return 2;
-        } else if (!strcmp(o, "--save-weights")) {
-            a->save_weights = v;
-        } else if (!strcmp(o, "--save-input")) {
-            a->save_input = v;
-        } else if (!strcmp(o, "--dump")) {
-            a->dump = v;
+        } else if (IS("--size")) {
+            ok = cli_parse_int(CMD, o, v, 1, 4096, &a->size);
+        } else if (IS("--threads")) {
+            ok = cli_parse_int(CMD, o, v, 1, 1024, &a->threads);
+        } else if (IS("--runs")) {
+            ok = cli_parse_int(CMD, o, v, 1, 100000, &a->runs);
+        } else if (IS("--queries")) {
+            ok = cli_parse_int(CMD, o, v, 1, 1000, &a->queries);
+        } else if (IS("--decoder-layers")) {
+            ok = cli_parse_int(CMD, o, v, 1, 100, &a->dec_layers);
+        } else if (IS("--save-weights")) {
+            ok = cli_parse_string(CMD, o, v, &a->save_weights);
+        } else if (IS("--save-input")) {
+            ok = cli_parse_string(CMD, o, v, &a->save_input);
+        } else if (IS("--dump")) {
+            ok = cli_parse_string(CMD, o, v, &a->dump);
         } else {
             fprintf(stderr, "alignseg bench: unknown option '%s' (see 'alignseg bench --help')\n",
                     o);
             return 2;
         }
+#undef IS
+        if (!ok)
+            return 2;
         if (takes)
             i++;
     }
@@ -573,8 +484,6 @@ static int parse_args(int argc, char **argv, BenchArgs *a)
                 a->size, a->patch);
         return 2;
     }
-    if (a->threads == 0)
-        a->threads = all_cores();
     return 0;
 }
 
@@ -639,7 +548,8 @@ int cmd_bench(int argc, char **argv)
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc == 1 ? 0 : 2;
-    as_pool_set_threads(a.threads);
+    cli_set_threads(a.threads); /* 0: all cores */
+    a.threads = as_threads();
 
     AsError err;
     as_error_clear(&err);
@@ -729,14 +639,21 @@ int cmd_bench(int argc, char **argv)
     }
     const double t_relabel = median(relabel, 5);
 
-    const double g_enc = encoder_gflop(ec, p.vit.gh, p.vit.gw);
+    double g_stage[AS_VIT_STAGE_COUNT], g_enc = 0.0;
+    encoder_stage_gflop(ec, p.vit.ntok, p.n, g_stage);
+    for (int k = 0; k < AS_VIT_STAGE_COUNT; k++)
+        g_enc += g_stage[k];
     const double g_dec = decoder_gflop(&m->dec.cfg, p.n);
     const double g_asg = 2.0 * p.n * p.q * p.dim * 1e-9;
     const double g_total = g_enc + g_dec + g_asg;
 
-    double bk_t[BK_COUNT], bk_f[BK_COUNT], t_gelu = 0;
+    AsVitTiming bk; /* one more encoder run, timed stage by stage */
+    double t_gelu = 0;
     if (a.breakdown) {
-        encoder_breakdown(&m->enc, input, &p.vit, bk_t, bk_f);
+        if (as_vit_forward_timed(&m->enc, input, s, s, &p.vit, NULL, &bk, &err) != 0) {
+            fprintf(stderr, "alignseg bench: %s\n", err.msg);
+            goto done;
+        }
         t_gelu = gelu_alone(ec, &p.vit);
     }
 
@@ -808,19 +725,20 @@ int cmd_bench(int argc, char **argv)
         if (load_s >= 0)
             printf("checkpoint load (%.1f MB .pth, warm page cache): %.3f s\n", file_mb, load_s);
         if (a.breakdown) {
-            printf("encoder breakdown (one run of the kernels.h calls core/model/vit.c makes, timed "
-                   "one by one):\n");
+            printf("encoder breakdown (one more run of the encoder, as_vit_forward_timed, by "
+                   "stage):\n");
             double sum = 0;
-            for (int k = 0; k < BK_COUNT; k++)
-                sum += bk_t[k];
-            for (int k = 0; k < BK_COUNT; k++) {
-                if (bk_f[k] > 0)
-                    printf("  %-20s %9.3f ms %5.1f%% %7.3f GFLOP %7.1f GFLOPS\n", bk_names[k],
-                           bk_t[k] * 1e3, 100.0 * bk_t[k] / sum, bk_f[k] * 1e-9,
-                           bk_f[k] * 1e-9 / bk_t[k]);
+            for (int k = 0; k < AS_VIT_STAGE_COUNT; k++)
+                sum += bk.seconds[k];
+            for (int k = 0; k < AS_VIT_STAGE_COUNT; k++) {
+                const double tk = bk.seconds[k];
+                if (g_stage[k] > 0)
+                    printf("  %-20s %9.3f ms %5.1f%% %7.3f GFLOP %7.1f GFLOPS\n",
+                           as_vit_stage_name((AsVitStage)k), tk * 1e3, 100.0 * tk / sum,
+                           g_stage[k], g_stage[k] / tk);
                 else
-                    printf("  %-20s %9.3f ms %5.1f%%\n", bk_names[k], bk_t[k] * 1e3,
-                           100.0 * bk_t[k] / sum);
+                    printf("  %-20s %9.3f ms %5.1f%%\n", as_vit_stage_name((AsVitStage)k),
+                           tk * 1e3, 100.0 * tk / sum);
             }
             printf("  (the GELU alone, as_gelu_inplace over the same activations: %.3f ms)\n",
                    t_gelu * 1e3);

@@ -15,6 +15,7 @@
 #include "image.h"
 #include "merge.h"
 #include "npy.h"
+#include "pipeline.h"
 #include "runlist.h"
 #include "segment.h"
 
@@ -39,6 +40,7 @@ static void usage(FILE *f)
             "  -o, --output DIR       output folder (created if missing; default '.')\n"
             "      --dump             also write the .npy arrays\n"
             "      --overwrite        replace outputs that exist already\n"
+            "%s"
             "  -q, --quiet            no progress lines\n"
             "  -h, --help             this help\n"
             "\n"
@@ -56,7 +58,7 @@ static void usage(FILE *f)
             "Example:\n"
             "  alignseg segment -m alignseg_vits16.pth -o out data/samples/chelsea.png\n"
             "  alignseg segment -m dino_deitsmall16_pretrain.pth --prototypes 6 photo.jpg\n",
-            cli_model_help);
+            cli_model_help, runlist_shard_help);
 }
 
 /* Stage DIR/NAME.npy (rel to the batch root) in the batch. */
@@ -165,20 +167,71 @@ static int existing_outputs(const char *outdir, const char *stem, bool dump, cha
     return have == 0 ? KEEP_NONE : have == n ? KEEP_ALL : KEEP_SOME;
 }
 
-static int process(const AsModel *m, const CliModelArgs *a, const char *path, const char *outdir,
-                   AsAtomicBatch *batch, bool dump, bool quiet)
-{
+/* One image on its way through the pipeline (pipeline.h). */
+typedef struct {
+    const char *path;
+    int skip; /* KEEP_* before the run: only KEEP_NONE is processed */
+    int rc;
     AsError err;
-    as_error_clear(&err);
-    AsImage img = { 0 };
+    AsImage img;
     AsResult r;
-    memset(&r, 0, sizeof r);
+} Job;
+
+typedef struct {
+    const AsModel *m;
+    const CliModelArgs *a;
+    const char *outdir;
+    AsAtomicBatch *batch;
+    bool dump, quiet;
+    Job *jobs;
+    int failed;
+} Run;
+
+/* stage 1 (reader thread): decode */
+static void stage_read(int i, void *ctx)
+{
+    Run *u = ctx;
+    Job *j = &u->jobs[i];
+    if (j->skip == KEEP_NONE)
+        j->rc = as_image_load(j->path, &j->img, &j->err);
+}
+
+/* stage 2 (calling thread, core thread pool): the network */
+static void stage_work(int i, void *ctx)
+{
+    Run *u = ctx;
+    Job *j = &u->jobs[i];
+    if (j->skip == KEEP_NONE && !j->rc)
+        j->rc = as_segment_image(u->m, &j->img, &u->a->sopt, &j->r, &j->err);
+}
+
+static int process(const Run *u, Job *j);
+
+/* stage 3 (writer thread): labels, overlay, encode, write */
+static void stage_write(int i, void *ctx)
+{
+    Run *u = ctx;
+    Job *j = &u->jobs[i];
+    if (j->skip == KEEP_NONE && process(u, j) != 0)
+        u->failed++;
+    as_result_free(&j->r);
+    as_image_free(&j->img);
+}
+
+static int process(const Run *u, Job *j)
+{
+    const AsModel *m = u->m;
+    const CliModelArgs *a = u->a;
+    const char *path = j->path, *outdir = u->outdir;
+    AsAtomicBatch *batch = u->batch;
+    const bool dump = u->dump, quiet = u->quiet;
+    AsError err = j->err;
+    AsImage img = j->img;
+    AsResult r = j->r;
     uint8_t *labels = NULL, *overlay = NULL, *png = NULL;
     size_t pnglen = 0;
     int32_t *full = NULL;
-    int rc = as_image_load(path, &img, &err);
-    if (!rc)
-        rc = as_segment_image(m, &img, &a->sopt, &r, &err);
+    int rc = j->rc;
     if (rc) {
         fprintf(stderr, "alignseg segment: %s\n", err.msg);
         goto out;
@@ -249,8 +302,6 @@ out:
     free(full);
     free(labels);
     free(overlay);
-    as_result_free(&r);
-    as_image_free(&img);
     return rc;
 }
 
@@ -260,6 +311,7 @@ int cmd_segment(int argc, char **argv)
     cli_model_args_init(&a);
     const char *outdir = ".";
     bool dump = false, quiet = false, overwrite = false;
+    RunShard shard = { 0, 0 };
     const char **images = calloc((size_t)argc, sizeof *images);
     int nimages = 0;
     if (!images)
@@ -288,6 +340,12 @@ int cmd_segment(int argc, char **argv)
             dump = true;
         } else if (!strcmp(o, "--overwrite")) {
             overwrite = true;
+        } else if (!strcmp(o, "--shard")) {
+            if (runlist_parse_shard("segment", i + 1 < argc ? argv[i + 1] : NULL, &shard) != 0) {
+                free(images);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
             quiet = true;
         } else if (o[0] == '-' && o[1] != '\0') {
@@ -307,6 +365,7 @@ int cmd_segment(int argc, char **argv)
         free(images);
         return 2;
     }
+    nimages = runlist_apply_shard(images, nimages, &shard);
     AsModel *m = NULL;
     if (cli_load_model(&a, "segment", &m) != 0) {
         free(images);
@@ -322,28 +381,38 @@ int cmd_segment(int argc, char **argv)
         return 1;
     }
     int failed = 0, skipped = 0;
+    Job *jobs = calloc((size_t)nimages, sizeof *jobs);
+    if (!jobs) {
+        fprintf(stderr, "alignseg segment: out of memory\n");
+        as_atomic_batch_free(batch);
+        as_model_free(m);
+        free(images);
+        return 1;
+    }
     for (int i = 0; i < nimages; i++) {
         char stem[256], which[PATH_MAX];
         cli_stem(images[i], stem, sizeof stem);
+        jobs[i].path = images[i];
+        as_error_clear(&jobs[i].err);
         int have = overwrite ? KEEP_NONE : existing_outputs(outdir, stem, dump, which, sizeof which);
+        jobs[i].skip = have;
         if (have == KEEP_ALL) {
             skipped++;
             if (!quiet)
                 fprintf(stderr, "alignseg segment: %s: skipped, its outputs exist (%s ...)\n",
                         images[i], which);
-            continue;
-        }
-        if (have == KEEP_SOME) {
+        } else if (have == KEEP_SOME) {
             fprintf(stderr,
                     "alignseg segment: %s: %s exists and is not replaced (--overwrite replaces "
                     "it)\n",
                     images[i], which);
             failed++;
-            continue;
         }
-        if (process(m, &a, images[i], outdir, batch, dump, quiet) != 0)
-            failed++;
     }
+    Run run = { m, &a, outdir, batch, dump, quiet, jobs, 0 };
+    pipeline_run(nimages, stage_read, stage_work, stage_write, &run);
+    failed += run.failed;
+    free(jobs);
     if (skipped)
         fprintf(stderr,
                 "alignseg segment: %d of %d images skipped: their outputs exist in %s "

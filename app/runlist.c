@@ -2,6 +2,7 @@
 #include "runlist.h"
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,4 +57,70 @@ out:
         free(s[i].stem);
     free(s);
     return rc;
+}
+
+const char runlist_shard_help[] =
+    "      --shard I/N        process only the I-th (0-based) of N parts of the input list\n"
+    "                         sorted by path (byte order): images [I*n/N, (I+1)*n/N)\n"
+    "      --shard slurm      I and N from a Slurm job array: I = SLURM_ARRAY_TASK_ID -\n"
+    "                         SLURM_ARRAY_TASK_MIN, N = SLURM_ARRAY_TASK_COUNT\n";
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool env_long(const char *name, long *out)
+{
+    const char *v = getenv(name);
+    char *end;
+    if (!v || !*v)
+        return false;
+    *out = strtol(v, &end, 10);
+    return *end == '\0';
+}
+
+int runlist_parse_shard(const char *cmd, const char *v, RunShard *s)
+{
+    long i = -1, n = -1;
+    if (v && !strcmp(v, "slurm")) {
+        long id, min;
+        if (!env_long("SLURM_ARRAY_TASK_ID", &id) || !env_long("SLURM_ARRAY_TASK_MIN", &min) ||
+            !env_long("SLURM_ARRAY_TASK_COUNT", &n)) {
+            fprintf(stderr,
+                    "alignseg %s: --shard slurm: not in a Slurm job array (SLURM_ARRAY_TASK_ID, "
+                    "SLURM_ARRAY_TASK_MIN and SLURM_ARRAY_TASK_COUNT are not all set; submit "
+                    "with sbatch --array=0-N)\n",
+                    cmd);
+            return -1;
+        }
+        i = id - min;
+    } else if (v) {
+        char *end;
+        i = strtol(v, &end, 10);
+        if (end == v || *end != '/')
+            i = -1;
+        else
+            n = strtol(end + 1, &end, 10);
+        if (*end != '\0')
+            i = -1;
+    }
+    if (i < 0 || n < 1 || n > 100000 || i >= n) {
+        fprintf(stderr, "alignseg %s: --shard needs I/N with 0 <= I < N <= 100000, or slurm%s%s\n",
+                cmd, v ? "; got " : "", v ? v : "");
+        return -1;
+    }
+    s->index = (int)i;
+    s->count = (int)n;
+    return 0;
+}
+
+int runlist_apply_shard(const char **images, int n, const RunShard *s)
+{
+    if (!s || s->count <= 0)
+        return n;
+    qsort(images, (size_t)n, sizeof *images, cmp_path);
+    long lo = (long)s->index * n / s->count, hi = (long)(s->index + 1) * n / s->count;
+    memmove(images, images + lo, (size_t)(hi - lo) * sizeof *images);
+    return (int)(hi - lo);
 }

@@ -3,7 +3,8 @@
  * thread CPU time (CLOCK_THREAD_CPUTIME_ID) so that other work on a shared
  * machine does not count; best of several repetitions. The path is the one
  * as_cpu_path() picks (force one with ALIGNSEG_CPU=avx512|avx2|generic).
- * Usage: gemm_micro [reps] (built as build/bench/gemm_micro). */
+ * Usage: OPENBLAS_NUM_THREADS=1 build/bench/gemm_micro [reps] (one thread:
+ * the kernels' pool follows OpenBLAS's thread count). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -26,6 +27,10 @@ int main(int argc, char **argv)
     if (as_cpu_check(&err)) {
         fprintf(stderr, "gemm_micro: %s\n", err.msg);
         return 1;
+    }
+    if (as_threads() != 1) {
+        fprintf(stderr, "gemm_micro: run with OPENBLAS_NUM_THREADS=1 (one thread)\n");
+        return 2;
     }
     const int reps = argc > 1 ? atoi(argv[1]) : 5;
     static const int ms[] = { 197, 401, 785, 901 };

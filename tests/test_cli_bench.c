@@ -3,12 +3,12 @@
  * the fields bench/compare reads, --dump writes arrays of the right shapes and
  * kinds (softmax rows summing to 1, labels among the prototypes, a 0/1 mask),
  * --save-weights writes a checkpoint that loads back as a ViT-S/16 AlignSeg
- * model, and bad options are usage errors. The report and --json name the
- * kernels' path, as does --version; an ALIGNSEG_CPU the program cannot honour
- * stops it with exit status 1. Output format only: no timing is asserted. */
+ * model, --breakdown lists the encoder's stages, and bad options are usage
+ * errors. The report and --json name the kernels' path, as does --version; an
+ * ALIGNSEG_CPU the program cannot honour stops it with exit status 1. Output
+ * format only: no timing is asserted. */
 #include "testutil.h"
 #include "cpu.h"
-#include "gemm.h"
 #include "model.h"
 #include "npy.h"
 
@@ -140,11 +140,23 @@ int main(void)
         unlink(p);
     }
 
+    /* --breakdown: one line per encoder stage, from the real forward pass */
+    snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 1 --threads 1 --no-load --no-peak "
+             "--breakdown 2>&1", test_bin());
+    CHECK(test_run_capture(cmd, out, sizeof out) == 0, "bench --breakdown exit status; output:\n%s",
+          out);
+    const char *bk[] = { "encoder breakdown", "  patch embed+pos ", "  norm1+qkv ", "  attention ",
+                         "  proj+residual ", "  norm2+fc1+gelu ", "  fc2+residual ",
+                         "  final layernorm " };
+    for (size_t i = 0; i < sizeof bk / sizeof bk[0]; i++)
+        CHECK(line_starting(out, bk[i]), "no line starting with '%s' in:\n%s", bk[i], out);
+
     /* one JSON line with the fields bench/compare reads */
     snprintf(cmd, sizeof cmd, "%s bench --size 32 --runs 2 --threads 1 --no-load --no-peak "
              "--json 2>&1", test_bin());
     CHECK(test_run_capture(cmd, out, sizeof out) == 0, "bench --json exit status; output:\n%s", out);
-    const char *keys[] = { "\"kernels\": \"", "\"times_ms\": [", "\"stages_ms\": {", "\"encoder\":", "\"gflop\":",
+    const char *keys[] = { "\"kernels\": \"", "\"times_ms\": [", "\"stages_ms\": {",
+                           "\"encoder\":", "\"gflop\":",
                            "\"peak_rss_mib\":", "\"relabel_ms\":", "\"encoder_share_of_peak\":" };
     CHECK(out[0] == '{', "JSON line starts with '{': %s", out);
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)

@@ -126,6 +126,25 @@ static void check_outputs(const char *tmp)
     CHECK(test_run(cmd) == 0, "--overwrite");
     CHECK(stat(p, &st1) == 0 && (st1.st_mode & 0200), "--overwrite replaced the read-only file");
 
+    /* --shard: 3 images over 2 shards, each written once, in sorted blocks */
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/sh' && cp '%s' '%s/sh/c.png' && cp '%s' '%s/sh/a.png' && cp '%s' '%s/sh/b.png' && "
+             "'%s' %s --shard 0/2 -m '%s' -o '%s/sh0' '%s/sh/c.png' '%s/sh/a.png' '%s/sh/b.png' && "
+             "'%s' %s --shard 1/2 -m '%s' -o '%s/sh1' '%s/sh/c.png' '%s/sh/a.png' '%s/sh/b.png'",
+             tmp, img, tmp, img, tmp, img, tmp, test_bin(), seg, model, tmp, tmp, tmp, tmp,
+             test_bin(), seg, model, tmp, tmp, tmp, tmp);
+    CHECK(test_run(cmd) == 0, "two shards");
+    const char *where[3][2] = { { "sh0", "a" }, { "sh1", "b" }, { "sh1", "c" } };
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "%s/%s/%s.labels.png", tmp, where[k][0], where[k][1]);
+        CHECK(access(p, F_OK) == 0, "%s in %s", where[k][1], where[k][0]);
+        snprintf(p, sizeof p, "%s/%s/%s.labels.png", tmp, where[k][0][2] == '0' ? "sh1" : "sh0",
+                 where[k][1]);
+        CHECK(access(p, F_OK) != 0, "%s only in one shard", where[k][1]);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' %s --shard 2/2 -m '%s' x.png 2>/dev/null", test_bin(), seg, model);
+    CHECK(test_run(cmd) == 2, "--shard 2/2 refused");
+
     /* full disk: a 100 KiB tmpfs nearly filled; the re-run fails, overlay kept */
     char mnt[1200];
     snprintf(mnt, sizeof mnt, "%s/small", tmp);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "dataset.h"
 #include "export.h"
 #include "image.h"
 #include "json.h"
@@ -619,6 +620,30 @@ static void test_exporter(void)
     CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
 }
 
+/* temporaries or journals anywhere under dir */
+static int count_named_tmp(const char *dir)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s' -name '.*alignseg-*')\"", dir);
+    return test_run(cmd) == 0 ? 0 : 1;
+}
+
+/* lines of file p that contain s */
+static int count_lines_with(const char *p, const char *s)
+{
+    char *t = test_slurp(p);
+    int n = 0;
+    for (char *l = t; l && *l;) {
+        char *e = strchr(l, '\n');
+        if (e)
+            *e = '\0';
+        n += strstr(l, s) != NULL;
+        l = e ? e + 1 : l + strlen(l);
+    }
+    free(t);
+    return n;
+}
+
 /* ---- `alignseg export` end to end (run as: test_export cli) ---- */
 static void test_cli(void)
 {
@@ -799,17 +824,233 @@ static void test_cli(void)
              "-o '%s/m2' '%s'",
              test_bin(), model, dir, img);
     CHECK(test_run(cmd) == 0, "merge-to 2");
-    snprintf(p, sizeof p, "%s/m2/masks/input/prototype_1.png", dir);
-    CHECK(access(p, F_OK) == 0, "mask of group 1");
-    snprintf(p, sizeof p, "%s/m2/masks/input/prototype_2.png", dir);
-    CHECK(access(p, F_OK) != 0, "no mask of group 2");
-    snprintf(p, sizeof p, "%s/m2/coco", dir);
-    CHECK(access(p, F_OK) != 0, "no coco folder when not asked");
+    /* issue 11: a group without pixels gets no mask, no labelmap entry */
+    snprintf(p, sizeof p, "%s/m2/voc/SegmentationClass/input.png", dir);
+    uint8_t *v2 = NULL;
+    int w2 = 0, h2 = 0;
+    CHECK(as_png_read_u8(p, &v2, &w2, &h2, &err) == 0, "%s", err.msg);
     snprintf(p, sizeof p, "%s/m2/voc/labelmap.txt", dir);
     char *lm = test_slurp(p);
-    CHECK(lm && strstr(lm, "prototype_1:") && !strstr(lm, "prototype_2:"), "labelmap: 2 groups");
+    for (int g = 0; v2 && g < 3; g++) {
+        long px = 0;
+        for (int i = 0; i < w2 * h2; i++)
+            px += v2[i] == g + 1;
+        char name[64];
+        snprintf(p, sizeof p, "%s/m2/masks/input/prototype_%d.png", dir, g);
+        CHECK((access(p, F_OK) == 0) == (px > 0), "mask of group %d iff it has pixels (%ld)", g, px);
+        snprintf(name, sizeof name, "prototype_%d:", g);
+        CHECK(lm && (strstr(lm, name) != NULL) == (px > 0), "labelmap lists group %d iff used", g);
+        CHECK(g < 2 || px == 0, "merged to 2 groups");
+    }
+    free(v2);
     free(lm);
-    CHECK(test_tmpdir_remove(dir) == 0, "cleanup");
+    snprintf(p, sizeof p, "%s/m2/coco", dir);
+    CHECK(access(p, F_OK) != 0, "no coco folder when not asked");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
+}
+
+/* The export folder is consistent: the index, default.txt and COCO list the
+ * same images, each has its VOC PNG, and every PNG/JSON under a final name
+ * decodes. Returns the number of images, -1 when inconsistent. */
+static int check_consistent(const char *out)
+{
+    char p[1024];
+    AsError err;
+    snprintf(p, sizeof p, "%s/alignseg-export.json", out);
+    if (access(p, F_OK) != 0)
+        return 0; /* nothing committed yet: the old (empty) dataset */
+    AsJson *idx = NULL, *coco = NULL;
+    int n = -1;
+    if (as_json_read_file(p, &idx, &err) == 0) {
+        snprintf(p, sizeof p, "%s/coco/annotations.json", out);
+        if (as_json_read_file(p, &coco, &err) == 0) {
+            const AsJson *ims = as_json_get(idx, "images"), *cims = as_json_get(coco, "images");
+            snprintf(p, sizeof p, "%s/voc/ImageSets/Segmentation/default.txt", out);
+            int lines = count_lines_with(p, "");
+            if (ims && cims && ims->count == cims->count && lines == (int)ims->count) {
+                n = (int)ims->count;
+                for (size_t i = 0; i < ims->count; i++) {
+                    const char *name = as_json_str(as_json_get(ims->items[i], "name"), "");
+                    snprintf(p, sizeof p, "%s/voc/SegmentationClass/%s.png", out, name);
+                    uint8_t *v = NULL;
+                    int w, h;
+                    if (as_png_read_u8(p, &v, &w, &h, &err) != 0)
+                        n = -1;
+                    free(v);
+                    snprintf(p, sizeof p, "%s/labelme/%s.json", out, name);
+                    AsJson *lj = NULL;
+                    if (as_json_read_file(p, &lj, &err) != 0)
+                        n = -1;
+                    as_json_free(lj);
+                }
+            }
+        }
+    }
+    if (n < 0)
+        fprintf(stderr, "inconsistent export in %s\n", out);
+    as_json_free(idx);
+    as_json_free(coco);
+    return n;
+}
+
+/* Issue 13/14: export killed with SIGKILL at many moments never leaves a
+ * truncated file or an inconsistent dataset; the re-run finishes it; adding
+ * in a second sitting keeps ids; duplicates and replacing are explicit. */
+static void test_cli_dataset(void)
+{
+    char dir[] = "/tmp/alignseg_export_kill_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char cmd[4096], out[700], p[1024];
+    const char *model = test_path("reference/infer_tiny/alignseg.pth");
+    const char *img = test_path("reference/infer_tiny/input.png");
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/in' '%s/b' && for i in 1 2 3 4 5 6 7 8; do cp '%s' '%s/in/im'$i'.png'; done && cp '%s' '%s/b/im1.png'",
+             dir, dir, img, dir, img, dir);
+    CHECK(test_run(cmd) == 0, "copies");
+    snprintf(out, sizeof out, "%s/out", dir);
+    const char *opts = "-q --encoder-heads 3 --size 64";
+    for (int k = 0; k < 12; k++) {
+        /* kill at 20..350 ms: while segmenting, staging or committing */
+        snprintf(cmd, sizeof cmd, "timeout -s KILL %.3f '%s' export %s -m '%s' -o '%s' '%s'/in/*.png "
+                 "2>/dev/null",
+                 0.02 + 0.03 * k, test_bin(), opts, model, out, dir);
+        test_run(cmd);
+        CHECK(check_consistent(out) >= 0, "after kill %d: consistent", k);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' export %s -m '%s' -o '%s' '%s'/in/im[1-4].png",
+             test_bin(), opts, model, out, dir);
+    CHECK(test_run(cmd) == 0, "re-run of the first half");
+    int n4 = check_consistent(out);
+    CHECK(n4 >= 4, "at least 4 images: %d", n4);
+    snprintf(cmd, sizeof cmd, "'%s' export %s -m '%s' -o '%s' '%s'/in/*.png 2>'%s/skip.txt'",
+             test_bin(), opts, model, out, dir, dir);
+    CHECK(test_run(cmd) == 0, "second sitting");
+    CHECK(check_consistent(out) == 8, "8 images");
+    snprintf(p, sizeof p, "%s/skip.txt", dir);
+    CHECK(count_lines_with(p, "skipped") >= 1 && count_lines_with(p, "--overwrite") == 1,
+          "skipping is said");
+    snprintf(cmd, sizeof cmd, "find '%s' -name '.*alignseg-*' | grep .", out);
+    CHECK(test_run(cmd) == 1, "no temporaries or journals left");
+    /* the ids of a single run of the same inputs */
+    snprintf(cmd, sizeof cmd,
+             "'%s' export %s -m '%s' -o '%s/single' '%s'/in/*.png && cmp -s '%s/single/coco/annotations.json' "
+             "'%s/coco/annotations.json'",
+             test_bin(), opts, model, dir, dir, dir, out);
+    int same = test_run(cmd) == 0;
+    printf("annotations.json after kills and re-runs %s a single run's\n", same ? "equals" : "differs from");
+    /* duplicates in one call: usage error naming both */
+    snprintf(cmd, sizeof cmd, "'%s' export %s -m '%s' -o '%s' '%s/in/im1.png' '%s/b/im1.png' 2>'%s/dup.txt'",
+             test_bin(), opts, model, out, dir, dir, dir);
+    CHECK(test_run(cmd) == 2, "duplicate names: exit 2");
+    snprintf(p, sizeof p, "%s/dup.txt", dir);
+    CHECK(count_lines_with(p, "in/im1.png") == 1 && count_lines_with(p, "b/im1.png") == 1,
+          "message names both");
+    /* --overwrite with a class name replaces one image, keeps its id */
+    snprintf(cmd, sizeof cmd, "'%s' export %s --overwrite --class 0=cat --class 1=cat -m '%s' -o '%s' '%s/b/im1.png'",
+             test_bin(), opts, model, out, dir);
+    CHECK(test_run(cmd) == 0, "--overwrite --class");
+    CHECK(check_consistent(out) == 8, "still 8 images");
+    snprintf(p, sizeof p, "%s/labelme/im1.json", out);
+    CHECK(count_lines_with(p, "\"label\": \"cat\"") >= 1, "im1 relabelled");
+    snprintf(p, sizeof p, "%s/alignseg-export.json", out);
+    AsJson *j = NULL;
+    AsError err;
+    if (as_json_read_file(p, &j, &err) == 0) {
+        const AsJson *first = as_json_at(as_json_get(j, "images"), 0);
+        CHECK(!strcmp(as_json_str(as_json_get(first, "name"), ""), "im1") &&
+                  as_json_num(as_json_get(first, "id"), 0) == 1,
+              "im1 keeps id 1");
+        as_json_free(j);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
+}
+
+/* Issue 14: 3 shards (one of them empty is fine) merged equal a single export
+ * byte for byte; missing, duplicated, foreign and non-shard folders are
+ * refused naming them; --shard slurm reads the array variables. */
+static void test_cli_shards(void)
+{
+    char dir[] = "/tmp/alignseg_shards_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char cmd[8192], p[1024];
+    const char *model = test_path("reference/infer_tiny/alignseg.pth");
+    const char *img = test_path("reference/infer_tiny/input.png");
+    char opts[1200];
+    snprintf(opts, sizeof opts, "-q -m '%s' --encoder-heads 3 --size 64 --merge-threshold 0.5", model);
+    /* 7 images: the reference input and flipped/cropped copies of it */
+    AsImage im;
+    AsError err;
+    snprintf(p, sizeof p, "%s/in", dir);
+    mkdir(p, 0777);
+    if (as_image_load(img, &im, &err) == 0) {
+        for (int k = 0; k < 7; k++) {
+            int w = im.w - 4 * k, h = im.h - 2 * k;
+            uint8_t *c = malloc((size_t)w * h * 3);
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    memcpy(c + 3 * ((size_t)y * w + x),
+                           im.rgb + 3 * ((size_t)(k % 2 ? h - 1 - y : y) * im.w + x + k), 3);
+            snprintf(p, sizeof p, "%s/in/img%d.png", dir, (k * 5) % 7);
+            CHECK(as_png_write_rgb(p, c, w, h, &err) == 0, "%s", err.msg);
+            free(c);
+        }
+        as_image_free(&im);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' export %s -o '%s/single' '%s'/in/*.png", test_bin(), opts, dir, dir);
+    CHECK(test_run(cmd) == 0, "single export");
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "SLURM_ARRAY_TASK_ID=%d SLURM_ARRAY_TASK_MIN=1 SLURM_ARRAY_TASK_COUNT=3 "
+                 "'%s' export %s --shard slurm -o '%s/s%d' '%s'/in/*.png",
+                 i + 1, test_bin(), opts, dir, i, dir);
+        CHECK(test_run(cmd) == 0, "shard %d", i);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' merge -o '%s/merged' '%s/s2' '%s/s0' '%s/s1'", test_bin(), dir,
+             dir, dir, dir);
+    CHECK(test_run(cmd) == 0, "merge");
+    snprintf(cmd, sizeof cmd, "diff -r '%s/single' '%s/merged'", dir, dir);
+    CHECK(test_run(cmd) == 0, "merged = single export, byte for byte");
+    snprintf(cmd, sizeof cmd, "'%s' export %s --size 96 --shard 2/3 -o '%s/foreign' '%s'/in/*.png",
+             test_bin(), opts, dir, dir);
+    CHECK(test_run(cmd) == 0, "foreign shard");
+    struct {
+        const char *args, *want;
+    } bad[] = { { "s0 s1", "shard 2 of 3 is missing" },
+                { "s0 s1 s1 s2", "s1 are both shard 1" },
+                { "s0 s1 foreign", "foreign is a foreign shard" },
+                { "single", "single is not a shard" } };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        char list[256] = "";
+        char *save = NULL, copy[64];
+        snprintf(copy, sizeof copy, "%s", bad[k].args);
+        for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save))
+            snprintf(list + strlen(list), sizeof list - strlen(list), " '%s/%s'", dir, t);
+        snprintf(cmd, sizeof cmd, "'%s' merge -o '%s/m%zu' %s 2>'%s/merr.txt'", test_bin(), dir, k,
+                 list, dir);
+        CHECK(test_run(cmd) == 1, "merge %s refused", bad[k].args);
+        snprintf(p, sizeof p, "%s/merr.txt", dir);
+        CHECK(count_lines_with(p, bad[k].want) == 1, "merge %s: message names it ('%s')",
+              bad[k].args, bad[k].want);
+        snprintf(p, sizeof p, "%s/m%zu/alignseg-export.json", dir, k);
+        CHECK(access(p, F_OK) != 0, "nothing merged");
+    }
+    snprintf(cmd, sizeof cmd, "'%s' export %s --shard 1/3 -o '%s/s0' '%s'/in/*.png 2>'%s/serr.txt'",
+             test_bin(), opts, dir, dir, dir);
+    CHECK(test_run(cmd) == 1, "another --shard into a shard folder is refused");
+    snprintf(p, sizeof p, "%s/serr.txt", dir);
+    CHECK(count_lines_with(p, "holds shard 0/3") == 1, "message says which shard it holds");
+    snprintf(cmd, sizeof cmd, "'%s' export %s --shard slurm -o '%s/x' '%s/in/img0.png' 2>/dev/null",
+             test_bin(), opts, dir, dir);
+    CHECK(test_run(cmd) == 2, "--shard slurm outside an array job is a usage error");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
 }
 
 /* bool member `key` of object j: 1, 0, or -1 when missing or not a bool */
@@ -899,10 +1140,134 @@ static void test_provenance(void)
     }
 }
 
+/* Issue 11: a dataset exported in two sittings, one image re-exported with a
+ * correction and named classes, is one consistent dataset; another format set
+ * is refused. */
+static void test_dataset(void)
+{
+    char dir[] = "/tmp/alignseg_dataset_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    int w = 8, h = 6;
+    int32_t a[48], b[48], c[48];
+    for (int i = 0; i < 48; i++) {
+        a[i] = (i % 8) < 4 ? 0 : 1;     /* groups 0, 1 */
+        b[i] = i < 24 ? 2 : 0;          /* groups 0, 2 (1 empty) */
+        c[i] = (i / 8) < 3 ? 1 : 0;
+    }
+    AsExportOptions o;
+    as_export_options_default(&o);
+    AsDataset *d = NULL;
+    AsError err;
+    CHECK(as_dataset_open(dir, &o, &d, &err) == 0, "open: %s", err.msg);
+    CHECK(as_dataset_add(d, "a", "a.png", a, w, h, 2, NULL, 0, 0, &err) == 0, "%s", err.msg);
+    CHECK(as_dataset_add(d, "b", "b.png", b, w, h, 3, NULL, 0, 0, &err) == 0, "%s", err.msg);
+    CHECK(as_dataset_commit(d, &err) == 0, "commit: %s", err.msg);
+    as_dataset_free(d);
+    char p[600];
+    snprintf(p, sizeof p, "%s/coco/annotations.json", dir);
+    char *coco1 = test_slurp(p);
+    /* b's annotation lines, to compare after the second sitting */
+    char bline[4][512];
+    int nb = 0;
+    for (char *l = coco1; l && *l && nb < 4;) {
+        char *e = strchr(l, '\n');
+        size_t n = e ? (size_t)(e - l) : strlen(l);
+        if (strstr(l, "\"image_id\":2,") && strstr(l, "\"image_id\":2,") < l + n)
+            snprintf(bline[nb++], sizeof bline[0], "%.*s", (int)n, l);
+        l += n + (e ? 1 : 0);
+    }
+    CHECK(nb == 2, "b has 2 annotations (groups 0 and 2; group 1 has no pixels): %d", nb);
+    snprintf(p, sizeof p, "%s/masks/b/prototype_1.png", dir);
+    CHECK(access(p, F_OK) != 0, "no mask for an empty group");
+
+    /* second sitting: c added, a replaced by a correction with named classes,
+     * group 1 of a hidden (not exported) */
+    CHECK(as_dataset_open(dir, &o, &d, &err) == 0, "reopen: %s", err.msg);
+    CHECK(as_dataset_image_count(d) == 2 && as_dataset_find(d, "b") == 1, "index read back");
+    int cat = 0;
+    CHECK(as_dataset_class(d, "cat", 0, NULL, &cat, &err) == 0 && cat == 4,
+          "new class gets the next free id (1-3 are prototype_0..2): %d", cat);
+    CHECK(as_dataset_class(d, "a/b", 0, NULL, &cat, &err) == AS_ERR_ARG, "bad class name");
+    CHECK(as_dataset_class(d, "cat", 0, NULL, &cat, &err) == 0 && cat == 4, "same class again");
+    int gc[2] = { cat, 0 };
+    a[0] = 1; /* the correction */
+    CHECK(as_dataset_add(d, "c", "c.png", c, w, h, 2, NULL, 0, 0, &err) == 0, "%s", err.msg);
+    CHECK(as_dataset_add(d, "a", "a.png", a, w, h, 2, gc, 0, 0, &err) == 0, "%s", err.msg);
+    CHECK(as_dataset_commit(d, &err) == 0, "commit: %s", err.msg);
+    as_dataset_free(d);
+
+    snprintf(p, sizeof p, "%s/voc/ImageSets/Segmentation/default.txt", dir);
+    char *ds = test_slurp(p);
+    CHECK(ds && !strcmp(ds, "a\nb\nc\n"), "default.txt lists all three by id: %s", ds ? ds : "");
+    free(ds);
+    snprintf(p, sizeof p, "%s/coco/annotations.json", dir);
+    char *coco2 = test_slurp(p);
+    for (int k = 0; k < nb; k++)
+        CHECK(coco2 && strstr(coco2, bline[k]), "b's annotation kept byte for byte: %s", bline[k]);
+    AsJson *j = NULL;
+    CHECK(as_json_read_file(p, &j, &err) == 0, "%s", err.msg);
+    if (j) {
+        const AsJson *ims = as_json_get(j, "images"), *anns = as_json_get(j, "annotations"),
+                     *cats = as_json_get(j, "categories");
+        CHECK(ims && ims->count == 3, "three images");
+        for (size_t i = 0; ims && i < ims->count; i++)
+            CHECK(as_json_num(as_json_get(ims->items[i], "id"), 0) == (double)(i + 1),
+                  "image ids stay 1, 2, 3");
+        bool has_cat = false, has_p1_for_a = false;
+        for (size_t i = 0; cats && i < cats->count; i++)
+            has_cat |= !strcmp(as_json_str(as_json_get(cats->items[i], "name"), ""), "cat");
+        for (size_t i = 0; anns && i < anns->count; i++) {
+            const AsJson *an = anns->items[i];
+            double iid = as_json_num(as_json_get(an, "image_id"), 0);
+            double cid = as_json_num(as_json_get(an, "category_id"), 0);
+            CHECK(as_json_num(as_json_get(an, "id"), 0) == iid * 1000 + cid,
+                  "annotation id = image id * 1000 + class id");
+            has_p1_for_a |= iid == 1 && cid == 2;
+        }
+        CHECK(has_cat, "category cat");
+        CHECK(!has_p1_for_a, "a's hidden group is not exported");
+        as_json_free(j);
+    }
+    snprintf(p, sizeof p, "%s/masks/a/cat.png", dir);
+    CHECK(access(p, F_OK) == 0, "mask named by class");
+    snprintf(p, sizeof p, "%s/masks/a/prototype_0.png", dir);
+    CHECK(access(p, F_OK) != 0, "a's old class masks removed");
+    snprintf(p, sizeof p, "%s/masks/a/prototype_1.png", dir);
+    CHECK(access(p, F_OK) != 0, "a's hidden group has no mask");
+    snprintf(p, sizeof p, "%s/labelme/a.json", dir);
+    CHECK(count_lines_with(p, "\"label\": \"cat\"") >= 1 &&
+              count_lines_with(p, "\"label\": \"prototype_") == 0,
+          "labelme labels are the class names");
+    snprintf(p, sizeof p, "%s/voc/labelmap.txt", dir);
+    CHECK(count_lines_with(p, "cat:") == 1, "labelmap has cat");
+    snprintf(p, sizeof p, "%s/voc/SegmentationClass/a.png", dir);
+    uint8_t *v = NULL;
+    int vw, vh;
+    CHECK(as_png_read_u8(p, &v, &vw, &vh, &err) == 0 && v && v[0] == 0 && v[4] == 0 && v[1 * 8 + 1] == 4,
+          "VOC: corrected pixel 0 and hidden group are background, cat is id 4");
+    free(v);
+    CHECK(count_named_tmp(dir) == 0, "no temporaries left");
+    /* another format set is refused, naming the index */
+    o.formats = AS_EXPORT_VOC;
+    CHECK(as_dataset_open(dir, &o, &d, &err) == AS_ERR_ARG && strstr(err.msg, AS_DATASET_INDEX) &&
+              strstr(err.msg, "voc,masks,coco,labelme"),
+          "other formats refused: %s", err.msg);
+    free(coco1);
+    free(coco2);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "cli")) {
         test_cli();
+        test_cli_dataset();
+        test_cli_shards();
         return check_report("export_cli");
     }
     test_rle_reference();
@@ -912,5 +1277,6 @@ int main(int argc, char **argv)
     test_relative();
     test_exporter();
     test_provenance();
+    test_dataset();
     return check_report("export");
 }

@@ -23,6 +23,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "checkpoint.h"
 #include "image.h"
 #include "json.h"
@@ -48,27 +49,6 @@
 #define MAX_RSS_KB (256L * 1024)
 /* CPU seconds a case may take before the child is killed (hang guard) */
 #define CPU_GUARD (SANITIZED ? 20 : 2)
-
-static char tmpdir[256];
-
-static char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int slot;
-    char *b = buf[slot++ & 7];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f)
-        return;
-    CHECK(len == 0 || fwrite(data, 1, len, f) == len, "write %s", path);
-    fclose(f);
-}
 
 /* ---- growable byte buffer ---- */
 typedef struct {
@@ -101,7 +81,7 @@ static void write_safetensors(const char *path, const Buf *header, size_t data)
     put(&f, header->b, header->n);
     for (size_t i = 0; i < data; i++)
         putc_(&f, 0);
-    write_file(path, f.b, f.n);
+    test_write_file(path, f.b, f.n);
     free(f.b);
 }
 
@@ -149,7 +129,7 @@ static const char *make_st_strings(void)
     for (int i = 0; i < 250000; i++)
         puts_(&h, i ? ",\"x\"" : "\"x\"");
     puts_(&h, "]}");
-    const char *path = tmp_path("strings.safetensors");
+    const char *path = test_tmp_path("strings.safetensors");
     write_safetensors(path, &h, 0);
     free(h.b);
     return path;
@@ -167,7 +147,7 @@ static const char *make_st_entries(void)
         puts_(&h, e);
     }
     putc_(&h, '}');
-    const char *path = tmp_path("entries.safetensors");
+    const char *path = test_tmp_path("entries.safetensors");
     write_safetensors(path, &h, 4);
     free(h.b);
     return path;
@@ -185,7 +165,7 @@ static void write_pth(const char *path, const Buf *pkl, const char *storage, con
         CHECK(as_zipw_add(&w, storage, data, n, 64, &err) == 0, "%s", err.msg);
     CHECK(as_zipw_finish(&w, &out, &len, &err) == 0, "%s", err.msg);
     as_zipw_free(&w);
-    write_file(path, out, len);
+    test_write_file(path, out, len);
     free(out);
 }
 
@@ -198,7 +178,7 @@ static const char *make_memo_copies(void)
     for (int i = 0; i < 60; i++)
         put(&p, step, sizeof step);
     putc_(&p, '.');
-    const char *path = tmp_path("memo.pth");
+    const char *path = test_tmp_path("memo.pth");
     write_pth(path, &p, NULL, NULL, 0);
     free(p.b);
     return path;
@@ -287,7 +267,7 @@ static void write_deflated_pth(const char *path, const Buf *pkl, const Buf *body
     put_le(&z, cds, 4);
     put_le(&z, cd, 4);
     put_le(&z, 0, 2);
-    write_file(path, z.b, z.n);
+    test_write_file(path, z.b, z.n);
     free(z.b);
 }
 
@@ -299,7 +279,7 @@ static const char *make_inflate_gib(void)
     uint32_t crc;
     pickle_tensor(&pkl, "w", (int64_t)1 << 28, 4);
     deflate_zeros(&body, 1024, &crc);
-    const char *path = tmp_path("inflate.pth");
+    const char *path = test_tmp_path("inflate.pth");
     write_deflated_pth(path, &pkl, &body, (uint64_t)1 << 30, crc);
     free(pkl.b);
     free(body.b);
@@ -314,7 +294,7 @@ static const char *make_inflate_past(void)
     uint32_t crc;
     pickle_tensor(&pkl, "w", (int64_t)1 << 18, (int64_t)1 << 18);
     deflate_zeros(&body, 8, &crc);
-    const char *path = tmp_path("inflate_past.pth");
+    const char *path = test_tmp_path("inflate_past.pth");
     write_deflated_pth(path, &pkl, &body, (uint64_t)1 << 20, crc);
     free(pkl.b);
     free(body.b);
@@ -364,8 +344,8 @@ static const char *make_jpeg_lie(void)
         }
     }
     CHECK(patched && len > 2000 && len < 4000, "JPEG of %lu bytes with a SOF0", len);
-    const char *path = tmp_path("lie.jpg");
-    write_file(path, mem, len);
+    const char *path = test_tmp_path("lie.jpg");
+    test_write_file(path, mem, len);
     free(mem);
     return path;
 }
@@ -378,7 +358,7 @@ static const char *make_weights(const char *file, float bad)
     AsError err;
     AsPValue *sd = as_pv_dict(true);
     as_pv_dict_set_str(sd, "blocks.0.norm1.weight", as_pv_tensor_f32(2, sh, w, true), &err);
-    const char *path = tmp_path(file);
+    const char *path = test_tmp_path(file);
     CHECK(as_pth_write(path, "archive", sd, &err) == 0, "%s", err.msg);
     as_pv_free(sd);
     return path;
@@ -393,7 +373,7 @@ static const char *make_st_escape(void)
 {
     Buf h = { 0 };
     puts_(&h, "{\"evil\\n\\u001b[31mred\\u001b[0m\\u0007\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}");
-    const char *path = tmp_path("escape.safetensors");
+    const char *path = test_tmp_path("escape.safetensors");
     write_safetensors(path, &h, 4);
     free(h.b);
     return path;
@@ -412,8 +392,8 @@ static const char *make_zip_escape(void)
     as_zipw_add(&w, "ev\x1b[2Jil\r/data.pkl", pkl.b, pkl.n, 64, &err);
     as_zipw_finish(&w, &out, &len, &err);
     as_zipw_free(&w);
-    const char *path = tmp_path("zipname.pth");
-    write_file(path, out, len);
+    const char *path = test_tmp_path("zipname.pth");
+    test_write_file(path, out, len);
     free(out);
     free(pkl.b);
     return path;
@@ -421,7 +401,7 @@ static const char *make_zip_escape(void)
 
 static const char *make_fifo(const char *name)
 {
-    const char *path = tmp_path(name);
+    const char *path = test_tmp_path(name);
     CHECK(mkfifo(path, 0600) == 0, "mkfifo %s: %s", path, strerror(errno));
     return path;
 }
@@ -430,7 +410,7 @@ static const char *make_fifo_png(void) { return make_fifo("fifo.png"); }
 static const char *make_fifo_npy(void) { return make_fifo("fifo.npy"); }
 static const char *make_fifo_json(void) { return make_fifo("fifo.json"); }
 static const char *dev_null(void) { return "/dev/null"; }
-static const char *the_dir(void) { return tmpdir; }
+static const char *the_dir(void) { return test_tmpdir(); }
 
 typedef enum { L_CKPT, L_IMAGE, L_NPY, L_JSON } Loader;
 
@@ -553,16 +533,9 @@ static void run_case(const Case *c)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/as_limits_XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (!test_tmpdir())
         return 1;
-    }
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i]);
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
     return check_report("hostile_limits");
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "cpu.h"
 #include "activations.h"
 #include "attention.h"
 #include "linear.h"
@@ -64,7 +65,7 @@ static void test_gelu_accuracy(void)
             break;
         }
     }
-    printf("gelu: worst error %.2f of the tolerance (simd %d)\n", worst, as_kernels_simd());
+    printf("gelu: worst error %.2f of the tolerance (%s path)\n", worst, as_cpu_path_name(as_cpu_path()));
     CHECK(y[0] == 0.0f && y[5] == 0.0f && y[4] == 60.0f, "gelu at 0, -60, 60");
     float inf[2] = { INFINITY, NAN };
     as_gelu_inplace(inf, 2);

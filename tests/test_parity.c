@@ -11,9 +11,9 @@
 #include "check.h"
 #include "checkpoint.h"
 #include "image.h"
-#include "resample.h"
 #include "model.h"
 #include "npy.h"
+#include "resample.h"
 #include "segment.h"
 #include "vit.h"
 
@@ -620,6 +620,30 @@ static void run_hooks(void)
     CHECK(rc == AS_ERR_CANCELLED && p.calls == 1, "cancel after block 1: rc %d, %d calls", rc,
           p.calls);
     CHECK(r.tokens == NULL, "no result after cancel");
+    /* the stage-timing hook: the timed forward pass is the forward pass
+     * (reference tokens and CLS attention), and it reports its stages */
+    AsVitWorkspace ws;
+    as_vit_workspace_init(&ws);
+    AsVitTiming tm;
+    memset(&tm, 0xff, sizeof tm); /* must be overwritten */
+    rc = as_vit_forward_timed(&m->enc, in.data, 64, 64, &ws, NULL, &tm, &err);
+    CHECK(rc == 0, "as_vit_forward_timed: %s", err.msg);
+    if (!rc) {
+        cmp_f32("infer_tiny (timed)", "infer_tiny", "tokens.npy", ws.tokens, (int64_t)ws.n * ws.dim);
+        cmp_f32("infer_tiny (timed)", "infer_tiny", "cls_attn.npy", ws.cls_attn,
+                (int64_t)ws.heads * ws.n);
+        double sum = 0;
+        int bad = 0;
+        for (int k = 0; k < AS_VIT_STAGE_COUNT; k++) {
+            bad += !(tm.seconds[k] >= 0.0) || !strcmp(as_vit_stage_name((AsVitStage)k), "?");
+            sum += tm.seconds[k];
+        }
+        CHECK(!bad && sum > 0.0, "stage timings: %d bad, %g s in all", bad, sum);
+        CHECK(!strcmp(as_vit_stage_name(AS_VIT_QKV), "norm1+qkv") &&
+                  !strcmp(as_vit_stage_name(AS_VIT_STAGE_COUNT), "?"),
+              "stage names");
+    }
+    as_vit_workspace_free(&ws);
     as_npy_free(&in);
     as_model_free(m);
 }

@@ -10,7 +10,16 @@
 #   - the input-size action re-segments at the new size (recorded in the
 #     export's alignseg-export.json), and a random model's export is marked
 #     untrained (provenance, labelme flags, COCO info),
-#   - a hostile checkpoint and an unreadable image give an error (exit 1), not a crash.
+#   - a hostile checkpoint and an unreadable image give an error (exit 1), not a crash,
+#   - the rough edges of issue 11 stay fixed (section 4): the foreground tile
+#     follows the mass slider, an unreadable image clears the previous one, the
+#     size drop-down leaves no GLib warning, Cancel then Segment Again, keep
+#     aspect, the similarity overlay follows the opacity, the photo shows
+#     without a model, head counts in the model line, a narrow window, the
+#     export notice, the scripting actions; and no run writes a GLib WARNING
+#     or CRITICAL to stderr.
+# Each run prints one "state:" line on stdout (window-testhooks.c) that the
+# checks read.
 # Usage: test_viewer_smoke.sh VIEWER_BINARY   (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
 # Skips (exit 77) without xvfb-run or Debian's python3 with PIL.
 set -u
@@ -21,6 +30,11 @@ PY=/usr/bin/python3
 command -v xvfb-run >/dev/null 2>&1 || { echo "SKIP: xvfb-run missing"; exit 77; }
 [ -x "$PY" ] && "$PY" -c 'import PIL' 2>/dev/null || { echo "SKIP: python3-pil missing"; exit 77; }
 
+# one X server for all runs (each xvfb-run costs seconds)
+if [ -z "${ALIGNSEG_SMOKE_IN_XVFB:-}" ]; then
+    ALIGNSEG_SMOKE_IN_XVFB=1 exec xvfb-run -a -s "-screen 0 1280x860x24" sh "$0" "$@"
+fi
+
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT INT TERM
 export GSK_RENDERER=cairo GSETTINGS_BACKEND=memory GDK_BACKEND=x11 NO_AT_BRIDGE=1
@@ -30,12 +44,26 @@ export OPENBLAS_NUM_THREADS=1 XDG_RUNTIME_DIR="$TMP" HOME="$TMP"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fail=0
 
-run() { # run OUT.png EXTRA ARGS... ; prints the exit status
+run() { # run OUT.png EXTRA ARGS... ; prints the exit status; stdout in $TMP/out, stderr in $TMP/log
     out=$1
     shift
-    timeout 240 xvfb-run -a -s "-screen 0 1280x860x24" "$VIEWER" --screenshot "$out" "$@" \
-        >"$TMP/log" 2>&1
-    echo $?
+    timeout 240 "$VIEWER" --screenshot "$out" "$@" >"$TMP/out" 2>"$TMP/log"
+    rc=$?
+    # GLib/GTK warnings and criticals are bugs (the missing session bus of a bare Xvfb is not)
+    if grep -E "(WARNING|CRITICAL) \*\*" "$TMP/log" | grep -v "Unable to acquire session bus" \
+        >"$TMP/warn"; then
+        echo "FAIL: GLib warnings with $*:" >&2
+        cat "$TMP/warn" >&2
+        echo 99
+        return
+    fi
+    echo $rc
+}
+state() { # state KEY: the value of KEY in the last run's state line
+    sed -n 's/^state: //p' "$TMP/out" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1
+}
+state_has() { # state_has TEXT: the state line contains TEXT
+    grep "^state: " "$TMP/out" | grep -qF -- "$1"
 }
 
 MODEL="$DATA/reference/infer_tiny/alignseg.pth"
@@ -159,6 +187,133 @@ printf 'not a picture' >"$TMP/broken.png"
 rc=$(run "$TMP/bad2.png" --encoder-heads 3 -m "$MODEL" "$TMP/broken.png")
 if [ "$rc" != 1 ]; then
     echo "FAIL: broken image: exit $rc, expected 1"; cat "$TMP/log"; fail=1
+fi
+
+# 4. issue 11's rough edges, each through a scripted run
+SAMPLE_DIR=$(cd "$DATA/../../data/samples" && pwd)
+CAT="$SAMPLE_DIR/chelsea.png"
+T="--encoder-heads 3 --decoder-heads 3 -m $MODEL"
+
+# 4.1 the foreground tile follows the mass slider while the attention view shows:
+#     moving it there gives the same window as moving it before showing the view
+rc=$(run "$TMP/mass_live.png" $T --size 64 --view attention --action "win.mass-kept(0.23)" "$CAT")
+rc2=$(run "$TMP/mass_first.png" $T --size 64 --action "win.mass-kept(0.23)" --action "win.view('attention')" "$CAT")
+if [ "$rc" != 0 ] || [ "$rc2" != 0 ]; then
+    echo "FAIL: mass slider runs exited $rc / $rc2"; fail=1
+elif ! state_has 'mass-label="Attention mass kept 0.23: the '; then
+    echo "FAIL: the attention view does not say what the mass keeps:"; cat "$TMP/out"; fail=1
+else
+    "$PY" - "$TMP/mass_live.png" "$TMP/mass_first.png" <<'EOF' || fail=1
+import sys
+from PIL import Image, ImageChops
+a, b = (Image.open(p).convert("RGB") for p in sys.argv[1:3])
+if a.size != b.size:
+    sys.exit("FAIL: window sizes differ %s %s" % (a.size, b.size))
+w, h = a.size
+box = (0, 0, w, h - 40)  # the status bar holds timings
+d = ImageChops.difference(a.crop(box), b.crop(box)).getbbox()
+if d:
+    sys.exit("FAIL: the attention view differs after moving the mass slider live, in %s" % (d,))
+print("foreground tile follows the mass slider")
+EOF
+fi
+
+# 4.2 an unreadable image after a good one: nothing of the good one stays
+mkdir -p "$TMP/trunc"
+cp "$CAT" "$TMP/trunc/a_good.png"
+head -c 2000 "$CAT" >"$TMP/trunc/b_truncated.png"
+rc=$(run "$TMP/trunc1.png" $T --size 64 --action win.next "$TMP/trunc/a_good.png")
+if [ "$rc" != 1 ]; then
+    echo "FAIL: truncated image: exit $rc, expected 1"; cat "$TMP/log"; fail=1
+elif [ -n "$(state image)" ] || [ "$(state export)" != disabled ] || [ "$(state input)" != 0x0 ] ||
+     state_has 'status="a_good'; then
+    echo "FAIL: after an unreadable image:"; cat "$TMP/out"; fail=1
+elif state_has 'error=""' || ! state_has 'b_truncated.png — 2 of 2 — could not be read'; then
+    echo "FAIL: the unreadable image is not named:"; cat "$TMP/out"; fail=1
+fi
+rc=$(run "$TMP/trunc2.png" $T --size 64 --action win.next --action win.next "$TMP/trunc/a_good.png")
+if [ "$rc" = 99 ] || [ "$(state image)" != a_good.png ] || ! state_has 'error=""'; then
+    echo "FAIL: the error banner stays after a good image:"; cat "$TMP/out"; fail=1
+fi
+
+# 4.3 choosing an input size in the drop-down: re-segmented, no GLib warning (run checks)
+rc=$(run "$TMP/size224.png" $T --size 64 --action "win.input-size(224)" "$CAT")
+if [ "$rc" != 0 ] || [ "$(state input)" != 224x224 ]; then
+    echo "FAIL: input size 224: exit $rc"; cat "$TMP/out"; fail=1
+fi
+
+# 4.4 Cancel, then Segment Again
+rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel "$CAT")
+if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || ! state_has "cancelled" || state_has 'notice=""'; then
+    echo "FAIL: after Cancel (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+rc=$(run "$TMP/rerun.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel \
+    --action win.rerun "$CAT")
+if [ "$rc" != 0 ] || [ "$(state input)" != 896x896 ]; then
+    echo "FAIL: Segment Again after Cancel (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+
+# 4.5 keep aspect: chelsea (451x300) at input 448 keeps its shape
+rc=$(run "$TMP/aspect.png" $T --size 448 --action "win.keep-aspect(true)" "$CAT")
+if [ "$rc" != 0 ] || [ "$(state input)" != 448x304 ]; then
+    echo "FAIL: keep aspect: exit $rc, input $(state input), expected 448x304"; fail=1
+fi
+
+# 4.6 the similarity overlay follows the opacity slider
+run "$TMP/sim0.png" $T --size 64 --view similarity --action "win.opacity(0)" "$CAT" >/dev/null
+run "$TMP/sim1.png" $T --size 64 --view similarity --action "win.opacity(1)" "$CAT" >/dev/null
+"$PY" - "$TMP/sim0.png" "$TMP/sim1.png" <<'EOF' || fail=1
+import sys
+from PIL import Image, ImageChops
+a, b = (Image.open(p).convert("RGB") for p in sys.argv[1:3])
+w, h = a.size
+box = (0, 60, w - 320, h - 120)  # the picture (not the side panel, status or scale)
+if ImageChops.difference(a.crop(box), b.crop(box)).getbbox() is None:
+    sys.exit("FAIL: the similarity view looks the same at opacity 0 and 1")
+print("similarity overlay follows the opacity")
+EOF
+
+# 4.7 no model: the photo shows (with the offer to open one); head counts in the model line
+rc=$(run "$TMP/nomodel.png" "$CAT")
+if [ "$rc" != 0 ] || [ "$(state page)" != views ] || [ "$(state image)" != chelsea.png ] ||
+   [ "$(state nomodel)" != 1 ]; then
+    echo "FAIL: without a model (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+rc=$(run "$TMP/heads.png" $T --size 64 "$CAT")
+if ! state_has "width 48, 3 heads; decoder 5 prototypes, 3 heads"; then
+    echo "FAIL: head counts not in the model line:"; cat "$TMP/out"; fail=1
+fi
+
+# 4.8 the window fits half of a 1920 px screen
+mw=$(state min-width)
+if [ -z "$mw" ] || [ "$mw" -gt 960 ]; then
+    echo "FAIL: the window cannot be narrower than $mw px"; fail=1
+fi
+
+# 4.9 scripting: every slider and export by action; the export is announced
+rc=$(run "$TMP/script.png" $T --size 64 --action "win.prototype-count(3)" \
+    --action "win.merge-threshold(0.5)" --action "win.mass-kept(0.4)" --action "win.opacity(0.8)" \
+    --action "win.export-folder('$TMP/scripted')" "$CAT")
+if [ "$rc" != 0 ] || [ "$(state k)" != 3 ] || [ "$(state merge)" != 0.5 ] ||
+   [ "$(state mass)" != 0.4 ] || [ "$(state opacity)" != 0.8 ] ||
+   [ ! -f "$TMP/scripted/coco/annotations.json" ] || ! state_has 'notice="Exported chelsea.png'; then
+    echo "FAIL: scripted sliders and export (exit $rc):"; cat "$TMP/out" "$TMP/log"; fail=1
+fi
+"$PY" - "$TMP/scripted" "$TMP/out" <<'EOF' || fail=1
+import json, os, re, sys
+d, out = sys.argv[1], open(sys.argv[2]).read()
+legend = re.search(r'legend="([^"]*)"', out).group(1).split(";")
+shown = [n.split(" ")[0] for n in legend if n.startswith("prototype_")]
+coco = json.load(open(os.path.join(d, "coco", "annotations.json")))
+cats = [c["name"] for c in coco["categories"]]
+masks = sorted(os.path.splitext(m)[0] for m in os.listdir(os.path.join(d, "masks", "chelsea")))
+if cats != shown or masks != sorted(shown):
+    sys.exit("FAIL: legend %s, COCO categories %s, masks %s" % (legend, cats, masks))
+print("export names match the legend: %s" % shown)
+EOF
+rc=$(run "$TMP/badaction.png" $T --size 64 --action "win.no-such-action" "$CAT")
+if [ "$rc" != 2 ] || ! grep -q "no-such-action" "$TMP/log"; then
+    echo "FAIL: an unknown action: exit $rc, expected 2"; cat "$TMP/log"; fail=1
 fi
 
 [ $fail = 0 ] && echo "viewer smoke test passed"

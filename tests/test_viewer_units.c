@@ -3,6 +3,7 @@
  * clamping, zoom arithmetic, label shares, colourising, patch similarity,
  * cross-attention maps, file-name and index helpers. Also times the
  * slider path (merge + relabel + colourise) on a 480x480 ViT-S/16 sized result. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "check.h"
 #include "image.h"
 #include "merge.h"
+#include "model.h"
 #include "vutil.h"
 
 static double luminance(const uint8_t c[3])
@@ -314,6 +316,75 @@ static void bench_slider(void)
     free(assign), free(queries), free(attn), free(labels), free(argb);
 }
 
+/* The attention-mass curve and count behind the attention view's read-out. */
+static void test_mass_curve(void)
+{
+    const float attn[5] = { 0.1f, 0.4f, -1.0f, 0.3f, 0.2f };
+    float curve[5];
+    vu_mass_curve(attn, 5, curve);
+    const float want[5] = { 0.4f, 0.7f, 0.9f, 1.0f, 1.0f };
+    for (int i = 0; i < 5; i++)
+        CHECK(fabsf(curve[i] - want[i]) < 1e-6f, "curve[%d] = %g, want %g", i, curve[i], want[i]);
+    CHECK(vu_mass_count(curve, 5, 0.6) == 2, "0.6 of the mass: the 2 largest");
+    CHECK(vu_mass_count(curve, 5, 0.7) == 2, "exactly 0.7: still 2");
+    CHECK(vu_mass_count(curve, 5, 0.05) == 1, "a little mass: 1");
+    CHECK(vu_mass_count(curve, 5, 1.0) == 4, "all the mass: the positive ones");
+    const float zero[4] = { 0, 0, 0, 0 };
+    float zc[4];
+    vu_mass_curve(zero, 4, zc);
+    CHECK(fabsf(zc[1] - 0.5f) < 1e-6f && zc[3] == 1.0f, "no mass: a straight line");
+}
+
+/* Head-count hints from core's own load errors (issue 11, item 9: infer_small8
+ * failed with "decoder heads 3 do not divide the width 64" and no hint). */
+static void test_heads_hint(void)
+{
+    char hint[256];
+    const char *dir = getenv("ALIGNSEG_TESTDATA") ? getenv("ALIGNSEG_TESTDATA") : "tests/data";
+    char path[1024];
+    snprintf(path, sizeof path, "%s/reference/infer_small8/alignseg.pth", dir);
+    AsModel *m = NULL;
+    AsError err = { 0 };
+    AsModelOptions mo = { 0 };
+    mo.encoder_heads = 4; /* the decoder keeps its default of 3 */
+    int rc = as_model_load(path, NULL, &mo, &m, &err);
+    CHECK(rc != 0, "infer_small8 with 3 decoder heads does not load");
+    as_model_free(m);
+    CHECK(vu_heads_hint(err.msg, hint, sizeof hint), "a hint for: %s", err.msg);
+    CHECK(strstr(hint, "Decoder heads must divide the width 64: 1, 2, 4, 8, 16, 32 or 64") &&
+              strstr(hint, "try 2 or 4"),
+          "hint: %s", hint);
+    CHECK(vu_heads_hint("x: encoder heads 5 do not divide the width 48", hint, sizeof hint) &&
+              strstr(hint, "Encoder heads must divide the width 48: 1, 2, 3, 4, 6, 8, 12, 16, 24 or 48") &&
+              strstr(hint, "try 4 or 6"),
+          "encoder hint: %s", hint);
+    CHECK(vu_heads_hint("m.pth: cannot infer the encoder heads: width 48 is not a multiple of 64; "
+                        "give the head count", hint, sizeof hint) && strstr(hint, "width 48"),
+          "inferring hint: %s", hint);
+    CHECK(!vu_heads_hint("m.pth: truncated file", hint, sizeof hint) && hint[0] == 0,
+          "no hint for other errors");
+}
+
+/* Hidden and empty groups are not exported; the rest are numbered from 0
+ * like the files (issue 11, item 4: at K=3 "Prototype 5" became prototype_2,
+ * groups at 0 % got categories, hiding did not change the export). */
+static void test_export_numbering(void)
+{
+    const double share[4] = { 0.5, 0.0, 0.3, 0.2 };
+    const bool vis[4] = { true, true, false, true };
+    int32_t idx[4];
+    CHECK(vu_export_index(share, vis, 4, idx) == 2 && idx[0] == 0 && idx[1] == -1 &&
+              idx[2] == -1 && idx[3] == 1,
+          "export index %d %d %d %d", idx[0], idx[1], idx[2], idx[3]);
+    CHECK(vu_export_index(share, NULL, 4, idx) == 3 && idx[2] == 1 && idx[3] == 2,
+          "all shown: only the empty group drops");
+    int32_t labels[8] = { 0, 2, 3, 3, AS_LABEL_BACKGROUND, 0, 2, 3 };
+    const int m = vu_compact_labels(labels, 8, 4, vis, AS_LABEL_BACKGROUND, idx);
+    const int32_t want[8] = { 0, AS_LABEL_BACKGROUND, 1, 1, AS_LABEL_BACKGROUND, 0,
+                              AS_LABEL_BACKGROUND, 1 };
+    CHECK(m == 2 && !memcmp(labels, want, sizeof want), "compacted labels (m = %d)", m);
+}
+
 int main(void)
 {
     test_viridis();
@@ -326,6 +397,9 @@ int main(void)
     test_maps();
     test_files();
     test_pyramid();
+    test_mass_curve();
+    test_heads_hint();
+    test_export_numbering();
     bench_slider();
     return check_report("viewer_units");
 }

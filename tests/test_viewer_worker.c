@@ -90,8 +90,8 @@ int main(void)
     CHECK(s.model->untrained, "random model is marked untrained");
 
     /* A is still running (or queued) when B arrives: A must be cancelled */
-    guint ja = worker_segment(w, cat, s.model, 224);
-    guint jb = worker_segment(w, coffee, s.model, 224);
+    guint ja = worker_segment(w, cat, s.model, 224, FALSE);
+    guint jb = worker_segment(w, coffee, s.model, 224, FALSE);
     wait_for(&s, jb);
     CHECK(s.result[ja] == NULL, "the first image's job was cancelled (no result)");
     CHECK(s.error[ja] == NULL, "cancelling is not an error: %s", s.error[ja] ? s.error[ja] : "");
@@ -105,18 +105,30 @@ int main(void)
     }
 
     /* same image, model and size: from the cache, the very same result */
-    guint jc = worker_segment(w, coffee, s.model, 224);
+    guint jc = worker_segment(w, coffee, s.model, 224, FALSE);
     wait_for(&s, jc);
     CHECK(s.cached[jc] && s.result[jc] == s.result[jb], "second request served from the cache");
 
     /* another input size is another cache entry */
-    guint jd = worker_segment(w, coffee, s.model, 160);
+    guint jd = worker_segment(w, coffee, s.model, 160, FALSE);
     wait_for(&s, jd);
     CHECK(s.result[jd] && !s.cached[jd] && s.result[jd]->r.in_w == 160,
           "a new input size runs the model again");
 
+    /* keep-aspect input (issue 11, item 8): the 600x400 photo is not squeezed
+     * into a square; longer side 224, both sides multiples of the patch */
+    guint jk = worker_segment(w, coffee, s.model, 224, TRUE);
+    wait_for(&s, jk);
+    CHECK(s.result[jk] && !s.cached[jk], "keep-aspect is another cache entry");
+    if (s.result[jk]) {
+        const AsResult *r = &s.result[jk]->r;
+        CHECK(r->in_w == 224 && r->in_h < r->in_w && r->in_h % 16 == 0 && r->in_h >= 144 &&
+                  r->in_h <= 160 && r->gh == r->in_h / 16,
+              "keep-aspect input %dx%d for a 600x400 photo", r->in_w, r->in_h);
+    }
+
     /* bad files: error events naming the file */
-    guint je = worker_segment(w, "/nonexistent/dir/cat.png", s.model, 224);
+    guint je = worker_segment(w, "/nonexistent/dir/cat.png", s.model, 224, FALSE);
     wait_for(&s, je);
     CHECK(s.error[je] && strstr(s.error[je], "cat.png"), "missing image: %s",
           s.error[je] ? s.error[je] : "(no error)");
@@ -127,6 +139,19 @@ int main(void)
     CHECK(s.error[jf] && strstr(s.error[jf], "alignseg-viewer-junk.pth"), "hostile checkpoint: %s",
           s.error[jf] ? s.error[jf] : "(no error)");
     g_unlink(junk);
+
+    /* a wrong head count is explained with the counts that fit (issue 11, item 9) */
+    char *small8 = g_build_filename(g_getenv("ALIGNSEG_TESTDATA") ? g_getenv("ALIGNSEG_TESTDATA")
+                                                                   : "tests/data",
+                                    "reference", "infer_small8", "alignseg.pth", NULL);
+    AsModelOptions mo4 = { 0 };
+    mo4.encoder_heads = 4;
+    guint jh = worker_load_model(w, small8, NULL, &mo4, FALSE);
+    wait_for(&s, jh);
+    CHECK(jh < 16 && s.error[jh] && strstr(s.error[jh], "decoder heads 3 do not divide the width 64") &&
+              strstr(s.error[jh], "try 2 or 4"),
+          "head-count hint: %s", jh < 16 && s.error[jh] ? s.error[jh] : "(no error)");
+    g_free(small8);
 
     worker_free(w);
     for (int i = 0; i < 16; i++) {

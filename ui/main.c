@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "pool.h"
 #include "window.h"
 
@@ -62,12 +63,11 @@ static void startup(GApplication *app, gpointer data)
         { "win.open-folder", { "<Ctrl><Shift>o", NULL } },
         { "win.open-model", { "<Ctrl>m", NULL } },
         { "win.export", { "<Ctrl>e", NULL } },
-        { "win.next", { "Right", "Page_Down", NULL } },
-        { "win.previous", { "Left", "Page_Up", NULL } },
-        { "win.zoom-fit", { "f", "0", "<Ctrl>0", NULL } },
-        { "win.zoom-one", { "1", NULL } },
-        { "win.zoom-in", { "plus", "equal", "<Ctrl>plus", NULL } },
-        { "win.zoom-out", { "minus", "<Ctrl>minus", NULL } },
+        /* bare keys (Left, Right, f, 1, +, -, F5) are the window's own
+         * shortcuts (window-actions.c), so a focused slider keeps its keys */
+        { "win.zoom-fit", { "<Ctrl>0", NULL } },
+        { "win.zoom-in", { "<Ctrl>plus", NULL } },
+        { "win.zoom-out", { "<Ctrl>minus", NULL } },
         { "win.cancel", { "Escape", NULL } },
         { "win.view::segmentation", { "<Alt>1", NULL } },
         { "win.view::attention", { "<Alt>2", NULL } },
@@ -100,7 +100,8 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     GtkApplication *app = GTK_APPLICATION(gapp);
     GVariantDict *d = g_application_command_line_get_options_dict(cl);
     ViewerOptions opt = { 0 };
-    const char *model = NULL, *backbone = NULL, *shot = NULL, *view = NULL, *exp = NULL, *acts = NULL;
+    const char *model = NULL, *backbone = NULL, *shot = NULL, *view = NULL, *exp = NULL;
+    const char **acts = NULL;
     const char **rest = NULL;
     int eh = 0, dh = 0, size = 0, threads = 0;
     gboolean untrained = FALSE, timing = FALSE;
@@ -109,7 +110,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_variant_dict_lookup(d, "screenshot", "^&ay", &shot);
     g_variant_dict_lookup(d, "view", "&s", &view);
     g_variant_dict_lookup(d, "export", "^&ay", &exp);
-    g_variant_dict_lookup(d, "action", "&s", &acts);
+    g_variant_dict_lookup(d, "action", "^a&s", &acts);
     g_variant_dict_lookup(d, "encoder-heads", "i", &eh);
     g_variant_dict_lookup(d, "decoder-heads", "i", &dh);
     g_variant_dict_lookup(d, "size", "i", &size);
@@ -160,6 +161,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_free(ashot);
     g_free(aexp);
     g_free(rest);
+    g_free(acts);
     return 0;
 }
 
@@ -169,14 +171,44 @@ static void on_shutdown(GApplication *app, gpointer data)
     g_exit_status = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(app), "exit-status"));
 }
 
+/* Where the translations are: ALIGNSEG_LOCALEDIR; the build tree's po/ when
+ * this is the uninstalled binary (build/ui/alignseg-viewer, as the README
+ * runs it); else the installed locale directory. Newly allocated. */
+static char *locale_dir(void)
+{
+    const char *env = g_getenv("ALIGNSEG_LOCALEDIR");
+    if (env && *env)
+        return g_strdup(env);
+#if defined(VIEWER_BUILD_UIDIR) && defined(VIEWER_BUILD_LOCALEDIR)
+    char *exe = g_file_read_link("/proc/self/exe", NULL);
+    char *dir = exe ? g_path_get_dirname(exe) : NULL;
+    char *rdir = dir ? realpath(dir, NULL) : NULL, *rbuild = realpath(VIEWER_BUILD_UIDIR, NULL);
+    const gboolean uninstalled = rdir && rbuild && !strcmp(rdir, rbuild) &&
+                                 g_file_test(VIEWER_BUILD_LOCALEDIR, G_FILE_TEST_IS_DIR);
+    free(rdir);
+    free(rbuild);
+    g_free(dir);
+    g_free(exe);
+    if (uninstalled)
+        return g_strdup(VIEWER_BUILD_LOCALEDIR);
+#endif
+    return g_strdup(VIEWER_LOCALEDIR);
+}
+
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "");
-    const char *localedir = g_getenv("ALIGNSEG_LOCALEDIR");
-    bindtextdomain(GETTEXT_PACKAGE, localedir && *localedir ? localedir : VIEWER_LOCALEDIR);
+    char *localedir = locale_dir();
+    bindtextdomain(GETTEXT_PACKAGE, localedir);
+    g_free(localedir);
     bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
     textdomain(GETTEXT_PACKAGE);
 
+    AsError cpu_err = { 0 };
+    if (as_cpu_check(&cpu_err)) { /* ALIGNSEG_CPU names a path this CPU lacks, or none */
+        fprintf(stderr, "alignseg-viewer: %s\n", cpu_err.msg);
+        return 1;
+    }
     GApplicationFlags flags = G_APPLICATION_HANDLES_COMMAND_LINE;
     for (int i = 1; i < argc; i++)
         if (!strncmp(argv[i], "--screenshot", 12) || !strcmp(argv[i], "--timing"))
@@ -203,11 +235,14 @@ int main(int argc, char **argv)
           N_("CPU threads for the network (default: all cores)"), N_("N") },
         { "untrained", 0, 0, G_OPTION_ARG_NONE, NULL,
           N_("Start with a randomly initialised ViT-S/16 (output is meaningless)"), NULL },
-        { "screenshot", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
-          "Render the window to a PNG once the result shows, then quit", "FILE" },
-        { "view", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, NULL, "Initial view", "NAME" },
-        { "action", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_STRING, NULL,
-          "Activate these actions (comma-separated) once the result shows", "LIST" },
+        { "view", 0, 0, G_OPTION_ARG_STRING, NULL,
+          N_("Show this view: segmentation, attention, prototypes or similarity"), N_("NAME") },
+        { "action", 0, 0, G_OPTION_ARG_STRING_ARRAY, NULL,
+          N_("Once the image is segmented, activate this action (repeatable, in order; see "
+             "below)"),
+          N_("NAME(ARG)") },
+        { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, NULL,
+          N_("After the actions, write the window to this PNG file and quit"), N_("FILE") },
         { "export", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
           "Export the first result to DIR (as Ctrl+E does)", "DIR" },
         { "timing", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, NULL,
@@ -219,7 +254,21 @@ int main(int argc, char **argv)
     g_application_set_option_context_description(
         G_APPLICATION(app),
         _("Checkpoints: DINO backbones (ViT-S/16, ViT-S/8, ViT-B/16, ViT-B/8) from the "
-          "facebookresearch/dino release; AlignSeg checkpoints from the AlignSeg authors."));
+          "facebookresearch/dino release; AlignSeg checkpoints from the AlignSeg authors.\n\n"
+          "Actions for --action (ARG in GVariant text; each waits for the one before, "
+          "including a re-segmentation it starts):\n"
+          "  win.prototype-count(K)       prototype count, 1..Q\n"
+          "  win.merge-threshold(T)       merge threshold, 0..1.05 (above 1: off)\n"
+          "  win.mass-kept(M)             attention mass kept as foreground, 0.05..1\n"
+          "  win.opacity(A)               overlay opacity, 0..1\n"
+          "  win.input-size(PIXELS)       model input size\n"
+          "  win.keep-aspect(true)        keep the photo's aspect ratio\n"
+          "  win.view('NAME')             segmentation, attention, prototypes, similarity\n"
+          "  win.next, win.previous       another image of the folder\n"
+          "  win.cancel, win.rerun        cancel the running job, segment again\n"
+          "  win.export-folder('DIR')     export the current image into DIR\n"
+          "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
+          "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);
     g_signal_connect(app, "command-line", G_CALLBACK(command_line), NULL);
     g_signal_connect(app, "shutdown", G_CALLBACK(on_shutdown), NULL);

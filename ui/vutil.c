@@ -357,3 +357,130 @@ int vu_step_index(int cur, int count, int step)
     int i = (cur + step) % count;
     return i < 0 ? i + count : i;
 }
+
+/* ---- attention mass ---- */
+
+static int cmp_float_desc(const void *a, const void *b)
+{
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+void vu_mass_curve(const float *attn, int n, float *curve)
+{
+    if (n <= 0)
+        return;
+    double total = 0;
+    for (int i = 0; i < n; i++) {
+        curve[i] = attn[i] > 0 && attn[i] == attn[i] ? attn[i] : 0.0f;
+        total += curve[i];
+    }
+    qsort(curve, (size_t)n, sizeof *curve, cmp_float_desc);
+    double acc = 0;
+    for (int i = 0; i < n; i++) {
+        acc += curve[i];
+        curve[i] = total > 0 ? (float)(acc / total) : (float)(i + 1) / (float)n;
+    }
+    curve[n - 1] = 1.0f;
+}
+
+int vu_mass_count(const float *curve, int n, double mass)
+{
+    for (int i = 0; i < n; i++)
+        if (curve[i] >= mass - 1e-7)
+            return i + 1;
+    return n;
+}
+
+/* ---- model options ---- */
+
+bool vu_heads_hint(const char *msg, char *buf, size_t len)
+{
+    int heads = 0, width = 0;
+    const char *which = NULL;
+    const char *p;
+    if (len)
+        buf[0] = 0;
+    if (!msg || !len)
+        return false;
+    if ((p = strstr(msg, "encoder heads ")) && sscanf(p, "encoder heads %d do not divide the width %d",
+                                                     &heads, &width) == 2)
+        which = "Encoder";
+    else if ((p = strstr(msg, "decoder heads ")) &&
+             sscanf(p, "decoder heads %d do not divide the width %d", &heads, &width) == 2)
+        which = "Decoder";
+    else if ((p = strstr(msg, "cannot infer the encoder heads: width ")) &&
+             sscanf(p, "cannot infer the encoder heads: width %d", &width) == 1)
+        which = "Encoder";
+    if (!which || width < 1 || width > 1 << 20)
+        return false;
+    char list[256] = "";
+    size_t used = 0;
+    int below = 0, above = 0, count = 0, last = 0;
+    for (int h = 1; h <= width && h <= 64; h++) {
+        if (width % h)
+            continue;
+        if (count++ && used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, ", ");
+        if (used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%d", h);
+        last = h;
+        if (h <= heads)
+            below = h;
+        if (h >= heads && !above)
+            above = h;
+    }
+    /* "a, b or c": the last separator reads "or" */
+    char *comma = count > 1 ? strrchr(list, ',') : NULL;
+    char tail[32] = "";
+    if (comma) {
+        snprintf(tail, sizeof tail, " or %d", last);
+        *comma = 0;
+    }
+    char nearest[64] = "";
+    if (heads > 0 && below && above && below != above)
+        snprintf(nearest, sizeof nearest, "; try %d or %d", below, above);
+    else if (heads > 0 && (below || above))
+        snprintf(nearest, sizeof nearest, "; try %d", above ? above : below);
+    else if (heads <= 0 && width % 64 != 0)
+        snprintf(nearest, sizeof nearest, "; ViT-S uses 6, ViT-B 12 (width / 64)");
+    snprintf(buf, len, "%s heads must divide the width %d: %s%s%s (Model…, %s heads).", which,
+             width, list, tail, nearest, which);
+    return true;
+}
+
+/* ---- export numbering ---- */
+
+int vu_export_index(const double *share, const bool *visible, int g, int32_t *index)
+{
+    int m = 0;
+    for (int i = 0; i < g; i++)
+        index[i] = (!visible || visible[i]) && share[i] > 0 ? m++ : -1;
+    return m;
+}
+
+int vu_compact_labels(int32_t *labels, size_t n, int g, const bool *visible,
+                      int32_t background_label, int32_t *index)
+{
+    if (g <= 0)
+        return 0;
+    double *count = calloc((size_t)g, sizeof *count);
+    int32_t *map = index ? index : malloc((size_t)g * sizeof *map);
+    if (!count || !map) {
+        free(count);
+        if (!index)
+            free(map);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < g)
+            count[labels[i]] += 1;
+    const int m = vu_export_index(count, visible, g, map);
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] >= 0 && labels[i] < g)
+            labels[i] = map[labels[i]] >= 0 ? map[labels[i]] : background_label;
+    free(count);
+    if (!index)
+        free(map);
+    return m;
+}

@@ -72,6 +72,18 @@ void vu_colourise(const int32_t *labels, int w, int h, int g, const uint8_t *col
                   const bool *visible, const uint8_t *fg, int gh, int gw, bool contours,
                   double alpha, uint8_t *argb, int stride);
 
+/* What an export writes: groups that are shown and cover some pixels, in
+ * group order, numbered from 0 like the files (prototype_0, ...). index[g]
+ * = the group's number in the export, or -1 (hidden or empty). visible may
+ * be NULL (all shown). Returns how many groups are exported. */
+int vu_export_index(const double *share, const bool *visible, int g, int32_t *index);
+/* Apply that to a label map (n pixels, labels 0..g-1, others background):
+ * counts each group's pixels, drops hidden and empty groups (their pixels
+ * become background_label) and renumbers the rest 0..m-1 in place. index
+ * (g entries, may be NULL) receives the mapping. Returns m. */
+int vu_compact_labels(int32_t *labels, size_t n, int g, const bool *visible,
+                      int32_t background_label, int32_t *index);
+
 /* ---- maps ---- */
 
 /* Cosine similarity of token idx to every token: out (n). tokens (n, dim). */
@@ -93,6 +105,28 @@ void vu_halve_xrgb(const uint8_t *src, int sw, int sh, int sstride, uint8_t *dst
 /* Pyramid level to draw an image at display scale s (1 = 1:1): the level l
  * (size 2^-l) with 2^-l >= s, i.e. floor(log2(1/s)), clamped to 0..nlevels-1. */
 int vu_pyramid_level(double scale, int nlevels);
+
+/* ---- attention mass ---- */
+
+/* The cumulative attention-mass curve: curve[i] = share of the total mass in
+ * the i+1 largest of the n values (negative values count as 0; all zero:
+ * a straight line). curve[n-1] = 1. */
+void vu_mass_curve(const float *attn, int n, float *curve);
+/* How many of the largest values it takes to reach mass (0..1) of the total,
+ * by the same curve (before the blur and small-component removal of the
+ * foreground mask). */
+int vu_mass_count(const float *curve, int n, double mass);
+
+/* ---- model options ---- */
+
+/* A hint for a model that failed to load over a head count, from core's
+ * message ("encoder heads H do not divide the width W", "decoder heads H ...",
+ * "cannot infer the encoder heads: width W is not a multiple of 64"): the
+ * head counts that divide W and the one nearest to H, e.g. "Decoder heads
+ * must divide the width 64: 1, 2, 4, 8, 16, 32 or 64; try 2 or 4 (Model…,
+ * Decoder heads)". Writes buf and returns true when msg is such a message;
+ * false (buf empty) otherwise. */
+bool vu_heads_hint(const char *msg, char *buf, size_t len);
 
 /* ---- files ---- */
 

@@ -96,6 +96,9 @@ static void run_dialog(ViewerWindow *w, DialogKind kind)
         if (last)
             start = g_path_get_dirname(last);
         g_free(last);
+    } else if (kind == DLG_EXPORT) {
+        /* the dataset exported to last, not the photos' folder */
+        start = vw_settings_get_path(w, "last-export-folder");
     } else {
         start = vw_settings_get_path(w, "last-folder");
     }
@@ -136,10 +139,22 @@ static int viewer_export_all(ViewerWindow *w, const char *dir, AsError *err)
         *dot = 0;
     int rc = as_relabel(r->assign, r->gh, r->gw, r->q, w->group, w->ngroups, fg_only ? w->fg : NULL,
                         ih, iw, NULL, labels, err);
+    /* hidden and empty groups are not exported; the rest are numbered as
+     * the legend shows them (prototype_0, ...) */
+    int exported = 0;
+    if (rc == 0) {
+        bool vis[AS_MAX_GROUPS];
+        for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+            vis[g] = vw_group_visible(w, g);
+        exported = vu_compact_labels(labels, (size_t)iw * ih, w->ngroups, vis, AS_LABEL_BACKGROUND,
+                                     NULL);
+        if (exported < 0)
+            rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", w->image->path);
+    }
     if (rc == 0)
         rc = as_exporter_open(dir, &eo, &x, err);
     if (rc == 0)
-        rc = as_exporter_add(x, base, w->image->path, labels, iw, ih, w->ngroups, err);
+        rc = as_exporter_add(x, base, w->image->path, labels, iw, ih, exported, err);
     if (rc == 0)
         as_exporter_set_input_size(x, r->in_w, r->in_h);
     if (rc == 0)
@@ -163,9 +178,14 @@ void vw_export_to(ViewerWindow *w, const char *dir)
         vw_show_error(w, err.msg);
         return;
     }
-    char *t = g_strdup_printf(_("Exported VOC, masks, COCO and labelme files to %s"), dir);
-    gtk_label_set_text(GTK_LABEL(w->hover_label), t);
+    if (w->settings)
+        g_settings_set_string(w->settings, "last-export-folder", dir);
+    char *base = g_path_get_basename(w->image->path);
+    char *t = g_strdup_printf(_("Exported %s (VOC, masks, COCO and labelme files) to %s"), base,
+                              dir);
+    vw_show_notice(w, t, FALSE);
     g_free(t);
+    g_free(base);
 #else
     (void)dir;
     vw_show_error(w, _("Export is not available in this build (core/output/export.h is missing)."));
@@ -196,6 +216,15 @@ void vw_size_dropdown_fill(ViewerWindow *w)
     g_object_unref(list);
 }
 
+/* Index of size in the drop-down, or -1. */
+static int size_choice_index(ViewerWindow *w, int size)
+{
+    for (int i = 0; i < w->n_size_choices; i++)
+        if (w->size_choices[i] == size)
+            return i;
+    return -1;
+}
+
 /* A new input size: remembered, and the current image segmented again (a
  * result computed at that size before comes from the cache). */
 static void set_input_size(ViewerWindow *w, int size)
@@ -205,7 +234,21 @@ static void set_input_size(ViewerWindow *w, int size)
     w->input_size = size;
     if (w->settings)
         g_settings_set_int(w->settings, "input-size", size);
-    vw_size_dropdown_fill(w);
+    /* Refill only for a size the list lacks: replacing the drop-down's model
+     * while it reports the user's choice (we are called from its
+     * notify::selected) left GLib warnings and criticals behind. */
+    if (size_choice_index(w, size) < 0)
+        vw_size_dropdown_fill(w);
+    if (w->model)
+        vw_segment_current(w);
+}
+
+static void on_keep_aspect(ViewerWindow *w, GtkCheckButton *b)
+{
+    const gboolean on = gtk_check_button_get_active(b);
+    if (on == w->keep_aspect)
+        return;
+    w->keep_aspect = on;
     if (w->model)
         vw_segment_current(w);
 }
@@ -233,7 +276,7 @@ static const struct {
     DialogKind kind;
 } dialog_actions[] = {
     { "win.open-image", DLG_IMAGE },     { "win.open-folder", DLG_FOLDER },
-    { "win.open-model", DLG_MODEL },     { "win.open-backbone", DLG_BACKBONE },
+    { "win.open-model-file", DLG_MODEL }, { "win.open-backbone", DLG_BACKBONE },
     { "win.export", DLG_EXPORT },
 };
 
@@ -275,6 +318,13 @@ static void act_step(GtkWidget *widget, const char *action, GVariant *param)
     vw_step_image(VIEWER_WINDOW(widget), !strcmp(action, "win.next") ? +1 : -1);
 }
 
+static void act_model_dialog(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    (void)param;
+    vw_model_dialog_show(VIEWER_WINDOW(widget));
+}
+
 static void act_random(GtkWidget *widget, const char *action, GVariant *param)
 {
     (void)action;
@@ -287,14 +337,73 @@ static void act_cancel(GtkWidget *widget, const char *action, GVariant *param)
     ViewerWindow *w = VIEWER_WINDOW(widget);
     (void)action;
     (void)param;
+    const gboolean running = w->last_job > w->done_job;
     worker_cancel_all(w->worker);
     vw_progress_hide(w);
+    if (running && !w->result) {
+        w->cancelled = TRUE;
+        vw_update_status(w);
+        vw_show_notice(w, _("Cancelled. Segment Again (F5) runs the network on this image."),
+                       TRUE);
+    }
 }
 
+/* Through the drop-down when it lists the size, as a person chooses it. */
 static void act_input_size(GtkWidget *widget, const char *action, GVariant *param)
 {
+    ViewerWindow *w = VIEWER_WINDOW(widget);
     (void)action;
-    set_input_size(VIEWER_WINDOW(widget), g_variant_get_int32(param));
+    const int size = g_variant_get_int32(param);
+    const int i = size_choice_index(w, size);
+    if (i >= 0)
+        gtk_drop_down_set_selected(GTK_DROP_DOWN(w->size_dropdown), (guint)i);
+    else
+        set_input_size(w, size);
+}
+
+static void act_keep_aspect(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    gtk_check_button_set_active(GTK_CHECK_BUTTON(VIEWER_WINDOW(widget)->aspect_check),
+                                g_variant_get_boolean(param));
+}
+
+static void act_rerun(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    (void)param;
+    vw_segment_current(VIEWER_WINDOW(widget));
+}
+
+static void act_export_folder(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    vw_export_to(VIEWER_WINDOW(widget), g_variant_get_string(param, NULL));
+}
+
+/* The side panel's sliders as actions taking their value (for scripts and
+ * the command line's --action). */
+static const struct {
+    const char *action;
+    size_t offset; /* of the GtkAdjustment in ViewerWindow */
+    const char *type;
+} slider_actions[] = {
+    { "win.prototype-count", G_STRUCT_OFFSET(ViewerWindow, k_adj), "i" },
+    { "win.merge-threshold", G_STRUCT_OFFSET(ViewerWindow, merge_adj), "d" },
+    { "win.mass-kept", G_STRUCT_OFFSET(ViewerWindow, mass_adj), "d" },
+    { "win.opacity", G_STRUCT_OFFSET(ViewerWindow, opacity_adj), "d" },
+};
+
+static void act_slider(GtkWidget *widget, const char *action, GVariant *param)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(slider_actions); i++) {
+        if (strcmp(action, slider_actions[i].action))
+            continue;
+        GtkAdjustment *adj = G_STRUCT_MEMBER(GtkAdjustment *, widget, slider_actions[i].offset);
+        gtk_adjustment_set_value(adj, g_variant_is_of_type(param, G_VARIANT_TYPE_INT32)
+                                          ? g_variant_get_int32(param)
+                                          : g_variant_get_double(param));
+    }
 }
 
 static void act_view(GtkWidget *widget, const char *action, GVariant *param)
@@ -313,10 +422,31 @@ void vw_actions_class_init(GtkWidgetClass *wc)
     gtk_widget_class_install_action(wc, "win.next", NULL, act_step);
     gtk_widget_class_install_action(wc, "win.previous", NULL, act_step);
     gtk_widget_class_install_action(wc, "win.random-model", NULL, act_random);
+    gtk_widget_class_install_action(wc, "win.open-model", NULL, act_model_dialog);
     gtk_widget_class_install_action(wc, "win.cancel", NULL, act_cancel);
     gtk_widget_class_install_action(wc, "win.view", "s", act_view);
     gtk_widget_class_install_action(wc, "win.input-size", "i", act_input_size);
+    gtk_widget_class_install_action(wc, "win.keep-aspect", "b", act_keep_aspect);
+    gtk_widget_class_install_action(wc, "win.rerun", NULL, act_rerun);
+    gtk_widget_class_install_action(wc, "win.export-folder", "s", act_export_folder);
+    for (size_t i = 0; i < G_N_ELEMENTS(slider_actions); i++)
+        gtk_widget_class_install_action(wc, slider_actions[i].action, slider_actions[i].type,
+                                        act_slider);
+    /* Bare keys in the widget's own (bubble-phase) shortcuts, not application
+     * accelerators: a focused entry gets +/- first. (Left/Right: on_key.) */
+    static const struct {
+        guint key;
+        const char *action;
+    } keys[] = {
+        { GDK_KEY_f, "win.zoom-fit" },      { GDK_KEY_0, "win.zoom-fit" },
+        { GDK_KEY_1, "win.zoom-one" },      { GDK_KEY_plus, "win.zoom-in" },
+        { GDK_KEY_equal, "win.zoom-in" },   { GDK_KEY_minus, "win.zoom-out" },
+        { GDK_KEY_F5, "win.rerun" },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++)
+        gtk_widget_class_add_binding_action(wc, keys[i].key, 0, keys[i].action, NULL);
     gtk_widget_class_bind_template_callback(wc, on_size);
+    gtk_widget_class_bind_template_callback(wc, on_keep_aspect);
 }
 
 /* ---------------------------------------------------------------- drag and drop */
@@ -343,8 +473,36 @@ static gboolean on_drop(GtkDropTarget *t, const GValue *value, double x, double 
 }
 
 
+/* Left/Right and Page Up/Down step through the folder unless a widget that
+ * uses them has the focus (a slider, a drop-down, a text field); GtkWindow's
+ * own arrow-key focus moves would take them in the bubble phase. */
+static gboolean on_key(GtkEventControllerKey *k, guint keyval, guint keycode, GdkModifierType mods,
+                       gpointer data)
+{
+    ViewerWindow *w = data;
+    (void)k;
+    (void)keycode;
+    int step = 0;
+    if (keyval == GDK_KEY_Right || keyval == GDK_KEY_Page_Down)
+        step = +1;
+    else if (keyval == GDK_KEY_Left || keyval == GDK_KEY_Page_Up)
+        step = -1;
+    if (!step || (mods & (GDK_CONTROL_MASK | GDK_ALT_MASK | GDK_SHIFT_MASK)))
+        return FALSE;
+    for (GtkWidget *f = gtk_root_get_focus(GTK_ROOT(w)); f; f = gtk_widget_get_parent(f))
+        if (GTK_IS_RANGE(f) || GTK_IS_EDITABLE(f) || GTK_IS_DROP_DOWN(f) || GTK_IS_POPOVER(f))
+            return FALSE;
+    vw_step_image(w, step);
+    return TRUE;
+}
+
 void vw_actions_init(ViewerWindow *w)
 {
+    GtkEventController *keys = gtk_event_controller_key_new();
+    gtk_event_controller_set_propagation_phase(keys, GTK_PHASE_CAPTURE);
+    g_signal_connect(keys, "key-pressed", G_CALLBACK(on_key), w);
+    gtk_widget_add_controller(GTK_WIDGET(w), keys);
+
     GtkDropTarget *drop = gtk_drop_target_new(GDK_TYPE_FILE_LIST, GDK_ACTION_COPY);
     g_signal_connect(drop, "drop", G_CALLBACK(on_drop), w);
     gtk_widget_add_controller(GTK_WIDGET(w), GTK_EVENT_CONTROLLER(drop));

@@ -7,6 +7,7 @@
  *                      file dialogs, export, input size, drag and drop
  *   window-views.c     the four views: relabelling, legend, tiles, colour
  *                      scales, patch similarity, hover read-outs
+ *   window-model.c     the Model… dialog (head counts, backbone, recent models)
  *   window-testhooks.c the scripted run: --action, --view, --export,
  *                      --screenshot and --timing
  * Only these files include this header. */
@@ -42,17 +43,30 @@ struct _ViewerWindow {
     GtkWidget *sim_area, *sim_label, *sim_scale;
     GtkWidget *k_scale, *merge_scale, *mass_scale, *opacity_scale;
     GtkWidget *contours_check, *fg_check, *smooth_check, *head_dropdown, *legend;
-    GtkWidget *size_row, *size_dropdown;
+    GtkWidget *size_row, *size_dropdown, *aspect_check;
+    GtkWidget *notice_revealer, *notice_label, *notice_rerun, *nomodel_revealer;
+    GtkWidget *fg_area; /* the attention view's foreground-mask tile */
+    GtkWidget *mass_curve, *mass_label;
+    float *mass_cum;    /* (n) cumulative attention-mass curve of the result */
+    GtkWidget *switcher, *switcher_scroller, *bottom_switcher;
+    guint narrow_idle;
     int size_choices[8], n_size_choices;
     GtkWidget *status_label, *hover_label, *side_panel;
     GtkAdjustment *k_adj, *merge_adj, *mass_adj, *opacity_adj;
 
     GSettings *settings; /* NULL when the schema is not installed */
     ViewerOptions opt;
-    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export, *opt_actions;
+    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export;
+    char **opt_actions;    /* --action, run in order once the first result shows */
+    int next_action;       /* index of the next one to run */
+    guint action_tick_id;  /* the tick callback running them, 0 if none */
+    gboolean view_applied; /* --view was applied */
     gboolean exported;
     gboolean filling_sizes; /* the size drop-down is being refilled: not a user choice */
     int input_size;
+    gboolean keep_aspect; /* input keeps the photo's aspect, longer side input_size */
+    gboolean cancelled;   /* the current image's job was cancelled */
+    gboolean failed;      /* the current image could not be read or segmented */
 
     Worker *worker;
     ViewerModel *model;
@@ -79,6 +93,7 @@ struct _ViewerWindow {
     int legend_groups;          /* groups shown in the legend (-1: rebuild) */
     int32_t *legend_sig;        /* group of each prototype when the legend was built */
     GtkWidget *legend_share[AS_MAX_GROUPS], *legend_check[AS_MAX_GROUPS];
+    GtkWidget *legend_name[AS_MAX_GROUPS];
 
     /* similarity view */
     int sim_patch;
@@ -101,6 +116,10 @@ struct _ViewerWindow {
 /* window.c */
 void vw_set_exit(ViewerWindow *w, int status);
 void vw_show_error(ViewerWindow *w, const char *msg);
+void vw_hide_error(ViewerWindow *w);
+/* an information strip (e.g. where an export went) until dismissed or
+ * replaced; offer_rerun adds a Segment Again button */
+void vw_show_notice(ViewerWindow *w, const char *msg, gboolean offer_rerun);
 const char *vw_stage_name(const char *stage);
 void vw_progress_show(ViewerWindow *w, const char *text, double fraction);
 void vw_progress_hide(ViewerWindow *w);
@@ -118,6 +137,11 @@ void vw_actions_init(ViewerWindow *w);
 void vw_export_to(ViewerWindow *w, const char *dir);
 void vw_size_dropdown_fill(ViewerWindow *w);
 
+/* window-model.c */
+void vw_model_dialog_show(ViewerWindow *w);
+/* put path first in the recent-models setting */
+void vw_recent_models_add(ViewerWindow *w, const char *path);
+
 /* window-views.c */
 void vw_views_class_init(GtkWidgetClass *wc);
 void vw_views_init(ViewerWindow *w);
@@ -128,6 +152,8 @@ void vw_update_similarity(ViewerWindow *w);
 /* a new result: per-result arrays, K range, head chooser, views */
 void vw_views_set_result(ViewerWindow *w, ViewerResult *r);
 void vw_free_result_arrays(ViewerWindow *w);
+/* group g is shown (legend toggles, isolation) */
+bool vw_group_visible(ViewerWindow *w, int g);
 
 /* window-testhooks.c */
 void vw_testhooks_start(ViewerWindow *w);

@@ -5,8 +5,50 @@
 #include "window-private.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* ---------------------------------------------------------------- screenshot + timing */
+
+static const char *revealed_text(GtkWidget *revealer, GtkWidget *label)
+{
+    return gtk_revealer_get_reveal_child(GTK_REVEALER(revealer))
+               ? gtk_label_get_text(GTK_LABEL(label))
+               : "";
+}
+
+/* One line on stdout that a test can check without reading pixels: what the
+ * window shows, whether Export is possible, the banner and notice texts and
+ * the narrowest the window can be. */
+static void print_state(ViewerWindow *w)
+{
+    int min_w = 0;
+    gtk_widget_measure(GTK_WIDGET(w), GTK_ORIENTATION_HORIZONTAL, -1, &min_w, NULL, NULL, NULL);
+    char *model = g_strdelimit(g_strdup(gtk_label_get_text(GTK_LABEL(w->model_label))), "\n", ' ');
+    GString *legend = g_string_new(NULL); /* the legend's names, ";"-separated */
+    for (int g = 0; w->result && g < w->ngroups && g < AS_MAX_GROUPS; g++)
+        if (w->legend_name[g])
+            g_string_append_printf(legend, "%s%s", g ? ";" : "",
+                                   gtk_label_get_text(GTK_LABEL(w->legend_name[g])));
+    char *img = w->image ? g_path_get_basename(w->image->path) : g_strdup("");
+    printf("state: page=%s view=%s image=%s input=%dx%d groups=%d export=%s k=%g merge=%g "
+           "mass=%g opacity=%g min-width=%d status=\"%s\" error=\"%s\" notice=\"%s\" "
+           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\"\n",
+           gtk_stack_get_visible_child_name(GTK_STACK(w->content)),
+           gtk_stack_get_visible_child_name(GTK_STACK(w->views)), img,
+           w->result ? w->result->r.in_w : 0, w->result ? w->result->r.in_h : 0, w->ngroups,
+           gtk_widget_is_sensitive(GTK_WIDGET(w)) && w->result ? "enabled" : "disabled",
+           gtk_adjustment_get_value(w->k_adj), gtk_adjustment_get_value(w->merge_adj),
+           gtk_adjustment_get_value(w->mass_adj), gtk_adjustment_get_value(w->opacity_adj), min_w,
+           gtk_label_get_text(GTK_LABEL(w->status_label)),
+           revealed_text(w->banner_revealer, w->banner_label),
+           revealed_text(w->notice_revealer, w->notice_label),
+           gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)),
+           model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str);
+    g_string_free(legend, TRUE);
+    fflush(stdout);
+    g_free(img);
+    g_free(model);
+}
 
 static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
 {
@@ -18,11 +60,17 @@ static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data
         gtk_revealer_get_child_revealed(GTK_REVEALER(w->progress_revealer)) !=
             gtk_revealer_get_reveal_child(GTK_REVEALER(w->progress_revealer)) ||
         gtk_revealer_get_child_revealed(GTK_REVEALER(w->banner_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->banner_revealer));
+            gtk_revealer_get_reveal_child(GTK_REVEALER(w->banner_revealer)) ||
+        gtk_revealer_get_child_revealed(GTK_REVEALER(w->notice_revealer)) !=
+            gtk_revealer_get_reveal_child(GTK_REVEALER(w->notice_revealer)) ||
+        gtk_revealer_get_child_revealed(GTK_REVEALER(w->nomodel_revealer)) !=
+            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)) ||
+        gtk_stack_get_transition_running(GTK_STACK(w->views));
     if (++w->shot_frames < 4 || (settling && w->shot_frames < 120)) {
         gtk_widget_queue_draw(widget);
         return G_SOURCE_CONTINUE;
     }
+    print_state(w);
     int wd = gtk_widget_get_width(widget), ht = gtk_widget_get_height(widget);
     GdkPaintable *p = gtk_widget_paintable_new(widget);
     GtkSnapshot *snap = gtk_snapshot_new();
@@ -135,41 +183,78 @@ static void start_timing(ViewerWindow *w)
     gtk_widget_queue_draw(w->seg_area);
 }
 
+/* The parameter type of an installed action, NULL if it takes none or is unknown. */
+static const GVariantType *action_param_type(ViewerWindow *w, const char *name, gboolean *found)
+{
+    GtkWidgetClass *wc = GTK_WIDGET_GET_CLASS(w);
+    GType owner;
+    const char *n, *property;
+    const GVariantType *t;
+    *found = FALSE;
+    for (guint i = 0; gtk_widget_class_query_action(wc, i, &owner, &n, &t, &property); i++)
+        if (!strcmp(n, name)) {
+            *found = TRUE;
+            return t;
+        }
+    return NULL;
+}
+
+/* Activate one --action: NAME or NAME(ARG) in GVariant text, e.g.
+ * win.mass-kept(0.23), win.export-folder('out'). An integer is accepted
+ * where the action takes a double. */
+static void run_action(ViewerWindow *w, const char *detailed)
+{
+    char *name = NULL;
+    GVariant *param = NULL;
+    GError *e = NULL;
+    if (!g_action_parse_detailed_name(detailed, &name, &param, &e)) {
+        g_printerr("alignseg-viewer: --action %s: %s\n", detailed, e->message);
+        g_error_free(e);
+        vw_set_exit(w, 2);
+        return;
+    }
+    gboolean installed = FALSE;
+    const GVariantType *want = action_param_type(w, name, &installed);
+    if (installed && want && param && g_variant_type_equal(want, G_VARIANT_TYPE_DOUBLE) &&
+        g_variant_is_of_type(param, G_VARIANT_TYPE_INT32)) {
+        GVariant *d = g_variant_ref_sink(g_variant_new_double(g_variant_get_int32(param)));
+        g_variant_unref(param);
+        param = d;
+    }
+    if (installed && ((want == NULL) != (param == NULL) ||
+                      (want && !g_variant_is_of_type(param, want)))) {
+        g_printerr("alignseg-viewer: --action %s: %s takes %s\n", detailed, name,
+                   want ? g_variant_type_peek_string(want) : "no argument");
+        vw_set_exit(w, 2);
+    } else if (!gtk_widget_activate_action_variant(GTK_WIDGET(w), name, param)) {
+        g_printerr("alignseg-viewer: no action %s\n", detailed);
+        vw_set_exit(w, 2);
+    }
+    if (param)
+        g_variant_unref(param);
+    g_free(name);
+}
+
+static gboolean action_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data);
+
+/* Run the remaining --action entries, one per frame (so each shows before the
+ * next, as for a person). An action that starts a job (a new input size, the
+ * next image) is waited for, unless the next action is win.cancel. Then
+ * --export, --timing and --screenshot. */
 void vw_maybe_finish_startup(ViewerWindow *w)
 {
     if (!w->opt_screenshot && !w->opt.timing && !w->opt_export && !w->opt_actions)
         return;
-    if (w->opt_actions) {
-        /* e.g. "win.next,win.input-size(224),app.about": exercise actions like a
-         * user would, before the view, export and screenshot options apply */
-        const guint job_before = w->last_job;
-        char **names = g_strsplit(w->opt_actions, ",", -1);
-        g_free(w->opt_actions);
-        w->opt_actions = NULL;
-        for (int i = 0; names[i]; i++) {
-            char *name = NULL;
-            GVariant *param = NULL;
-            GError *e = NULL;
-            if (!names[i][0])
-                continue;
-            /* detailed names carry a parameter: win.input-size(224), win.view('prototypes') */
-            if (!g_action_parse_detailed_name(names[i], &name, &param, &e)) {
-                g_printerr("alignseg-viewer: %s: %s\n", names[i], e->message);
-                g_error_free(e);
-                continue;
-            }
-            if (!gtk_widget_activate_action_variant(GTK_WIDGET(w), name, param))
-                g_printerr("alignseg-viewer: no action %s\n", names[i]);
-            if (param)
-                g_variant_unref(param);
-            g_free(name);
-        }
-        g_strfreev(names);
-        if (w->last_job != job_before)
-            return; /* an action started a job: finish when it is done */
+    if (w->opt_view && !w->view_applied) {
+        w->view_applied = TRUE;
+        gtk_widget_activate_action(GTK_WIDGET(w), "win.view", "s", w->opt_view);
     }
-    if (w->opt_view)
-        gtk_stack_set_visible_child_name(GTK_STACK(w->views), w->opt_view);
+    if (w->opt_actions && w->opt_actions[w->next_action]) {
+        if (!w->action_tick_id)
+            w->action_tick_id =
+                gtk_widget_add_tick_callback(GTK_WIDGET(w), action_tick, NULL, NULL);
+        return;
+    }
     if (w->opt_export && w->result && !w->exported) {
         w->exported = TRUE;
         vw_export_to(w, w->opt_export);
@@ -181,6 +266,32 @@ void vw_maybe_finish_startup(ViewerWindow *w)
     if (w->timing_step > 0)
         return;
     start_screenshot(w);
+}
+
+static gboolean action_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)clock;
+    (void)data;
+    const char *a = w->opt_actions[w->next_action];
+    if (!a) {
+        w->action_tick_id = 0;
+        return G_SOURCE_REMOVE;
+    }
+    const guint job_before = w->last_job;
+    w->next_action++;
+    run_action(w, a);
+    const char *next = w->opt_actions[w->next_action];
+    if (w->last_job != job_before && w->last_job > w->done_job &&
+        !(next && g_str_has_prefix(next, "win.cancel"))) {
+        w->action_tick_id = 0;
+        return G_SOURCE_REMOVE; /* resumes when the job ends (on_worker_event) */
+    }
+    if (next)
+        return G_SOURCE_CONTINUE;
+    w->action_tick_id = 0;
+    vw_maybe_finish_startup(w);
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean shot_timeout(gpointer data)

@@ -8,6 +8,8 @@
 
 #include "vutil.h"
 
+static void update_mass(ViewerWindow *w);
+
 /* ---------------------------------------------------------------- relabel */
 
 static void group_colour(int g, double rgb[3])
@@ -52,7 +54,7 @@ static char *group_name(ViewerWindow *w, int g)
     int members = 0;
     for (int k = 0; k < r->q; k++)
         if (w->group[k] == g) {
-            g_string_append_printf(s, members ? "+%d" : "%d", k + 1);
+            g_string_append_printf(s, members ? "+%d" : "%d", k); /* from 0, as the files */
             members++;
         }
     char *t = members > 1 ? g_strdup_printf(_("Prototypes %s"), s->str)
@@ -61,7 +63,30 @@ static char *group_name(ViewerWindow *w, int g)
     return t;
 }
 
-static bool group_visible(ViewerWindow *w, int g)
+/* The legend's name of group g: its name in an export (prototype_N, N from 0
+ * over the shown, non-empty groups) and the prototypes it merges. */
+static char *legend_name(ViewerWindow *w, int g, const int32_t *index)
+{
+    const AsResult *r = &w->result->r;
+    GString *m = g_string_new(NULL); /* the merged prototypes, e.g. "0+2" */
+    for (int k = 0; k < r->q; k++)
+        if (w->group[k] == g)
+            g_string_append_printf(m, m->len ? "+%d" : "%d", k);
+    char *t = index[g] >= 0 ? g_strdup_printf("prototype_%d (%s)", index[g], m->str)
+                            : g_strdup_printf(_("not exported (%s)"), m->str);
+    g_string_free(m, TRUE);
+    return t;
+}
+
+static void legend_export_index(ViewerWindow *w, int32_t *index)
+{
+    bool vis[AS_MAX_GROUPS];
+    for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+        vis[g] = vw_group_visible(w, g);
+    vu_export_index(w->share, vis, w->ngroups < AS_MAX_GROUPS ? w->ngroups : AS_MAX_GROUPS, index);
+}
+
+bool vw_group_visible(ViewerWindow *w, int g)
 {
     const AsResult *r = &w->result->r;
     if (w->isolate >= 0 && w->isolate < r->q)
@@ -80,11 +105,16 @@ static void rebuild_legend(ViewerWindow *w)
     if (w->result && w->legend_sig && w->legend_groups == w->ngroups &&
         !memcmp(w->legend_sig, w->group, (size_t)q * sizeof *w->group)) {
         w->legend_building = TRUE;
+        int32_t index[AS_MAX_GROUPS];
+        legend_export_index(w, index);
         for (int g = 0; g < w->ngroups; g++) {
+            char *name = legend_name(w, g, index);
+            gtk_label_set_text(GTK_LABEL(w->legend_name[g]), name);
+            g_free(name);
             char pc[32];
             g_snprintf(pc, sizeof pc, "%.1f %%", 100.0 * w->share[g]);
             gtk_label_set_text(GTK_LABEL(w->legend_share[g]), pc);
-            gtk_check_button_set_active(GTK_CHECK_BUTTON(w->legend_check[g]), group_visible(w, g));
+            gtk_check_button_set_active(GTK_CHECK_BUTTON(w->legend_check[g]), vw_group_visible(w, g));
         }
         w->legend_building = FALSE;
         return;
@@ -99,6 +129,8 @@ static void rebuild_legend(ViewerWindow *w)
         w->legend_building = FALSE;
         return;
     }
+    int32_t index[AS_MAX_GROUPS];
+    legend_export_index(w, index);
     for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++) {
         GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
         gtk_widget_set_margin_start(row, 6);
@@ -106,9 +138,10 @@ static void rebuild_legend(ViewerWindow *w)
         gtk_widget_set_margin_top(row, 4);
         gtk_widget_set_margin_bottom(row, 4);
         gtk_box_append(GTK_BOX(row), swatch_new(g, 18));
-        char *name = group_name(w, g);
+        char *name = legend_name(w, g, index);
         GtkWidget *l = gtk_label_new(name);
         g_free(name);
+        w->legend_name[g] = l;
         gtk_label_set_xalign(GTK_LABEL(l), 0);
         gtk_widget_set_hexpand(l, TRUE);
         gtk_label_set_ellipsize(GTK_LABEL(l), PANGO_ELLIPSIZE_END);
@@ -123,7 +156,7 @@ static void rebuild_legend(ViewerWindow *w)
         gtk_box_append(GTK_BOX(row), sl);
         GtkWidget *cb = gtk_check_button_new();
         gtk_widget_set_tooltip_text(cb, _("Show this prototype"));
-        gtk_check_button_set_active(GTK_CHECK_BUTTON(cb), group_visible(w, g));
+        gtk_check_button_set_active(GTK_CHECK_BUTTON(cb), vw_group_visible(w, g));
         g_object_set_data(G_OBJECT(cb), "group", GINT_TO_POINTER(g));
         g_signal_connect(cb, "toggled", G_CALLBACK(legend_toggled), w);
         gtk_box_append(GTK_BOX(row), cb);
@@ -215,7 +248,7 @@ void vw_relabel(ViewerWindow *w)
     bool gvis[AS_MAX_GROUPS];
     for (int g = 0; g < ng && g < AS_MAX_GROUPS; g++) {
         as_label_colour(g, colours + 3 * g);
-        gvis[g] = group_visible(w, g);
+        gvis[g] = vw_group_visible(w, g);
     }
     cairo_surface_flush(w->label_surface);
     vu_colourise(w->labels, r->in_w, r->in_h, ng, colours, gvis, NULL, 0, 0,
@@ -228,10 +261,12 @@ void vw_relabel(ViewerWindow *w)
                         FALSE);
     w->relabel_us = g_get_monotonic_time() - t0;
     rebuild_legend(w);
-    gtk_widget_queue_draw(w->attn_grid);
-    for (GtkWidget *c = gtk_widget_get_first_child(w->attn_grid); c;
-         c = gtk_widget_get_next_sibling(c))
-        gtk_widget_queue_draw(c);
+    /* the foreground tile follows the mass slider live: queue its own drawing
+     * area (GTK 4 keeps a parent's children's render nodes on a parent's
+     * queue_draw) */
+    if (w->fg_area)
+        gtk_widget_queue_draw(w->fg_area);
+    update_mass(w);
     /* prototype swatches follow the groups */
     GtkWidget *pg = w->proto_grid;
     for (GtkWidget *c = gtk_widget_get_first_child(pg); c; c = gtk_widget_get_next_sibling(c)) {
@@ -243,6 +278,66 @@ void vw_relabel(ViewerWindow *w)
             gtk_widget_queue_draw(sw);
         }
     }
+}
+
+/* ---------------------------------------------------------------- attention mass */
+
+/* The attention view's read-out: how many patches the mass threshold keeps. */
+static void update_mass(ViewerWindow *w)
+{
+    gtk_widget_queue_draw(w->mass_curve);
+    if (!w->result || !w->mass_cum) {
+        gtk_label_set_text(GTK_LABEL(w->mass_label), "");
+        return;
+    }
+    const AsResult *r = &w->result->r;
+    const double mass = gtk_adjustment_get_value(w->mass_adj);
+    int kept = 0;
+    for (int i = 0; i < r->n; i++)
+        kept += w->fg[i] != 0;
+    const int top = vu_mass_count(w->mass_cum, r->n, mass);
+    char *t = g_strdup_printf(
+        _("Attention mass kept %.2f: the %d patches with the most CLS attention hold it (%.1f %% "
+          "of %d). The foreground mask keeps %d patches (%.1f %%) after smoothing and dropping "
+          "regions of 2 patches or fewer."),
+        mass, top, 100.0 * top / r->n, r->n, kept, 100.0 * kept / r->n);
+    gtk_label_set_text(GTK_LABEL(w->mass_label), t);
+    g_free(t);
+}
+
+static void mass_curve_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer data)
+{
+    ViewerWindow *w = data;
+    (void)a;
+    if (!w->result || !w->mass_cum)
+        return;
+    const int n = w->result->r.n;
+    const double x0 = 4, y0 = 4, pw = wd - 8, ph = ht - 8;
+    GdkRGBA fgc;
+    gtk_style_context_get_color(gtk_widget_get_style_context(GTK_WIDGET(a)), &fgc);
+    cairo_set_line_width(cr, 1);
+    cairo_set_source_rgba(cr, fgc.red, fgc.green, fgc.blue, 0.3);
+    cairo_rectangle(cr, x0 + 0.5, y0 + 0.5, pw - 1, ph - 1);
+    cairo_stroke(cr);
+    const double mass = gtk_adjustment_get_value(w->mass_adj);
+    const int top = vu_mass_count(w->mass_cum, n, mass);
+    /* kept part shaded */
+    cairo_set_source_rgba(cr, 0.2, 0.55, 0.95, 0.18);
+    cairo_rectangle(cr, x0, y0, pw * top / n, ph);
+    cairo_fill(cr);
+    /* the curve */
+    cairo_set_source_rgb(cr, 0.2, 0.55, 0.95);
+    cairo_set_line_width(cr, 2);
+    cairo_move_to(cr, x0, y0 + ph);
+    for (int i = 0; i < n; i++)
+        cairo_line_to(cr, x0 + pw * (i + 1) / n, y0 + ph * (1 - w->mass_cum[i]));
+    cairo_stroke(cr);
+    /* the threshold */
+    cairo_set_source_rgba(cr, 0.9, 0.3, 0.2, 0.9);
+    cairo_set_line_width(cr, 1);
+    cairo_move_to(cr, x0, y0 + ph * (1 - mass) + 0.5);
+    cairo_line_to(cr, x0 + pw, y0 + ph * (1 - mass) + 0.5);
+    cairo_stroke(cr);
 }
 
 /* ---------------------------------------------------------------- tiles */
@@ -278,15 +373,24 @@ static void fit_rect(int aw, int ah, int wd, int ht, double *x, double *y, doubl
     *y = (ht - *sh) / 2;
 }
 
+/* A map drawn in a wd x ht tile has the photo's aspect ratio (the network's
+ * input may be square), or the input's when there is no photo. */
+static void map_rect(ViewerWindow *w, int wd, int ht, double *x, double *y, double *sw, double *sh)
+{
+    if (w->image)
+        fit_rect(w->image->img.w, w->image->img.h, wd, ht, x, y, sw, sh);
+    else
+        fit_rect(w->result->r.in_w, w->result->r.in_h, wd, ht, x, y, sw, sh);
+}
+
 static void heat_tile_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer data)
 {
     ViewerWindow *w = data;
     cairo_surface_t *s = g_object_get_data(G_OBJECT(a), "surface");
     if (!s || !w->result)
         return;
-    const AsResult *r = &w->result->r;
     double x, y, sw, sh;
-    fit_rect(r->in_w, r->in_h, wd, ht, &x, &y, &sw, &sh);
+    map_rect(w, wd, ht, &x, &y, &sw, &sh);
     cairo_save(cr);
     cairo_rectangle(cr, x, y, sw, sh);
     cairo_clip(cr);
@@ -308,7 +412,7 @@ static void fg_tile_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointe
         return;
     const AsResult *r = &w->result->r;
     double x, y, sw, sh;
-    fit_rect(r->in_w, r->in_h, wd, ht, &x, &y, &sw, &sh);
+    map_rect(w, wd, ht, &x, &y, &sw, &sh);
     cairo_save(cr);
     cairo_translate(cr, x, y);
     cairo_save(cr);
@@ -343,15 +447,51 @@ static GtkWidget *tile_new(const char *title, GtkWidget *area, int size)
     gtk_drawing_area_set_content_width(GTK_DRAWING_AREA(area), size);
     gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(area), size);
     gtk_box_append(GTK_BOX(box), area);
+    const char *range = g_object_get_data(G_OBJECT(area), "range");
+    if (range) { /* the colour bar's ends for this map, in numbers */
+        GtkWidget *r = gtk_label_new(range);
+        gtk_widget_add_css_class(r, "dim-label");
+        gtk_widget_add_css_class(r, "legend-share");
+        gtk_box_append(GTK_BOX(box), r);
+    }
+    g_object_set_data_full(G_OBJECT(area), "title", g_strdup(title), g_free);
     return box;
+}
+
+/* Hovering a map tile: the value under the pointer in the status bar. */
+static void heat_motion(GtkEventControllerMotion *m, double x, double y, gpointer data)
+{
+    ViewerWindow *w = data;
+    GtkWidget *a = gtk_event_controller_get_widget(GTK_EVENT_CONTROLLER(m));
+    const float *v = g_object_get_data(G_OBJECT(a), "values");
+    if (!v || !w->result)
+        return;
+    const AsResult *r = &w->result->r;
+    double rx, ry, sw, sh;
+    map_rect(w, gtk_widget_get_width(a), gtk_widget_get_height(a), &rx, &ry, &sw, &sh);
+    const int px = (int)((x - rx) / sw * r->gw), py = (int)((y - ry) / sh * r->gh);
+    if (px < 0 || py < 0 || px >= r->gw || py >= r->gh || sw <= 0 || sh <= 0)
+        return;
+    char *t = g_strdup_printf(_("%s: patch (%d, %d) = %.4g"),
+                              (const char *)g_object_get_data(G_OBJECT(a), "title"), px, py,
+                              v[py * r->gw + px]);
+    gtk_label_set_text(GTK_LABEL(w->hover_label), t);
+    g_free(t);
 }
 
 static GtkWidget *heat_area(ViewerWindow *w, const float *v, int gw, int gh)
 {
     GtkWidget *a = gtk_drawing_area_new();
-    g_object_set_data_full(G_OBJECT(a), "surface", heat_surface(v, gw, gh, NULL, NULL),
+    float lo = 0, hi = 0;
+    g_object_set_data_full(G_OBJECT(a), "surface", heat_surface(v, gw, gh, &lo, &hi),
                            (GDestroyNotify)cairo_surface_destroy);
+    g_object_set_data_full(G_OBJECT(a), "range", g_strdup_printf("%.3g – %.3g", lo, hi), g_free);
+    g_object_set_data_full(G_OBJECT(a), "values", g_memdup2(v, (gsize)gw * gh * sizeof *v),
+                           g_free);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(a), heat_tile_draw, w, NULL);
+    GtkEventController *motion = gtk_event_controller_motion_new();
+    g_signal_connect(motion, "motion", G_CALLBACK(heat_motion), w);
+    gtk_widget_add_controller(a, motion);
     return a;
 }
 
@@ -393,7 +533,7 @@ static void build_proto_grid(ViewerWindow *w)
         gtk_widget_set_halign(hdr, GTK_ALIGN_CENTER);
         GtkWidget *sw = swatch_new(w->group ? w->group[k] : k, 14);
         gtk_box_append(GTK_BOX(hdr), sw);
-        char *t = g_strdup_printf(_("Prototype %d"), k + 1);
+        char *t = g_strdup_printf(_("Prototype %d"), k); /* from 0, as the files */
         GtkWidget *l = gtk_label_new(t);
         g_free(t);
         gtk_widget_add_css_class(l, "tile-title");
@@ -422,6 +562,7 @@ static void build_proto_grid(ViewerWindow *w)
 
 void vw_rebuild_tiles(ViewerWindow *w)
 {
+    w->fg_area = NULL;
     clear_container(w->attn_grid);
     build_proto_grid(w);
     if (!w->result)
@@ -439,6 +580,7 @@ void vw_rebuild_tiles(ViewerWindow *w)
     GtkWidget *fa = gtk_drawing_area_new();
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(fa), fg_tile_draw, w, NULL);
     gtk_flow_box_append(GTK_FLOW_BOX(w->attn_grid), tile_new(_("Foreground mask"), fa, 200));
+    w->fg_area = fa;
 }
 
 /* ---------------------------------------------------------------- colour scale */
@@ -498,7 +640,7 @@ void vw_update_similarity(ViewerWindow *w)
     const AsResult *r = &w->result->r;
     vu_patch_similarity(r->tokens, r->n, r->dim, w->sim_patch, w->sim_values);
     cairo_surface_t *s = heat_surface(w->sim_values, r->gw, r->gh, &w->sim_lo, &w->sim_hi);
-    imgview_set_overlay(w->sim_view, s, 0.8, smooth(w));
+    imgview_set_overlay(w->sim_view, s, gtk_adjustment_get_value(w->opacity_adj), smooth(w));
     cairo_surface_destroy(s);
     char lo[32], hi[32];
     g_snprintf(lo, sizeof lo, "%.3f", w->sim_lo);
@@ -618,6 +760,8 @@ void vw_free_result_arrays(ViewerWindow *w)
     g_free(w->share);
     g_free(w->sim_values);
     g_free(w->legend_sig);
+    g_free(w->mass_cum);
+    w->mass_cum = NULL;
 }
 
 void vw_views_set_result(ViewerWindow *w, ViewerResult *r)
@@ -637,6 +781,8 @@ void vw_views_set_result(ViewerWindow *w, ViewerResult *r)
     w->labels = g_new0(int32_t, (size_t)ar->in_w * ar->in_h);
     w->share = g_new0(double, ar->q);
     w->sim_values = g_new0(float, ar->n);
+    w->mass_cum = g_new(float, ar->n);
+    vu_mass_curve(ar->cls_attn_mean, ar->n, w->mass_cum);
     w->sim_patch = (ar->gh / 2) * ar->gw + ar->gw / 2;
     w->sim_pinned = FALSE;
     if (w->label_surface)
@@ -674,16 +820,24 @@ static void on_slider(ViewerWindow *w)
 
 static void on_opacity(ViewerWindow *w, GtkAdjustment *adj)
 {
-    if (w->result)
-        imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(adj), FALSE);
+    if (!w->result)
+        return;
+    imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(adj), FALSE);
+    vw_update_similarity(w); /* its overlay follows the same slider */
+}
+
+/* Redraw every drawing area under widget (tiles are boxes of labels and areas). */
+static void queue_draw_tree(GtkWidget *widget)
+{
+    gtk_widget_queue_draw(widget);
+    for (GtkWidget *c = gtk_widget_get_first_child(widget); c; c = gtk_widget_get_next_sibling(c))
+        queue_draw_tree(c);
 }
 
 static void on_smooth(ViewerWindow *w)
 {
     vw_update_similarity(w);
-    gtk_widget_queue_draw(w->attn_grid);
-    for (GtkWidget *c = gtk_widget_get_first_child(w->attn_grid); c; c = gtk_widget_get_next_sibling(c))
-        gtk_widget_queue_draw(gtk_flow_box_child_get_child(GTK_FLOW_BOX_CHILD(c)));
+    queue_draw_tree(w->attn_grid);
     build_proto_grid(w);
 }
 
@@ -708,8 +862,27 @@ void vw_views_class_init(GtkWidgetClass *wc)
     gtk_widget_class_bind_template_callback(wc, on_show_all);
 }
 
+/* A click on a picture takes the keyboard focus from a slider, so that Left
+ * and Right step through the images again (a focused slider keeps them):
+ * with no focus widget the window's own shortcuts get the keys. */
+static void on_area_pressed(GtkGestureClick *g, int n, double x, double y, gpointer data)
+{
+    (void)g;
+    (void)n;
+    (void)x;
+    (void)y;
+    gtk_window_set_focus(GTK_WINDOW(data), NULL);
+}
+
 void vw_views_init(ViewerWindow *w)
 {
+    GtkWidget *areas[] = { w->seg_area, w->sim_area };
+    for (size_t i = 0; i < G_N_ELEMENTS(areas); i++) {
+        GtkGesture *click = gtk_gesture_click_new();
+        gtk_event_controller_set_propagation_phase(GTK_EVENT_CONTROLLER(click), GTK_PHASE_CAPTURE);
+        g_signal_connect(click, "pressed", G_CALLBACK(on_area_pressed), w);
+        gtk_widget_add_controller(areas[i], GTK_EVENT_CONTROLLER(click));
+    }
     w->seg_view = imgview_attach(w->seg_area);
     imgview_set_callbacks(w->seg_view, seg_hover, NULL, NULL, w);
     imgview_set_placeholder(w->seg_view, _("Open an image (Ctrl+O) or drop one here"));
@@ -720,8 +893,11 @@ void vw_views_init(ViewerWindow *w)
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->proto_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->sim_scale), scale_draw, NULL, NULL);
     scale_set(w->attn_scale, _("low"), _("high"),
-              _("CLS attention (viridis, each map scaled to its own range)"));
+              _("CLS attention (viridis; each map from its own minimum to maximum, the numbers "
+                "under it; hover a map for values)"));
     scale_set(w->proto_scale, _("low"), _("high"),
-              _("similarity and decoder cross-attention (each map scaled to its own range)"));
+              _("similarity and decoder cross-attention (each map from its own minimum to "
+                "maximum, the numbers under it)"));
     gtk_scale_set_format_value_func(GTK_SCALE(w->merge_scale), format_merge, NULL, NULL);
+    gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->mass_curve), mass_curve_draw, w, NULL);
 }

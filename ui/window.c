@@ -83,6 +83,7 @@ static void settings_bind(ViewerWindow *w)
         { "show-contours", G_STRUCT_OFFSET(ViewerWindow, contours_check), "active" },
         { "restrict-foreground", G_STRUCT_OFFSET(ViewerWindow, fg_check), "active" },
         { "smooth-heatmaps", G_STRUCT_OFFSET(ViewerWindow, smooth_check), "active" },
+        { "keep-aspect", G_STRUCT_OFFSET(ViewerWindow, aspect_check), "active" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(binds); i++)
         g_settings_bind(w->settings, binds[i].key,
@@ -116,9 +117,26 @@ void vw_show_error(ViewerWindow *w, const char *msg)
     vw_set_exit(w, 1);
 }
 
-static void on_banner_dismiss(ViewerWindow *w)
+void vw_hide_error(ViewerWindow *w)
 {
     gtk_revealer_set_reveal_child(GTK_REVEALER(w->banner_revealer), FALSE);
+}
+
+static void on_banner_dismiss(ViewerWindow *w)
+{
+    vw_hide_error(w);
+}
+
+void vw_show_notice(ViewerWindow *w, const char *msg, gboolean offer_rerun)
+{
+    gtk_label_set_text(GTK_LABEL(w->notice_label), msg);
+    gtk_widget_set_visible(w->notice_rerun, offer_rerun);
+    gtk_revealer_set_reveal_child(GTK_REVEALER(w->notice_revealer), msg && msg[0]);
+}
+
+static void on_notice_dismiss(ViewerWindow *w)
+{
+    gtk_revealer_set_reveal_child(GTK_REVEALER(w->notice_revealer), FALSE);
 }
 
 const char *vw_stage_name(const char *stage)
@@ -167,9 +185,20 @@ void vw_update_status(ViewerWindow *w)
         g_free(base);
         if (w->files && w->files->len > 1)
             g_string_append_printf(s, _(" — %d of %u"), w->file_index + 1, w->files->len);
+    } else if (w->files && w->file_index >= 0 && w->file_index < (int)w->files->len) {
+        /* the file being read, or the one that could not be read */
+        char *base = g_path_get_basename(g_ptr_array_index(w->files, w->file_index));
+        g_string_append(s, base);
+        g_free(base);
+        if (w->files->len > 1)
+            g_string_append_printf(s, _(" — %d of %u"), w->file_index + 1, w->files->len);
+        if (w->failed)
+            g_string_append(s, _(" — could not be read"));
     } else {
         g_string_append(s, _("No image — open one with Ctrl+O or drop it here"));
     }
+    if (!w->result && w->cancelled)
+        g_string_append(s, _(" — cancelled (F5 segments it again)"));
     if (w->result) {
         const AsResult *r = &w->result->r;
         g_string_append_printf(s, _(" — input %d×%d, %d×%d patches, %d prototypes"), r->in_w,
@@ -187,18 +216,25 @@ void vw_update_status(ViewerWindow *w)
 void vw_update_model_ui(ViewerWindow *w)
 {
     gboolean have = w->model != NULL;
-    gtk_stack_set_visible_child_name(GTK_STACK(w->content), have ? "views" : "empty");
+    gboolean images = w->files && w->files->len > 0;
+    /* the photo shows without a model; the introduction only when there is neither */
+    gtk_stack_set_visible_child_name(GTK_STACK(w->content), have || images ? "views" : "empty");
+    const gboolean loading = w->model_job > w->done_job; /* a model is on its way */
+    gtk_revealer_set_reveal_child(GTK_REVEALER(w->nomodel_revealer), !have && images && !loading);
     gtk_widget_set_visible(w->untrained_label, have && w->model->untrained);
     if (have) {
         const AsModel *m = w->model->model;
         char *t;
         if (m->has_decoder)
-            t = g_strdup_printf(_("Model: %s\nViT patch %d, width %d, %d prototypes"),
+            t = g_strdup_printf(_("Model: %s\nViT patch %d, width %d, %d heads; decoder %d "
+                                  "prototypes, %d heads"),
                                 w->model->name, m->enc.cfg.patch, m->enc.cfg.dim,
-                                m->dec.cfg.queries);
+                                m->enc.cfg.heads, m->dec.cfg.queries, m->dec.cfg.heads);
         else
-            t = g_strdup_printf(_("Model: %s\nViT patch %d, width %d, backbone only (k-means)"),
-                                w->model->name, m->enc.cfg.patch, m->enc.cfg.dim);
+            t = g_strdup_printf(_("Model: %s\nViT patch %d, width %d, %d heads; backbone only "
+                                  "(k-means)"),
+                                w->model->name, m->enc.cfg.patch, m->enc.cfg.dim,
+                                m->enc.cfg.heads);
         gtk_label_set_text(GTK_LABEL(w->model_label), t);
         g_free(t);
     } else {
@@ -207,7 +243,7 @@ void vw_update_model_ui(ViewerWindow *w)
     gtk_widget_action_set_enabled(GTK_WIDGET(w), "win.export", w->result != NULL);
     /* sliders only mean something once there is a result; the model line stays readable */
     for (GtkWidget *c = gtk_widget_get_first_child(w->side_panel); c; c = gtk_widget_get_next_sibling(c))
-        if (c != w->model_label && c != w->size_row)
+        if (c != w->model_label && c != w->size_row && c != w->aspect_check)
             gtk_widget_set_sensitive(c, w->result != NULL);
 }
 
@@ -218,7 +254,9 @@ void vw_segment_current(ViewerWindow *w)
     if (!w->files || w->file_index < 0 || w->file_index >= (int)w->files->len)
         return;
     const char *path = g_ptr_array_index(w->files, w->file_index);
-    w->image_job = worker_segment(w->worker, path, w->model, w->input_size);
+    w->cancelled = w->failed = FALSE;
+    gtk_revealer_set_reveal_child(GTK_REVEALER(w->notice_revealer), FALSE);
+    w->image_job = worker_segment(w->worker, path, w->model, w->input_size, w->keep_aspect);
     w->last_job = w->image_job;
     vw_progress_show(w, vw_stage_name("image"), 0.0);
 }
@@ -281,7 +319,9 @@ static void on_worker_event(const WorkerEvent *ev, gpointer user)
             g_settings_set_string(w->settings, "last-model", w->model_path);
             g_settings_set_string(w->settings, "last-backbone",
                                   w->backbone_path ? w->backbone_path : "");
+            vw_recent_models_add(w, w->model_path);
         }
+        vw_hide_error(w);
         if (w->result)
             clear_result(w);
         vw_update_model_ui(w);
@@ -299,6 +339,7 @@ static void on_worker_event(const WorkerEvent *ev, gpointer user)
         if (ev->job != w->image_job)
             break;
         set_image(w, ev->image);
+        vw_hide_error(w);
         vw_views_set_result(w, ev->result);
         vw_update_model_ui(w);
         vw_update_status(w);
@@ -310,9 +351,24 @@ static void on_worker_event(const WorkerEvent *ev, gpointer user)
         if (ev->is_model) {
             g_free(w->model_path);
             w->model_path = NULL;
+        } else {
+            /* nothing of the previous image may stay: not its picture, its
+             * labels or its export */
+            const char *path = w->files && w->file_index >= 0 && w->file_index < (int)w->files->len
+                                   ? g_ptr_array_index(w->files, w->file_index)
+                                   : NULL;
+            if (w->image && g_strcmp0(w->image->path, path))
+                set_image(w, NULL);
+            w->failed = TRUE;
+            if (w->result)
+                clear_result(w);
+            vw_update_model_ui(w);
+            vw_update_status(w);
         }
         break;
     case WORKER_EV_IDLE:
+        if (ev->job == w->model_job)
+            vw_update_model_ui(w);
         if (ev->job == w->last_job) {
             vw_progress_hide(w);
             vw_maybe_finish_startup(w);
@@ -397,6 +453,7 @@ void viewer_window_open_paths(ViewerWindow *w, char **paths, int n)
         g_settings_set_string(w->settings, "last-folder", folder);
     g_free(folder);
     vw_segment_current(w);
+    vw_update_model_ui(w);
     vw_update_status(w);
 }
 
@@ -426,6 +483,10 @@ static void viewer_window_dispose(GObject *o)
         g_source_remove(w->relabel_idle);
         w->relabel_idle = 0;
     }
+    if (w->narrow_idle) {
+        g_source_remove(w->narrow_idle);
+        w->narrow_idle = 0;
+    }
     g_clear_object(&w->settings);
     gtk_widget_dispose_template(GTK_WIDGET(w), VIEWER_TYPE_WINDOW);
     G_OBJECT_CLASS(viewer_window_parent_class)->dispose(o);
@@ -449,8 +510,36 @@ static void viewer_window_finalize(GObject *o)
     g_free(w->opt_screenshot);
     g_free(w->opt_view);
     g_free(w->opt_export);
-    g_free(w->opt_actions);
+    g_strfreev(w->opt_actions);
     G_OBJECT_CLASS(viewer_window_parent_class)->finalize(o);
+}
+
+/* Narrow windows (e.g. half of a 1920 px screen) get the view switcher below
+ * the views instead of in the header bar, which then fits. */
+static gboolean narrow_idle(gpointer data)
+{
+    ViewerWindow *w = data;
+    w->narrow_idle = 0;
+    int nat = 0;
+    gtk_widget_measure(w->switcher, GTK_ORIENTATION_HORIZONTAL, -1, NULL, &nat, NULL, NULL);
+    GtkWidget *tb = gtk_window_get_titlebar(GTK_WINDOW(w));
+    int tb_min = 0;
+    gtk_widget_measure(tb, GTK_ORIENTATION_HORIZONTAL, -1, &tb_min, NULL, NULL, NULL);
+    /* tb_min: the header's other items (the scroller's minimum is ~0) */
+    const gboolean narrow = gtk_widget_get_width(GTK_WIDGET(w)) < tb_min + nat + 24;
+    if (narrow != gtk_widget_get_visible(w->bottom_switcher)) {
+        gtk_widget_set_visible(w->switcher_scroller, !narrow);
+        gtk_widget_set_visible(w->bottom_switcher, narrow);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void viewer_window_size_allocate(GtkWidget *widget, int width, int height, int baseline)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    GTK_WIDGET_CLASS(viewer_window_parent_class)->size_allocate(widget, width, height, baseline);
+    if (!w->narrow_idle)
+        w->narrow_idle = g_idle_add(narrow_idle, w);
 }
 
 static void viewer_window_class_init(ViewerWindowClass *klass)
@@ -459,6 +548,7 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
     GtkWidgetClass *wc = GTK_WIDGET_CLASS(klass);
     oc->dispose = viewer_window_dispose;
     oc->finalize = viewer_window_finalize;
+    wc->size_allocate = viewer_window_size_allocate;
     gtk_widget_class_set_template_from_resource(wc, "/io/github/alignseg/Viewer/ui/window.ui");
 #define BIND(name) gtk_widget_class_bind_template_child(wc, ViewerWindow, name)
     BIND(banner_revealer);
@@ -490,6 +580,16 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
     BIND(head_dropdown);
     BIND(size_row);
     BIND(size_dropdown);
+    BIND(aspect_check);
+    BIND(switcher);
+    BIND(mass_curve);
+    BIND(mass_label);
+    BIND(switcher_scroller);
+    BIND(bottom_switcher);
+    BIND(notice_revealer);
+    BIND(notice_label);
+    BIND(notice_rerun);
+    BIND(nomodel_revealer);
     BIND(legend);
     BIND(status_label);
     BIND(hover_label);
@@ -500,6 +600,7 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
     BIND(opacity_adj);
 #undef BIND
     gtk_widget_class_bind_template_callback(wc, on_banner_dismiss);
+    gtk_widget_class_bind_template_callback(wc, on_notice_dismiss);
     vw_views_class_init(wc);
     vw_actions_class_init(wc);
 }
@@ -555,7 +656,7 @@ ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt)
     w->opt_screenshot = g_strdup(opt->screenshot);
     w->opt_view = g_strdup(opt->view);
     w->opt_export = g_strdup(opt->export_dir);
-    w->opt_actions = g_strdup(opt->actions);
+    w->opt_actions = g_strdupv((char **)opt->actions);
     if (opt->input_size > 0)
         w->input_size = opt->input_size;
     vw_size_dropdown_fill(w);

@@ -1,9 +1,9 @@
 /* window: the main window of alignseg-viewer (template data/ui/window.ui):
  * image and model opening, the four views (segmentation, attention,
  * prototypes, patch similarity), sliders that re-label from cached results,
- * export, error banner, progress strip, and the hidden test options
- * (--screenshot, --timing, --export, --action; ALIGNSEG_VIEWER_DEBUG=1 logs
- * worker events to stderr). */
+ * export, error banner, progress strip, and the scripting options (--view,
+ * --action, --screenshot; hidden: --timing, --export; ALIGNSEG_VIEWER_DEBUG=1
+ * logs worker events to stderr). */
 #ifndef ALIGNSEG_VIEWER_WINDOW_H
 #define ALIGNSEG_VIEWER_WINDOW_H
 
@@ -22,11 +22,11 @@ typedef struct {
     AsModelOptions mopt;   /* --encoder-heads / --decoder-heads */
     int input_size;        /* --size (0: from settings) */
     gboolean random_model; /* --untrained */
-    const char *screenshot;/* hidden: render the window to this PNG once the result shows, quit */
-    const char *view;      /* hidden: initial view (segmentation, attention, prototypes, similarity) */
+    const char *screenshot;/* render the window to this PNG after the actions, then quit */
+    const char *view;      /* initial view (segmentation, attention, prototypes, similarity) */
     gboolean timing;       /* hidden: print relabel timings to stdout */
     const char *export_dir;/* hidden: export the first result there (as Ctrl+E does) */
-    const char *actions;   /* hidden: comma-separated actions to activate then (tests) */
+    const char *const *actions; /* NULL-terminated: activated in order once the result shows */
 } ViewerOptions;
 
 ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt);

@@ -67,6 +67,7 @@ typedef struct {
     gboolean random;
     ViewerModel *model;
     int input_size;
+    gboolean keep_aspect;
     /* progress throttling (worker thread only) */
     char last_stage[64];
     double last_fraction;
@@ -191,7 +192,14 @@ static void run_model(Job *j)
     else
         rc = as_model_load(j->path, j->backbone, &j->mopt, &m, &err);
     if (rc != 0 || !m) {
-        post_error(j, err.msg[0] ? err.msg : _("The model could not be loaded."));
+        char hint[256];
+        if (vu_heads_hint(err.msg, hint, sizeof hint)) { /* the value that would fit */
+            char *t = g_strdup_printf("%s. %s", err.msg, hint);
+            post_error(j, t);
+            g_free(t);
+        } else {
+            post_error(j, err.msg[0] ? err.msg : _("The model could not be loaded."));
+        }
         return;
     }
     ViewerModel *vm = g_atomic_rc_box_new0(ViewerModel);
@@ -297,7 +305,7 @@ static void run_image(Job *j)
     AsSegmentOptions o;
     as_segment_options_default(&o);
     o.size = j->input_size;
-    o.long_side = 0;
+    o.long_side = j->keep_aspect ? j->input_size : 0;
     o.hooks = (AsHooks){ &j->cancel, on_progress, j };
     int in_w = 0, in_h = 0;
     if (as_input_size(j->model->model, im->img.w, im->img.h, &o, &in_w, &in_h, &err) != 0) {
@@ -419,13 +427,15 @@ guint worker_load_model(Worker *w, const char *path, const char *backbone,
     return submit(w, j, JOB_MODEL | JOB_IMAGE);
 }
 
-guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_size)
+guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_size,
+                     gboolean keep_aspect)
 {
     Job *j = g_new0(Job, 1);
     j->kind = JOB_IMAGE;
     j->path = g_strdup(path);
     j->model = viewer_model_ref(model);
     j->input_size = input_size;
+    j->keep_aspect = keep_aspect;
     return submit(w, j, JOB_IMAGE);
 }
 

@@ -84,9 +84,12 @@ void worker_free(Worker *w);
  * Returns a job id. */
 guint worker_load_model(Worker *w, const char *path, const char *backbone,
                         const AsModelOptions *opt, gboolean random);
-/* Load the image and, when model is non-NULL, segment it at input_size
- * (square side). Cancels the running / queued image jobs. */
-guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_size);
+/* Load the image and, when model is non-NULL, segment it at input_size:
+ * the square side, or with keep_aspect the longer side of an input with the
+ * photo's aspect ratio (both sides multiples of the patch, as the command
+ * line's --long-side). Cancels the running / queued image jobs. */
+guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_size,
+                     gboolean keep_aspect);
 /* Cancel everything running or queued. */
 void worker_cancel_all(Worker *w);
 

@@ -54,8 +54,50 @@ static int fsync_dir(const char *dir)
     return rc;
 }
 
-/* pid of a temporary or journal name, or -1 when name is not one of ours */
-static long owner_pid(const char *name)
+/* start time (clock ticks after boot, /proc/PID/stat field 22) of a process,
+ * 0 when unknown: with the pid it names a process even after pid reuse.
+ * *zombie: the process has exited (killed, not yet reaped). */
+static unsigned long long proc_start(long pid, bool *zombie)
+{
+    *zombie = false;
+    char p[64], buf[1024];
+    snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *c = strrchr(buf, ')'); /* the command name may hold spaces */
+    if (c && c[1] == ' ' && (c[2] == 'Z' || c[2] == 'X'))
+        *zombie = true;
+    int field = 2;
+    for (; c && *c && field < 22; c++)
+        if (*c == ' ')
+            field++;
+    return c ? strtoull(c, NULL, 10) : 0;
+}
+
+static unsigned long long own_start;
+static pthread_once_t own_once = PTHREAD_ONCE_INIT;
+
+static void init_own_start(void)
+{
+    bool z;
+    own_start = proc_start((long)getpid(), &z);
+}
+
+static unsigned long long my_start(void)
+{
+    pthread_once(&own_once, init_own_start);
+    return own_start;
+}
+
+/* owner (pid, start time) of a temporary or journal name; pid -1 when the
+ * name is not one of ours */
+static long owner_pid(const char *name, unsigned long long *start)
 {
     const char *m = strstr(name, AS_ATOMIC_TMP_MARK);
     if (m && name[0] == '.')
@@ -67,16 +109,27 @@ static long owner_pid(const char *name)
     char *end;
     errno = 0;
     long pid = strtol(m, &end, 10);
-    if (errno || end == m || pid <= 0 || (*end != '.' && *end != '\0'))
+    if (errno || end == m || pid <= 0)
+        return -1;
+    *start = 0;
+    if (*end == '-')
+        *start = strtoull(end + 1, &end, 10);
+    if (*end != '.' && *end != '\0')
         return -1;
     return pid;
 }
 
-static bool pid_alive(long pid)
+static bool pid_alive(long pid, unsigned long long start)
 {
-    if (pid == (long)getpid())
+    if (pid == (long)getpid() && (start == 0 || start == my_start()))
         return true;
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return false;
+    bool zombie;
+    unsigned long long now = proc_start(pid, &zombie);
+    if (zombie) /* killed, waiting to be reaped */
+        return false;
+    return start == 0 || now == 0 || now == start; /* a reused pid is another process */
 }
 
 static bool mark_cleaned(const char *dir)
@@ -115,8 +168,9 @@ int as_atomic_clean_dir(const char *dir, bool force)
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] != '.' || !strstr(e->d_name, AS_ATOMIC_TMP_MARK))
             continue;
-        long pid = owner_pid(e->d_name);
-        if (pid < 0 || pid_alive(pid))
+        unsigned long long st0 = 0;
+        long pid = owner_pid(e->d_name, &st0);
+        if (pid < 0 || pid_alive(pid, st0))
             continue;
         char p[PATH_MAX];
         if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
@@ -134,11 +188,11 @@ static char *make_tmp_name(const char *path)
     const char *base = strrchr(path, '/');
     size_t dlen = base ? (size_t)(base - path) + 1 : 0;
     base = base ? base + 1 : path;
-    size_t n = strlen(path) + 64;
+    size_t n = strlen(path) + 96;
     char *t = malloc(n);
     if (t)
-        snprintf(t, n, "%.*s.%s" AS_ATOMIC_TMP_MARK "%ld.%lu", (int)dlen, path, base,
-                 (long)getpid(), next_seq());
+        snprintf(t, n, "%.*s.%s" AS_ATOMIC_TMP_MARK "%ld-%llu.%lu", (int)dlen, path, base,
+                 (long)getpid(), my_start(), next_seq());
     return t;
 }
 
@@ -373,8 +427,9 @@ static void recover(const char *root)
     while ((e = readdir(d)) != NULL) {
         if (strncmp(e->d_name, AS_ATOMIC_JOURNAL_PREFIX, strlen(AS_ATOMIC_JOURNAL_PREFIX)))
             continue;
-        long pid = owner_pid(e->d_name);
-        if (pid < 0 || pid_alive(pid) || strstr(e->d_name, AS_ATOMIC_TMP_MARK))
+        unsigned long long st0 = 0;
+        long pid = owner_pid(e->d_name, &st0);
+        if (pid < 0 || pid_alive(pid, st0) || strstr(e->d_name, AS_ATOMIC_TMP_MARK))
             continue;
         char **t = realloc(todo, (n + 1) * sizeof *t);
         if (!t)
@@ -534,8 +589,8 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
         return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", b->root);
     }
     char jpath[PATH_MAX];
-    snprintf(jpath, sizeof jpath, "%s/" AS_ATOMIC_JOURNAL_PREFIX "%ld.%lu", b->root,
-             (long)getpid(), next_seq());
+    snprintf(jpath, sizeof jpath, "%s/" AS_ATOMIC_JOURNAL_PREFIX "%ld-%llu.%lu", b->root,
+             (long)getpid(), my_start(), next_seq());
     int rc = as_atomic_write_file(jpath, j, jlen, err);
     free(j);
     if (rc) {

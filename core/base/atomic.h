@@ -3,13 +3,14 @@
  * a final name or destroys the previous good one.
  *
  * One file: the bytes go to a temporary in the same folder,
- *     DIR/.NAME.alignseg-tmp.PID.SEQ
+ *     DIR/.NAME.alignseg-tmp.PID-START.SEQ
+ * (START: the process's start time, so a reused PID is not taken for it)
  * which is flushed and fsync'ed, then renamed over DIR/NAME, then DIR is
  * fsync'ed. On any error the temporary is removed and DIR/NAME is untouched.
  *
  * Several files that must change together (an export's images and its index
  * files, one image's segment outputs): a batch stages every file as a
- * temporary, then writes a journal ROOT/.alignseg-journal.PID.SEQ (itself
+ * temporary, then writes a journal ROOT/.alignseg-journal.PID-START.SEQ (itself
  * atomically) listing the renames and removals, performs them, and removes the
  * journal. Before the journal exists the batch changed nothing; once it exists
  * the batch is complete: a run killed in between is finished ("rolled

@@ -6,20 +6,56 @@
 #include <string.h>
 
 #include "pool.h"
-#include "simd.h"
+#include "cpu.h"
+#include "simd512.h"
 
 #ifdef AS_X86_SIMD
-static int g_simd = -1; /* 1: AVX2 + FMA available */
-
 static bool have_avx2(void)
 {
-    int s = __atomic_load_n(&g_simd, __ATOMIC_RELAXED);
-    if (s < 0) {
-        __builtin_cpu_init();
-        s = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        __atomic_store_n(&g_simd, s, __ATOMIC_RELAXED);
+    return as_cpu_path() >= AS_CPU_AVX2;
+}
+
+static bool have_avx512(void)
+{
+    return as_cpu_path() == AS_CPU_AVX512;
+}
+
+/* exp(r[j] - max) in place with 16-wide exp; returns the sum. */
+AS_TARGET_AVX512 static float softmax_unnorm_avx512(float *r, int m)
+{
+    __m512 vm = _mm512_set1_ps(-INFINITY);
+    int j = 0;
+    for (; j + 16 <= m; j += 16)
+        vm = _mm512_max_ps(vm, _mm512_loadu_ps(r + j));
+    const __mmask16 tail = (__mmask16)((1u << (m - j)) - 1);
+    if (tail)
+        vm = _mm512_max_ps(vm, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail, r + j));
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vm));
+    __m512 acc = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= m; j += 16) {
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(r + j), mx));
+        _mm512_storeu_ps(r + j, e);
+        acc = _mm512_add_ps(acc, e);
     }
-    return s == 1;
+    if (tail) {
+        const __m512 e = _mm512_maskz_mov_ps(
+            tail, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, r + j), mx)));
+        _mm512_mask_storeu_ps(r + j, tail, e);
+        acc = _mm512_add_ps(acc, e);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* x[j] = GELU(x[j] + b[j]) (b may be NULL), 16 at a time, masked tail. */
+AS_TARGET_AVX512 static void bias_gelu_avx512(float *x, const float *b, long m)
+{
+    for (long j = 0; j < m; j += 16) {
+        const __mmask16 k = m - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (m - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + j);
+        if (b)
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, b + j));
+        _mm512_mask_storeu_ps(x + j, k, gelu16(v));
+    }
 }
 
 /* r[j] = exp(r[j] - mx) for j < m; returns the sum. */
@@ -104,6 +140,8 @@ static bool have_avx2(void)
 float as_softmax_row_unnorm(float *r, int m)
 {
 #ifdef AS_X86_SIMD
+    if (have_avx512())
+        return 1.0f / softmax_unnorm_avx512(r, m);
     if (have_avx2())
         return 1.0f / exp_sub_sum_avx2(r, m, max_avx2(r, m));
 #endif
@@ -135,6 +173,10 @@ static void softmax_row(float *r, int m)
 static void bias_gelu(float *x, const float *b, long m)
 {
 #ifdef AS_X86_SIMD
+    if (have_avx512()) {
+        bias_gelu_avx512(x, b, m);
+        return;
+    }
     if (have_avx2()) {
         bias_gelu_avx2(x, b, m);
         return;
@@ -151,10 +193,6 @@ void as_bias_gelu_row(float *x, const float *b, long n)
     bias_gelu(x, b, n);
 }
 
-bool as_kernels_simd(void)
-{
-    return have_avx2();
-}
 typedef struct { const float *x; float *y; const AsNorm *nm; } NormJob;
 
 #ifdef AS_X86_SIMD

@@ -1,8 +1,8 @@
 /* activations: the row-wise and elementwise kernels of the network:
  * LayerNorm, softmax, exact-erf GELU, ReLU, L2 normalisation, residual adds.
  * Rows are contiguous; the larger jobs split their rows over the thread pool
- * (pool.h). exp and erf use AVX2+FMA polynomials (simd.h) when the CPU has
- * them (checked at run time), libm otherwise. */
+ * (pool.h). exp and erf use 16-wide (simd512.h) or 8-wide (simd.h)
+ * polynomials on the avx512 and avx2 paths (cpu.h), libm on the generic one. */
 #ifndef ALIGNSEG_ACTIVATIONS_H
 #define ALIGNSEG_ACTIVATIONS_H
 
@@ -10,9 +10,6 @@
 
 /* A LayerNorm's parameters: weight and bias (dim), epsilon. */
 typedef struct { float *w, *b; int dim; float eps; } AsNorm;
-
-/* true when the AVX2+FMA exp/erf paths are in use */
-bool as_kernels_simd(void);
 
 /* LayerNorm of one row of d values in two steps (as_layernorm's numbers):
  * its mean and 1/sqrt(var + eps) (summed in double), then y[j - j0] =

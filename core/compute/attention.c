@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "activations.h"
+#include "attn_avx512.h"
+#include "cpu.h"
 #include "linear.h"
 #include "pool.h"
 #include "simd.h"
@@ -144,6 +146,7 @@ typedef struct {
     int ldq, ldk, ldv, nq, nk, nkp, dim, heads, nblk;
     float *kp, *vp, *s; /* packed keys, packed values, per-thread (PK_R, nkp) scores */
     float *row0, *out;
+    bool avx512; /* the AVX-512 tiles (attn_avx512.h) instead of pk_tile */
 } PackedAttn;
 
 static void pk_pack(void *ctx, int h, int tid)
@@ -261,9 +264,13 @@ static void pk_item(void *ctx, int item, int tid)
     float *s = j->s + (size_t)tid * PK_R * j->nkp; /* one tile's scores, in L1 */
     for (int r = r0; r < r1; r += PK_R) {
         const int rows = r1 - r < PK_R ? r1 - r : PK_R;
-        pk_tile(j, j->q + (size_t)r * j->ldq + (size_t)h * PK_HD, kp, vp, s,
-                j->out + (size_t)r * j->dim + (size_t)h * PK_HD, rows,
-                r == 0 && j->row0 ? j->row0 + (size_t)h * j->nk : NULL);
+        const float *q = j->q + (size_t)r * j->ldq + (size_t)h * PK_HD;
+        float *o = j->out + (size_t)r * j->dim + (size_t)h * PK_HD;
+        float *r0w = r == 0 && j->row0 ? j->row0 + (size_t)h * j->nk : NULL;
+        if (j->avx512)
+            attn_tile_avx512(q, j->ldq, kp, j->nkp, vp, j->nk, s, o, j->dim, rows, r0w);
+        else
+            pk_tile(j, q, kp, vp, s, o, rows, r0w);
     }
 }
 #endif
@@ -276,13 +283,14 @@ void as_mha_packed(const float *q, int ldq, const float *k, int ldk, const float
         return;
 #ifdef AS_X86_SIMD
     const int nt = as_threads();
-    if (as_kernels_simd() && dim == heads * PK_HD && (size_t)nk * PK_HD * heads < INT32_MAX &&
+    if (as_cpu_path() >= AS_CPU_AVX2 && dim == heads * PK_HD && (size_t)nk * PK_HD * heads < INT32_MAX &&
         as_mha_packed_scratch(nq, nk, dim, heads, nt) <= scratch_floats) {
         const int nkp = (nk + 15) / 16 * 16;
         PackedAttn j = { q, k, v, ldq, ldk, ldv, nq, nk, nkp, dim, heads,
                          (nq + PK_BLK - 1) / PK_BLK, scratch,
                          scratch + (size_t)heads * nkp * PK_HD,
-                         scratch + (size_t)heads * PK_HD * ((size_t)nkp + nk), row0, out };
+                         scratch + (size_t)heads * PK_HD * ((size_t)nkp + nk), row0, out,
+                         as_cpu_path() == AS_CPU_AVX512 };
         as_parallel_for(heads, pk_pack, &j);
         as_parallel_for(heads * j.nblk, pk_item, &j);
         return;

@@ -110,11 +110,6 @@ static const GemmKernels *kernels(void)
     }
 }
 
-bool as_gemm_available(void)
-{
-    return true; /* every path has a packed GEMM */
-}
-
 size_t as_gemm_packed_floats(int out, int in)
 {
     if (out <= 0 || in <= 0)

@@ -8,11 +8,7 @@
 #ifndef ALIGNSEG_GEMM_H
 #define ALIGNSEG_GEMM_H
 
-#include <stdbool.h>
 #include <stddef.h>
-
-/* true: every path has the packed GEMM (kept until kernels.c stops asking) */
-bool as_gemm_available(void);
 
 /* Floats needed to pack a (out, in) weight matrix: out rounded up to 16, times in. */
 size_t as_gemm_packed_floats(int out, int in);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "gemm.h"
 #include "pool.h"
 #include "simd.h"
@@ -198,7 +199,7 @@ static void small_item(void *ctx, int item, int tid)
 static bool linear_small(const float *x, int n, const AsLinear *l, float *y)
 {
 #ifdef AS_X86_SIMD
-    if (n > SMALL_ROWS || n <= 0 || !as_kernels_simd())
+    if (n > SMALL_ROWS || n <= 0 || as_cpu_path() < AS_CPU_AVX2)
         return false;
     const int nt = as_threads();
     const double work = (double)n * l->out * l->in;
@@ -227,7 +228,7 @@ static bool linear_packed(const float *x, int n, const AsLinear *l, AsEpilogue e
         as_gemm_packed(x, n, l->in, NULL, l->packed, l->out, l->in, l->b, epi, y, l->out);
         return true;
     }
-    if (n < LINEAR_PACK_MIN_ROWS || !as_gemm_available())
+    if (n < LINEAR_PACK_MIN_ROWS)
         return false;
     const size_t nf = as_gemm_packed_floats(l->out, l->in);
     float *pk = nf ? aligned_alloc(64, (nf * sizeof(float) + 63) / 64 * 64) : NULL;

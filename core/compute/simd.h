@@ -1,7 +1,7 @@
 /* simd: AVX2+FMA building blocks shared by the kernels (activations.c, gemm.c):
  * 8-wide exp and exact-erf GELU and an 8x8 transpose, as inline functions
  * compiled for AVX2+FMA.
- * Callers check the CPU (as_kernels_simd / as_gemm_available) before use.
+ * Callers check the path (cpu.h: as_cpu_path() >= AS_CPU_AVX2) before use.
  * Defines AS_X86_SIMD where these exist (x86-64 with GCC or clang). */
 #ifndef ALIGNSEG_SIMD_H
 #define ALIGNSEG_SIMD_H

@@ -43,7 +43,10 @@ int as_png_write_indexed(const char *path, const uint8_t *idx, int w, int h,
                          const uint8_t *palette, int ncolors, AsError *err);
 
 /* The same PNGs encoded into memory (*out malloc'ed, *len bytes); name is
- * for messages. */
+ * for messages. Compression: zlib's Z_RLE strategy with the Up filter (RGB,
+ * palette) or none (gray), the fastest per byte measured on label maps,
+ * masks and overlays (e.g. a 600x400 overlay: 10.5 ms CPU, 395 KB, instead of
+ * 91 ms, 369 KB with the libpng defaults). */
 int as_png_encode_rgb(const char *name, const uint8_t *rgb, int w, int h, uint8_t **out,
                       size_t *len, AsError *err);
 int as_png_encode_gray(const char *name, const uint8_t *gray, int w, int h, uint8_t **out,

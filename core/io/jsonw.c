@@ -292,6 +292,20 @@ int as_jw_finish(AsJsonW *w, const char *name, AsError *err)
     return 0;
 }
 
+bool as_jw_append_newline(AsJsonW *w)
+{
+    if (w->len + 2 > w->cap) {
+        char *nb = realloc(w->buf, w->len + 2);
+        if (!nb)
+            return false;
+        w->buf = nb;
+        w->cap = w->len + 2;
+    }
+    w->buf[w->len++] = '\n';
+    w->buf[w->len] = '\0';
+    return true;
+}
+
 int as_jw_write_file(AsJsonW *w, const char *path, AsError *err)
 {
     int rc = as_jw_finish(w, path, err);

@@ -53,6 +53,8 @@ bool as_jw_escape_into(char **buf, size_t *len, size_t *cap, const char *s);
 /* Check that every container is closed and nothing failed; name is used in
  * the error message (e.g. the output file). */
 int as_jw_finish(AsJsonW *w, const char *name, AsError *err);
+/* After as_jw_finish: end the text with a newline (as files are written). */
+bool as_jw_append_newline(AsJsonW *w);
 /* as_jw_finish, then write the text (plus a final newline) to path. */
 int as_jw_write_file(AsJsonW *w, const char *path, AsError *err);
 

@@ -5,6 +5,7 @@
 #include "atomic.h"
 
 #include <png.h>
+#include <zlib.h>
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -378,6 +379,15 @@ static int png_encode(const char *name, const uint8_t *pix, int w, int h, int co
         return ctx.code;
     }
     png_set_write_fn(png, &sink, png_sink_write, png_sink_flush);
+    /* Measured fastest for their size (CPU time, 600x400 and 512x512 outputs
+     * of the sample photos; see the writing notes in image.h): zlib's run-length
+     * strategy, with the Up filter for RGB and palette images (overlay: 10 ms
+     * instead of 91-112 ms at level 6 with adaptive filters, 3-7% larger;
+     * labels: smaller and 35% faster) and no filter for gray masks (smaller and
+     * 6x faster). The pixels are the same whatever the setting. */
+    png_set_compression_strategy(png, Z_RLE);
+    png_set_filter(png, PNG_FILTER_TYPE_BASE,
+                   color_type == PNG_COLOR_TYPE_GRAY ? PNG_FILTER_NONE : PNG_FILTER_UP);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, color_type, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     if (palette) {

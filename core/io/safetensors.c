@@ -44,9 +44,10 @@ int as_safetensors_read_mem(const uint8_t *buf, size_t len, const char *name, bo
         return as_error_set(err, AS_ERR_FORMAT, "%s: safetensors header is not a JSON object", name);
     }
     if (h->count > AS_MAX_TENSORS + 1) { /* + __metadata__ */
+        size_t n = h->count;
         as_json_free(h);
-        return as_error_set(err, AS_ERR_FORMAT, "%s: safetensors header lists %zu tensors (limit %d)", name,
-                            h->count, AS_MAX_TENSORS);
+        return as_error_set(err, AS_ERR_FORMAT, "%s: safetensors header lists %zu tensors (limit %d)", name, n,
+                            AS_MAX_TENSORS);
     }
     const uint8_t *data = buf + 8 + hl;
     uint64_t dlen = len - 8 - hl;

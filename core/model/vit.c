@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "activations.h"
 #include "attention.h"
@@ -153,41 +154,89 @@ static void im2patches(const float *in, int h, int w, int p, float *out)
         }
 }
 
-static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsVitWorkspace *ws,
-                          float *cls_row)
+const char *as_vit_stage_name(AsVitStage s)
 {
-    const int nt = ws->ntok, d = c->dim;
-    as_linear_norm(ws->x, nt, &b->norm1, &b->qkv, false, ws->xn, ws->qkv);
-    as_mha_packed(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
-                  c->heads, ws->probs, probs_floats((size_t)nt, c), cls_row, ws->attn_out);
-    as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x); /* x += proj(attn) */
-    as_linear_norm(ws->x, nt, &b->norm2, &b->fc1, true, ws->xn, ws->hidden);
-    as_linear_accumulate(ws->hidden, nt, &b->fc2, ws->x); /* x += fc2(GELU(fc1(xn))) */
+    static const char *const names[AS_VIT_STAGE_COUNT] = {
+        [AS_VIT_PATCH] = "patch embed+pos", [AS_VIT_QKV] = "norm1+qkv",
+        [AS_VIT_ATTENTION] = "attention",   [AS_VIT_PROJ] = "proj+residual",
+        [AS_VIT_FC1] = "norm2+fc1+gelu",    [AS_VIT_FC2] = "fc2+residual",
+        [AS_VIT_NORM] = "final layernorm",
+    };
+    return (unsigned)s < AS_VIT_STAGE_COUNT ? names[s] : "?";
 }
 
-int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
-                   const AsHooks *hooks, AsError *err)
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* With timing: add the seconds since *t to stage s, restart *t. */
+static void lap(AsVitTiming *timing, AsVitStage s, double *t)
+{
+    if (!timing)
+        return;
+    const double now = now_s();
+    timing->seconds[s] += now - *t;
+    *t = now;
+}
+
+static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsVitWorkspace *ws,
+                          float *cls_row, AsVitTiming *timing)
+{
+    const int nt = ws->ntok, d = c->dim;
+    double t = timing ? now_s() : 0.0;
+    as_linear_norm(ws->x, nt, &b->norm1, &b->qkv, false, ws->xn, ws->qkv);
+    lap(timing, AS_VIT_QKV, &t);
+    as_mha_packed(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
+                  c->heads, ws->probs, probs_floats((size_t)nt, c), cls_row, ws->attn_out);
+    lap(timing, AS_VIT_ATTENTION, &t);
+    as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x); /* x += proj(attn) */
+    lap(timing, AS_VIT_PROJ, &t);
+    as_linear_norm(ws->x, nt, &b->norm2, &b->fc1, true, ws->xn, ws->hidden);
+    lap(timing, AS_VIT_FC1, &t);
+    as_linear_accumulate(ws->hidden, nt, &b->fc2, ws->x); /* x += fc2(GELU(fc1(xn))) */
+    lap(timing, AS_VIT_FC2, &t);
+}
+
+int as_vit_forward_timed(const AsEncoder *enc, const float *input, int h, int w,
+                         AsVitWorkspace *ws, const AsHooks *hooks, AsVitTiming *timing,
+                         AsError *err)
 {
     const AsEncoderConfig *c = &enc->cfg;
+    if (timing)
+        memset(timing, 0, sizeof *timing);
     int rc = as_vit_workspace_prepare(ws, enc, h, w, err);
     if (rc)
         return rc;
     const int d = c->dim, n = ws->n;
+    double t = timing ? now_s() : 0.0;
     as_vit_pos_embed(enc, ws->gh, ws->gw, ws->pos);
     im2patches(input, h, w, c->patch, ws->patches);
     memcpy(ws->x, enc->cls_token, (size_t)d * sizeof *ws->x);
     as_linear(ws->patches, n, &enc->patch, ws->x + d);
     as_add_inplace(ws->x, ws->pos, (long)ws->ntok * d);
+    lap(timing, AS_VIT_PATCH, &t);
     for (int i = 0; i < c->depth; i++) {
         if (as_hooks_cancelled(hooks))
             return as_error_set(err, AS_ERR_CANCELLED, "cancelled in encoder block %d", i);
         const bool last = i == c->depth - 1;
-        block_forward(&enc->blocks[i], c, ws, last ? ws->cls_row : NULL);
+        block_forward(&enc->blocks[i], c, ws, last ? ws->cls_row : NULL, timing);
         as_hooks_progress(hooks, "encoder", i + 1, c->depth);
     }
     for (int hd = 0; hd < c->heads; hd++)
         memcpy(ws->cls_attn + (size_t)hd * n, ws->cls_row + (size_t)hd * ws->ntok + 1,
                (size_t)n * sizeof *ws->cls_attn);
+    if (timing)
+        t = now_s();
     as_layernorm(ws->x, ws->ntok, &enc->norm, ws->x);
+    lap(timing, AS_VIT_NORM, &t);
     return 0;
+}
+
+int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
+                   const AsHooks *hooks, AsError *err)
+{
+    return as_vit_forward_timed(enc, input, h, w, ws, hooks, NULL, err);
 }

@@ -50,4 +50,28 @@ void as_vit_pos_embed(const AsEncoder *enc, int gh, int gw, float *out);
 int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
                    const AsHooks *hooks, AsError *err);
 
+/* The stages of the forward pass, in the order they run (the block stages
+ * once per block). */
+typedef enum {
+    AS_VIT_PATCH,     /* patch embedding, CLS token, position embedding */
+    AS_VIT_QKV,       /* norm1 + qkv projection */
+    AS_VIT_ATTENTION, /* multi-head attention */
+    AS_VIT_PROJ,      /* output projection + residual */
+    AS_VIT_FC1,       /* norm2 + fc1 + GELU */
+    AS_VIT_FC2,       /* fc2 + residual */
+    AS_VIT_NORM,      /* final LayerNorm */
+    AS_VIT_STAGE_COUNT
+} AsVitStage;
+/* Short name of a stage ("norm1+qkv", ...). */
+const char *as_vit_stage_name(AsVitStage s);
+/* Wall-clock seconds per stage (CLOCK_MONOTONIC), summed over the blocks. */
+typedef struct {
+    double seconds[AS_VIT_STAGE_COUNT];
+} AsVitTiming;
+/* as_vit_forward that also times its stages (for benchmarks): timing (may be
+ * NULL) is overwritten with this run's seconds per stage. */
+int as_vit_forward_timed(const AsEncoder *enc, const float *input, int h, int w,
+                         AsVitWorkspace *ws, const AsHooks *hooks, AsVitTiming *timing,
+                         AsError *err);
+
 #endif

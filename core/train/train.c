@@ -1,4 +1,4 @@
-/* train: see train.h. Forward kernels come from kernels.h, backward kernels
+/* train: see train.h. Forward kernels come from core/compute, backward kernels
  * from backward.h. Decoder instances (one per crop and batch element) are
  * independent; the decoder weights get the sum of their gradients. */
 #include "train.h"

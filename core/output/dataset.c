@@ -1,0 +1,967 @@
+/* dataset: see dataset.h */
+#include "dataset.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "image.h"
+#include "json.h"
+#include "jsonw.h"
+#include "merge.h"
+#include "rle.h"
+
+#define FORMAT_VERSION 2
+
+typedef struct {
+    int64_t id;
+    char *name, *file, *model;
+    bool untrained;
+    int w, h, in_w, in_h;
+    uint8_t present[AS_DATASET_MAX_CLASS + 1]; /* class ids with pixels */
+    char *coco; /* compact COCO annotations, one per line */
+} Img;
+
+struct AsDataset {
+    char *dir;
+    AsExportOptions opt;
+    char *generator, *model, *settings; /* owned copies of opt's strings */
+    AsAtomicBatch *batch;
+    AsClass cls[AS_DATASET_MAX_CLASS + 1]; /* by id; name[0] == 0: free */
+    Img *img;
+    size_t n, cap;
+    int64_t next_id;
+    size_t pending;
+};
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} fmt_names[] = { { AS_EXPORT_VOC, "voc" },
+                  { AS_EXPORT_MASKS, "masks" },
+                  { AS_EXPORT_COCO, "coco" },
+                  { AS_EXPORT_LABELME, "labelme" } };
+
+int as_dataset_check_class_name(const char *name, AsError *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n >= AS_DATASET_NAME_MAX || name[0] == '.')
+        return as_error_set(err, AS_ERR_ARG,
+                            "class name '%.80s': 1..%d bytes, not starting with '.'",
+                            name ? name : "", AS_DATASET_NAME_MAX - 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < 0x20 || c == 0x7f || c == '/' || c == ':' || c == ',' || c == '\\')
+            return as_error_set(err, AS_ERR_ARG,
+                                "class name '%.80s': no '/', '\\', ':', ',' or control characters",
+                                name);
+    }
+    return 0;
+}
+
+static void img_free(Img *m)
+{
+    free(m->name);
+    free(m->file);
+    free(m->model);
+    free(m->coco);
+    memset(m, 0, sizeof *m);
+}
+
+static char *dupe(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* ---- reading the index ---- */
+
+/* Re-encode a parsed JSON value exactly as our writer wrote it. */
+static void jw_value(AsJsonW *w, const AsJson *v)
+{
+    switch (v->type) {
+    case AS_JSON_NULL: as_jw_null(w); break;
+    case AS_JSON_BOOL: as_jw_bool(w, v->b); break;
+    case AS_JSON_NUMBER:
+        if (v->is_int)
+            as_jw_int(w, v->i);
+        else
+            as_jw_double(w, v->num);
+        break;
+    case AS_JSON_STRING: as_jw_string(w, v->str); break;
+    case AS_JSON_ARRAY:
+        as_jw_array_begin(w);
+        for (size_t i = 0; i < v->count; i++)
+            jw_value(w, v->items[i]);
+        as_jw_array_end(w);
+        break;
+    case AS_JSON_OBJECT:
+        as_jw_object_begin(w);
+        for (size_t i = 0; i < v->count; i++) {
+            as_jw_key(w, v->keys[i]);
+            jw_value(w, v->items[i]);
+        }
+        as_jw_object_end(w);
+        break;
+    }
+}
+
+static bool append_line(char **s, const char *t, size_t n)
+{
+    size_t old = *s ? strlen(*s) : 0;
+    char *ns = realloc(*s, old + n + 2);
+    if (!ns)
+        return false;
+    memcpy(ns + old, t, n);
+    ns[old + n] = '\n';
+    ns[old + n + 1] = '\0';
+    *s = ns;
+    return true;
+}
+
+static long find_id(const AsDataset *d, int64_t id)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->img[i].id == id)
+            return (long)i;
+    return -1;
+}
+
+/* coco/annotations.json: keep each image's annotations (re-encoded compactly) */
+static int read_coco(AsDataset *d, const char *path, AsError *err)
+{
+    AsJson *root = NULL;
+    if (access(path, F_OK) != 0)
+        return d->n ? as_error_set(err, AS_ERR_FORMAT,
+                                   "%s: missing, although %s/" AS_DATASET_INDEX " lists images",
+                                   path, d->dir)
+                    : 0;
+    if (as_json_read_file(path, &root, err))
+        return err ? err->code : AS_ERR_FORMAT;
+    const AsJson *anns = as_json_get(root, "annotations");
+    int rc = 0;
+    if (!anns || anns->type != AS_JSON_ARRAY)
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: no annotations array", path);
+    for (size_t k = 0; !rc && k < anns->count; k++) {
+        const AsJson *a = anns->items[k];
+        const AsJson *iid = as_json_get(a, "image_id");
+        long i = iid && iid->is_int ? find_id(d, iid->i) : -1;
+        if (i < 0 || a->type != AS_JSON_OBJECT) {
+            rc = as_error_set(err, AS_ERR_FORMAT,
+                              "%s: annotation %zu belongs to no image of the index", path, k);
+            break;
+        }
+        AsJsonW w;
+        as_jw_init(&w, 0);
+        jw_value(&w, a);
+        rc = as_jw_finish(&w, path, err);
+        if (!rc && !append_line(&d->img[i].coco, w.buf, w.len))
+            rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+        as_jw_free(&w);
+    }
+    as_json_free(root);
+    return rc;
+}
+
+static int read_index(AsDataset *d, const char *path, AsError *err)
+{
+    AsJson *j = NULL;
+    if (as_json_read_file(path, &j, err))
+        return err ? err->code : AS_ERR_FORMAT;
+    int rc = 0;
+    const AsJson *ver = as_json_get(j, "format_version");
+    const AsJson *fm = as_json_get(j, "formats"), *cl = as_json_get(j, "classes"),
+                 *ims = as_json_get(j, "images");
+    if (!ver || as_json_num(ver, 0) != FORMAT_VERSION) {
+        rc = as_error_set(err, AS_ERR_UNSUPPORTED,
+                          "%s: written by another alignseg version (format_version %g, this one "
+                          "reads %d): export into a new folder",
+                          path, as_json_num(ver, 1), FORMAT_VERSION);
+        goto out;
+    }
+    if (!fm || fm->type != AS_JSON_ARRAY || !cl || cl->type != AS_JSON_ARRAY || !ims ||
+        ims->type != AS_JSON_ARRAY) {
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: formats, classes or images missing", path);
+        goto out;
+    }
+    unsigned formats = 0;
+    for (size_t i = 0; i < fm->count; i++)
+        for (size_t k = 0; k < sizeof fmt_names / sizeof fmt_names[0]; k++)
+            if (!strcmp(as_json_str(fm->items[i], ""), fmt_names[k].name))
+                formats |= fmt_names[k].bit;
+    if (formats != d->opt.formats) {
+        char have[64] = "";
+        for (size_t k = 0; k < sizeof fmt_names / sizeof fmt_names[0]; k++)
+            if (formats & fmt_names[k].bit)
+                snprintf(have + strlen(have), sizeof have - strlen(have), "%s%s",
+                         have[0] ? "," : "", fmt_names[k].name);
+        rc = as_error_set(err, AS_ERR_ARG,
+                          "%s: this dataset holds the formats %s; add to it with the same "
+                          "formats, or export into another folder",
+                          path, have[0] ? have : "(none)");
+        goto out;
+    }
+    for (size_t i = 0; i < cl->count && !rc; i++) {
+        const AsJson *c = cl->items[i], *rgb = as_json_get(c, "color");
+        double id = as_json_num(as_json_get(c, "id"), -1);
+        const char *name = as_json_str(as_json_get(c, "name"), NULL);
+        if (id < 1 || id > AS_DATASET_MAX_CLASS || id != (int)id || !name ||
+            as_dataset_check_class_name(name, err) || d->cls[(int)id].name[0] || !rgb ||
+            rgb->count != 3) {
+            rc = as_error_set(err, AS_ERR_FORMAT, "%s: class %zu is not valid", path, i);
+            break;
+        }
+        AsClass *k = &d->cls[(int)id];
+        k->id = (int)id;
+        snprintf(k->name, sizeof k->name, "%s", name);
+        for (int t = 0; t < 3; t++)
+            k->rgb[t] = (uint8_t)as_json_num(rgb->items[t], 0);
+    }
+    const AsJson *sh = as_json_get(j, "shard");
+    int si = (int)as_json_num(as_json_get(sh, "index"), 0),
+        sc = (int)as_json_num(as_json_get(sh, "count"), 0);
+    if (!rc && (si != d->opt.shard_index || sc != d->opt.shard_count)) {
+        char what[64];
+        if (sc)
+            snprintf(what, sizeof what, "shard %d/%d", si, sc);
+        else
+            snprintf(what, sizeof what, "an export made without --shard");
+        rc = as_error_set(err, AS_ERR_ARG,
+                          "%s: this folder holds %s; export into it with the same --shard, or "
+                          "into another folder",
+                          path, what);
+        goto out;
+    }
+    d->next_id = (int64_t)as_json_num(as_json_get(j, "next_image_id"), 1);
+    for (size_t i = 0; i < ims->count && !rc; i++) {
+        const AsJson *m = ims->items[i], *size = as_json_get(m, "size"),
+                     *in = as_json_get(m, "input_size"), *pc = as_json_get(m, "classes");
+        const AsJson *jid = as_json_get(m, "id");
+        const char *name = as_json_str(as_json_get(m, "name"), NULL),
+                   *file = as_json_str(as_json_get(m, "file"), NULL);
+        if (!jid || !jid->is_int || jid->i < 1 || jid->i >= d->next_id ||
+            jid->i > INT64_MAX / AS_DATASET_ANN_STRIDE || find_id(d, jid->i) >= 0 || !name ||
+            !*name || strchr(name, '/') || !file || !size || size->count != 2 || !pc ||
+            pc->type != AS_JSON_ARRAY || as_dataset_find(d, name) >= 0) {
+            rc = as_error_set(err, AS_ERR_FORMAT, "%s: image %zu is not valid", path, i);
+            break;
+        }
+        if (d->n == d->cap) {
+            size_t nc = d->cap ? 2 * d->cap : 64;
+            Img *ni = realloc(d->img, nc * sizeof *ni);
+            if (!ni) {
+                rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            d->img = ni;
+            d->cap = nc;
+        }
+        Img *g = &d->img[d->n];
+        memset(g, 0, sizeof *g);
+        g->id = jid->i;
+        g->name = strdup(name);
+        g->file = strdup(file);
+        g->model = dupe(as_json_str(as_json_get(m, "model"), NULL));
+        const AsJson *ut = as_json_get(m, "untrained");
+        g->untrained = ut && ut->type == AS_JSON_BOOL && ut->b;
+        g->w = (int)as_json_num(size->items[0], 0);
+        g->h = (int)as_json_num(size->items[1], 0);
+        if (in && in->count == 2) {
+            g->in_w = (int)as_json_num(in->items[0], 0);
+            g->in_h = (int)as_json_num(in->items[1], 0);
+        }
+        d->n++;
+        if (!g->name || !g->file)
+            rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+        for (size_t k = 0; k < pc->count && !rc; k++) {
+            double c = as_json_num(pc->items[k], -1);
+            if (c < 1 || c > AS_DATASET_MAX_CLASS || c != (int)c || !d->cls[(int)c].name[0])
+                rc = as_error_set(err, AS_ERR_FORMAT, "%s: image %zu: unknown class", path, i);
+            else
+                g->present[(int)c] = 1;
+        }
+    }
+out:
+    as_json_free(j);
+    return rc;
+}
+
+/* ---- opening ---- */
+
+static int sub(const AsDataset *d, char *buf, size_t len, const char *fmt, const char *a,
+               const char *b, AsError *err)
+{
+    char rel[PATH_MAX];
+    if (snprintf(rel, sizeof rel, fmt, a, b) >= (int)sizeof rel ||
+        snprintf(buf, len, "%s/%s", d->dir, rel) >= (int)len)
+        return as_error_set(err, AS_ERR_ARG, "%s: output path too long", d->dir);
+    return 0;
+}
+
+/* Temporaries of killed runs anywhere in the dataset's folders (two levels:
+ * masks/NAME/), also in folders this run will not write to. */
+static void clean_tree(const char *root)
+{
+    static const char *const subs[] = { "voc", "voc/SegmentationClass", "voc/ImageSets/Segmentation",
+                                        "coco", "labelme", "masks" };
+    char p[PATH_MAX];
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        if (snprintf(p, sizeof p, "%s/%s", root, subs[i]) >= (int)sizeof p)
+            continue;
+        as_atomic_clean_dir(p, false);
+    }
+    if (snprintf(p, sizeof p, "%s/masks", root) >= (int)sizeof p)
+        return;
+    DIR *dd = opendir(p);
+    struct dirent *e;
+    while (dd && (e = readdir(dd)) != NULL) {
+        char q[PATH_MAX];
+        if (e->d_name[0] == '.' || snprintf(q, sizeof q, "%s/%s", p, e->d_name) >= (int)sizeof q)
+            continue;
+        as_atomic_clean_dir(q, false);
+    }
+    if (dd)
+        closedir(dd);
+}
+
+int as_dataset_open(const char *dir, const AsExportOptions *o, AsDataset **out, AsError *err)
+{
+    *out = NULL;
+    AsDataset *d = calloc(1, sizeof *d);
+    if (!d)
+        return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+    if (o)
+        d->opt = *o;
+    else
+        as_export_options_default(&d->opt);
+    if (!d->opt.formats)
+        d->opt.formats = AS_EXPORT_ALL;
+    d->dir = strdup(dir && *dir ? dir : ".");
+    d->generator = dupe(d->opt.generator ? d->opt.generator : "alignseg");
+    d->model = dupe(d->opt.model);
+    d->settings = dupe(d->opt.settings);
+    d->next_id = 1;
+    int rc = 0;
+    if (!d->dir || !d->generator)
+        rc = as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+    static const struct {
+        unsigned f;
+        const char *sub;
+    } dirs[] = { { AS_EXPORT_ALL, "" },
+                 { AS_EXPORT_VOC, "voc/SegmentationClass" },
+                 { AS_EXPORT_VOC, "voc/ImageSets/Segmentation" },
+                 { AS_EXPORT_MASKS, "masks" },
+                 { AS_EXPORT_COCO, "coco" },
+                 { AS_EXPORT_LABELME, "labelme" } };
+    char p[PATH_MAX];
+    for (size_t i = 0; !rc && i < sizeof dirs / sizeof dirs[0]; i++)
+        if (d->opt.formats & dirs[i].f)
+            rc = sub(d, p, sizeof p, "%s%s", dirs[i].sub, "", err) || as_export_mkdirs(p, err);
+    if (!rc)
+        rc = as_atomic_batch_open(d->dir, &d->batch, err); /* finishes a killed commit */
+    if (!rc)
+        clean_tree(d->dir);
+    if (!rc && sub(d, p, sizeof p, "%s%s", AS_DATASET_INDEX, "", err) == 0 &&
+        access(p, F_OK) == 0) {
+        rc = read_index(d, p, err);
+        if (!rc && (d->opt.formats & AS_EXPORT_COCO) &&
+            sub(d, p, sizeof p, "%s%s", "coco/annotations.json", "", err) == 0)
+            rc = read_coco(d, p, err);
+    }
+    if (rc) {
+        as_dataset_free(d);
+        return err && err->code ? err->code : AS_ERR_IO;
+    }
+    *out = d;
+    return 0;
+}
+
+/* ---- classes ---- */
+
+int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t *rgb, int *id,
+                     AsError *err)
+{
+    *id = 0;
+    if (name && !strcmp(name, "background"))
+        return 0;
+    if (as_dataset_check_class_name(name, err))
+        return err ? err->code : AS_ERR_ARG;
+    for (int k = 1; k <= AS_DATASET_MAX_CLASS; k++)
+        if (!strcmp(d->cls[k].name, name)) {
+            *id = k;
+            return 0;
+        }
+    int k = want_id >= 1 && want_id <= AS_DATASET_MAX_CLASS && !d->cls[want_id].name[0] ? want_id
+                                                                                         : 0;
+    for (int t = 1; !k && t <= AS_DATASET_MAX_CLASS; t++)
+        if (!d->cls[t].name[0])
+            k = t;
+    if (!k)
+        return as_error_set(err, AS_ERR_ARG, "%s: class '%s': the dataset has %d classes already",
+                            d->dir, name, AS_DATASET_MAX_CLASS);
+    AsClass *c = &d->cls[k];
+    c->id = k;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    if (rgb) {
+        memcpy(c->rgb, rgb, 3);
+    } else {
+        uint8_t pal[768];
+        as_voc_palette(pal);
+        memcpy(c->rgb, pal + 3 * k, 3);
+    }
+    *id = k;
+    return 0;
+}
+
+const AsClass *as_dataset_classes(const AsDataset *d, size_t *n)
+{
+    *n = AS_DATASET_MAX_CLASS + 1;
+    return d->cls;
+}
+
+size_t as_dataset_image_count(const AsDataset *d)
+{
+    return d->n;
+}
+
+int as_dataset_image(const AsDataset *d, size_t i, AsDatasetImage *out)
+{
+    if (i >= d->n)
+        return AS_ERR_ARG;
+    const Img *g = &d->img[i];
+    out->id = g->id;
+    out->name = g->name;
+    out->file = g->file;
+    out->w = g->w;
+    out->h = g->h;
+    out->in_w = g->in_w;
+    out->in_h = g->in_h;
+    return 0;
+}
+
+long as_dataset_find(const AsDataset *d, const char *name)
+{
+    for (size_t i = 0; name && i < d->n; i++)
+        if (!strcmp(d->img[i].name, name))
+            return (long)i;
+    return -1;
+}
+
+void as_dataset_set_input_size(AsDataset *d, size_t i, int in_w, int in_h)
+{
+    if (i < d->n) {
+        d->img[i].in_w = in_w;
+        d->img[i].in_h = in_h;
+    }
+}
+
+size_t as_dataset_pending(const AsDataset *d)
+{
+    return d->pending;
+}
+
+/* ---- adding an image ---- */
+
+static int put(AsDataset *d, const char *rel, const void *data, size_t len, AsError *err)
+{
+    return as_atomic_batch_put(d->batch, rel, data, len, err);
+}
+
+static int coco_annotations(const Img *g, const int32_t *clsmap, char **out, AsError *err)
+{
+    for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++) {
+        if (!g->present[c])
+            continue;
+        AsRle r;
+        if (as_rle_encode_labels(clsmap, g->w, g->h, c, &r, err))
+            return err ? err->code : AS_ERR_NOMEM;
+        double bb[4];
+        as_rle_bbox(&r, bb);
+        uint64_t area = as_rle_area(&r);
+        char *counts = as_rle_to_string(&r);
+        as_rle_free(&r);
+        if (!counts)
+            return as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+        AsJsonW jw;
+        as_jw_init(&jw, 0);
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, g->id * AS_DATASET_ANN_STRIDE + c);
+        as_jw_key(&jw, "image_id");
+        as_jw_int(&jw, g->id);
+        as_jw_key(&jw, "category_id");
+        as_jw_int(&jw, c);
+        as_jw_key(&jw, "segmentation");
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "size");
+        as_jw_array_begin(&jw);
+        as_jw_int(&jw, g->h);
+        as_jw_int(&jw, g->w);
+        as_jw_array_end(&jw);
+        as_jw_key(&jw, "counts");
+        as_jw_string(&jw, counts);
+        as_jw_object_end(&jw);
+        as_jw_key(&jw, "area");
+        as_jw_int(&jw, (int64_t)area);
+        as_jw_key(&jw, "bbox");
+        as_jw_array_begin(&jw);
+        for (int k = 0; k < 4; k++)
+            as_jw_double(&jw, bb[k]);
+        as_jw_array_end(&jw);
+        as_jw_key(&jw, "iscrowd");
+        as_jw_int(&jw, 0);
+        as_jw_object_end(&jw);
+        free(counts);
+        int rc = as_jw_finish(&jw, "annotations.json", err);
+        if (!rc && !append_line(out, jw.buf, jw.len))
+            rc = as_error_set(err, AS_ERR_NOMEM, "export: out of memory");
+        as_jw_free(&jw);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Stage the per-image files of g (class per pixel in cls). */
+static int stage_files(AsDataset *d, Img *g, const Img *old, const uint8_t *cls,
+                       const char *image_path, AsError *err)
+{
+    const size_t npx = (size_t)g->w * g->h;
+    const unsigned f = d->opt.formats;
+    char rel[PATH_MAX], path[PATH_MAX];
+    int rc = 0;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (f & AS_EXPORT_VOC) {
+        uint8_t pal[768];
+        as_voc_palette(pal);
+        for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++)
+            if (d->cls[c].name[0])
+                memcpy(pal + 3 * c, d->cls[c].rgb, 3);
+        snprintf(rel, sizeof rel, "voc/SegmentationClass/%s.png", g->name);
+        snprintf(path, sizeof path, "%s/%s", d->dir, rel);
+        rc = as_export_voc_encode(path, cls, g->w, g->h, pal, &buf, &len, err);
+        if (!rc)
+            rc = put(d, rel, buf, len, err);
+        free(buf);
+        buf = NULL;
+        if (rc)
+            return rc;
+    }
+    if (f & AS_EXPORT_MASKS) {
+        snprintf(path, sizeof path, "%s/masks/%s", d->dir, g->name);
+        if (as_export_mkdirs(path, err))
+            return err ? err->code : AS_ERR_IO;
+        uint8_t *m = malloc(npx);
+        if (!m)
+            return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+        for (int c = 1; c <= AS_DATASET_MAX_CLASS && !rc; c++) {
+            if (!g->present[c]) {
+                if (old && old->present[c]) { /* a class the image no longer has */
+                    snprintf(rel, sizeof rel, "masks/%s/%s.png", g->name, d->cls[c].name);
+                    rc = as_atomic_batch_remove(d->batch, rel, err);
+                }
+                continue;
+            }
+            for (size_t i = 0; i < npx; i++)
+                m[i] = cls[i] == c ? 255 : 0;
+            snprintf(rel, sizeof rel, "masks/%s/%s.png", g->name, d->cls[c].name);
+            snprintf(path, sizeof path, "%s/%s", d->dir, rel);
+            rc = as_png_encode_gray(path, m, g->w, g->h, &buf, &len, err);
+            if (!rc)
+                rc = put(d, rel, buf, len, err);
+            free(buf);
+            buf = NULL;
+        }
+        free(m);
+        if (rc)
+            return rc;
+    }
+    if (f & AS_EXPORT_LABELME) {
+        /* value = class id - 1, background outside the traced range */
+        int32_t *lab = malloc(npx * sizeof *lab);
+        const char *names[AS_DATASET_MAX_CLASS];
+        for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++)
+            names[c - 1] = d->cls[c].name;
+        char dir[PATH_MAX], relimg[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/labelme", d->dir);
+        snprintf(rel, sizeof rel, "labelme/%s.json", g->name);
+        snprintf(path, sizeof path, "%s/%s", d->dir, rel);
+        if (!lab)
+            return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+        for (size_t i = 0; i < npx; i++)
+            lab[i] = cls[i] ? cls[i] - 1 : AS_LABEL_BACKGROUND;
+        char *t = NULL;
+        rc = as_relative_path(dir, image_path ? image_path : g->name, relimg, sizeof relimg, err);
+        if (!rc)
+            rc = as_export_labelme_encode(path, relimg, lab, g->w, g->h, AS_DATASET_MAX_CLASS,
+                                          names, d->opt.polygon_epsilon, g->untrained, &t, &len,
+                                          err);
+        free(lab);
+        if (!rc)
+            rc = put(d, rel, t, len, err);
+        free(t);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int as_dataset_add(AsDataset *d, const char *name, const char *image_path, const int32_t *labels,
+                   int w, int h, int ngroups, const int *group_class, int in_w, int in_h,
+                   AsError *err)
+{
+    if (!name || !*name || strchr(name, '/') || name[0] == '.' || strlen(name) > 200)
+        return as_error_set(err, AS_ERR_ARG, "%s: bad export name '%s'",
+                            image_path ? image_path : "image", name ? name : "");
+    if (as_export_check_labels(name, labels, w, h, ngroups, err))
+        return err ? err->code : AS_ERR_ARG;
+    int gc[AS_MAX_GROUPS];
+    for (int g = 0; g < ngroups; g++) {
+        if (group_class) {
+            gc[g] = group_class[g];
+            if (gc[g] < 0 || gc[g] > AS_DATASET_MAX_CLASS)
+                return as_error_set(err, AS_ERR_ARG, "%s: group %d: no class %d in the dataset",
+                                    name, g, gc[g]);
+        } else {
+            gc[g] = -1; /* "prototype_<g>", created when the group has pixels */
+        }
+    }
+    const size_t npx = (size_t)w * h;
+    uint8_t *cls = malloc(npx);
+    int32_t *clsmap = malloc(npx * sizeof *clsmap);
+    Img g;
+    memset(&g, 0, sizeof g);
+    int rc = 0;
+    if (!cls || !clsmap) {
+        rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory for %dx%d labels", name, w, h);
+        goto fail;
+    }
+    for (size_t i = 0; i < npx && !rc; i++) {
+        int32_t l = labels[i];
+        int c = 0;
+        if (l != AS_LABEL_BACKGROUND) {
+            if (gc[l] < 0) {
+                char cname[32];
+                as_export_label_name(l, cname, sizeof cname);
+                rc = as_dataset_class(d, cname, l + 1, NULL, &gc[l], err);
+            }
+            c = gc[l];
+            if (c > 0 && !d->cls[c].name[0] && !rc)
+                rc = as_error_set(err, AS_ERR_ARG, "%s: group %d: no class %d in the dataset",
+                                  name, (int)l, c);
+        }
+        cls[i] = (uint8_t)c;
+        clsmap[i] = c;
+        g.present[c] = 1;
+    }
+    if (rc)
+        goto fail;
+    g.present[0] = 0;
+    long at = as_dataset_find(d, name);
+    const char *base = image_path ? strrchr(image_path, '/') : NULL;
+    base = base ? base + 1 : (image_path ? image_path : name);
+    g.id = at >= 0 ? d->img[at].id : d->next_id;
+    g.name = strdup(name);
+    g.file = strdup(base);
+    g.model = dupe(d->model);
+    g.untrained = d->opt.untrained;
+    g.w = w;
+    g.h = h;
+    g.in_w = in_w;
+    g.in_h = in_h;
+    if (!g.name || !g.file) {
+        rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", name);
+        goto fail;
+    }
+    rc = stage_files(d, &g, at >= 0 ? &d->img[at] : NULL, cls, image_path, err);
+    if (!rc && (d->opt.formats & AS_EXPORT_COCO))
+        rc = coco_annotations(&g, clsmap, &g.coco, err);
+    if (rc)
+        goto fail;
+    if (at < 0 && d->n == d->cap) {
+        size_t nc = d->cap ? 2 * d->cap : 64;
+        Img *ni = realloc(d->img, nc * sizeof *ni);
+        if (!ni) {
+            rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", name);
+            goto fail;
+        }
+        d->img = ni;
+        d->cap = nc;
+    }
+    if (at >= 0) {
+        img_free(&d->img[at]);
+        d->img[at] = g;
+    } else {
+        d->img[d->n++] = g;
+        d->next_id++;
+    }
+    d->pending++;
+    free(cls);
+    free(clsmap);
+    return 0;
+fail:
+    img_free(&g);
+    free(cls);
+    free(clsmap);
+    return rc;
+}
+
+/* ---- the index files ---- */
+
+static bool class_used(const AsDataset *d, int c)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->img[i].present[c])
+            return true;
+    return false;
+}
+
+static int put_text(AsDataset *d, const char *rel, AsJsonW *jw, AsError *err)
+{
+    int rc = as_jw_finish(jw, rel, err);
+    if (!rc && !as_jw_append_newline(jw))
+        rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", rel);
+    if (!rc)
+        rc = put(d, rel, jw->buf, jw->len, err);
+    as_jw_free(jw);
+    return rc;
+}
+
+static int write_coco(AsDataset *d, AsError *err)
+{
+    AsJsonW jw;
+    as_jw_init(&jw, 2);
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "info");
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "description");
+    as_jw_string(&jw, d->opt.untrained
+                          ? "AlignSeg prototype segmentation exported by alignseg; UNTRAINED "
+                            "model (random weights): the labels mean nothing"
+                          : "AlignSeg prototype segmentation exported by alignseg");
+    if (d->model) {
+        as_jw_key(&jw, "alignseg_model");
+        as_jw_string(&jw, d->model);
+    }
+    as_jw_key(&jw, "alignseg_untrained");
+    as_jw_bool(&jw, d->opt.untrained);
+    as_jw_object_end(&jw);
+    as_jw_key(&jw, "licenses");
+    as_jw_array_begin(&jw);
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "images");
+    as_jw_array_begin(&jw);
+    for (size_t i = 0; i < d->n; i++) {
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, d->img[i].id);
+        as_jw_key(&jw, "file_name");
+        as_jw_string(&jw, d->img[i].file);
+        as_jw_key(&jw, "width");
+        as_jw_int(&jw, d->img[i].w);
+        as_jw_key(&jw, "height");
+        as_jw_int(&jw, d->img[i].h);
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "categories");
+    as_jw_array_begin(&jw);
+    for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++) {
+        if (!d->cls[c].name[0] || !class_used(d, c))
+            continue;
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, c);
+        as_jw_key(&jw, "name");
+        as_jw_string(&jw, d->cls[c].name);
+        as_jw_key(&jw, "supercategory");
+        as_jw_string(&jw, "alignseg");
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "annotations");
+    as_jw_array_begin(&jw);
+    for (size_t i = 0; i < d->n; i++)
+        for (const char *p = d->img[i].coco; p && *p;) {
+            const char *e = strchr(p, '\n');
+            size_t n = e ? (size_t)(e - p) : strlen(p);
+            as_jw_raw_value(&jw, p, n);
+            p += n + (e ? 1 : 0);
+        }
+    as_jw_array_end(&jw);
+    as_jw_object_end(&jw);
+    return put_text(d, "coco/annotations.json", &jw, err);
+}
+
+static int write_index(AsDataset *d, AsError *err)
+{
+    AsJsonW jw;
+    as_jw_init(&jw, 2);
+    as_jw_object_begin(&jw);
+    as_jw_key(&jw, "format_version");
+    as_jw_int(&jw, FORMAT_VERSION);
+    as_jw_key(&jw, "generator");
+    as_jw_string(&jw, d->generator);
+    as_jw_key(&jw, "model");
+    if (d->model)
+        as_jw_string(&jw, d->model);
+    else
+        as_jw_null(&jw);
+    as_jw_key(&jw, "untrained");
+    as_jw_bool(&jw, d->opt.untrained);
+    if (d->opt.untrained) {
+        as_jw_key(&jw, "warning");
+        as_jw_string(&jw, "the model's weights are a random initialisation: these labels mean "
+                          "nothing and are for trying the tools only");
+    }
+    as_jw_key(&jw, "settings");
+    if (d->settings)
+        as_jw_string(&jw, d->settings);
+    else
+        as_jw_null(&jw);
+    if (d->opt.shard_count > 0) {
+        as_jw_key(&jw, "shard");
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "index");
+        as_jw_int(&jw, d->opt.shard_index);
+        as_jw_key(&jw, "count");
+        as_jw_int(&jw, d->opt.shard_count);
+        as_jw_object_end(&jw);
+    }
+    as_jw_key(&jw, "formats");
+    as_jw_array_begin_inline(&jw);
+    for (size_t i = 0; i < sizeof fmt_names / sizeof fmt_names[0]; i++)
+        if (d->opt.formats & fmt_names[i].bit)
+            as_jw_string(&jw, fmt_names[i].name);
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "classes");
+    as_jw_array_begin(&jw);
+    for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++) {
+        if (!d->cls[c].name[0])
+            continue;
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, c);
+        as_jw_key(&jw, "name");
+        as_jw_string(&jw, d->cls[c].name);
+        as_jw_key(&jw, "color");
+        as_jw_array_begin_inline(&jw);
+        for (int t = 0; t < 3; t++)
+            as_jw_int(&jw, d->cls[c].rgb[t]);
+        as_jw_array_end(&jw);
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_key(&jw, "next_image_id");
+    as_jw_int(&jw, d->next_id);
+    as_jw_key(&jw, "images");
+    as_jw_array_begin(&jw);
+    for (size_t i = 0; i < d->n; i++) {
+        const Img *im = &d->img[i];
+        as_jw_object_begin(&jw);
+        as_jw_key(&jw, "id");
+        as_jw_int(&jw, im->id);
+        as_jw_key(&jw, "name");
+        as_jw_string(&jw, im->name);
+        as_jw_key(&jw, "file");
+        as_jw_string(&jw, im->file);
+        as_jw_key(&jw, "size");
+        as_jw_array_begin_inline(&jw);
+        as_jw_int(&jw, im->w);
+        as_jw_int(&jw, im->h);
+        as_jw_array_end(&jw);
+        as_jw_key(&jw, "input_size");
+        if (im->in_w > 0 && im->in_h > 0) {
+            as_jw_array_begin_inline(&jw);
+            as_jw_int(&jw, im->in_w);
+            as_jw_int(&jw, im->in_h);
+            as_jw_array_end(&jw);
+        } else {
+            as_jw_null(&jw);
+        }
+        as_jw_key(&jw, "model");
+        if (im->model)
+            as_jw_string(&jw, im->model);
+        else
+            as_jw_null(&jw);
+        as_jw_key(&jw, "untrained");
+        as_jw_bool(&jw, im->untrained);
+        as_jw_key(&jw, "classes");
+        as_jw_array_begin_inline(&jw);
+        for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++)
+            if (im->present[c])
+                as_jw_int(&jw, c);
+        as_jw_array_end(&jw);
+        as_jw_object_end(&jw);
+    }
+    as_jw_array_end(&jw);
+    as_jw_object_end(&jw);
+    return put_text(d, AS_DATASET_INDEX, &jw, err);
+}
+
+static int write_voc_lists(AsDataset *d, AsError *err)
+{
+    size_t cap = 64 + (size_t)AS_DATASET_MAX_CLASS * (AS_DATASET_NAME_MAX + 20);
+    for (size_t i = 0; i < d->n; i++)
+        cap += strlen(d->img[i].name) + 1;
+    char *t = malloc(cap);
+    if (!t)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", d->dir);
+    size_t n = (size_t)sprintf(t, "# label:color_rgb:parts:actions\nbackground:0,0,0::\n");
+    for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++)
+        if (d->cls[c].name[0] && class_used(d, c))
+            n += (size_t)sprintf(t + n, "%s:%d,%d,%d::\n", d->cls[c].name, d->cls[c].rgb[0],
+                                 d->cls[c].rgb[1], d->cls[c].rgb[2]);
+    int rc = put(d, "voc/labelmap.txt", t, n, err);
+    n = 0;
+    for (size_t i = 0; i < d->n; i++)
+        n += (size_t)sprintf(t + n, "%s\n", d->img[i].name);
+    if (!rc)
+        rc = put(d, "voc/ImageSets/Segmentation/default.txt", t, n, err);
+    free(t);
+    return rc;
+}
+
+static int cmp_img(const void *a, const void *b)
+{
+    const Img *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int as_dataset_commit(AsDataset *d, AsError *err)
+{
+    qsort(d->img, d->n, sizeof *d->img, cmp_img);
+    int rc = 0;
+    if (d->opt.formats & AS_EXPORT_VOC)
+        rc = write_voc_lists(d, err);
+    if (!rc && (d->opt.formats & AS_EXPORT_COCO))
+        rc = write_coco(d, err);
+    if (!rc)
+        rc = write_index(d, err); /* staged last: renamed last */
+    if (!rc)
+        rc = as_atomic_batch_commit(d->batch, err);
+    if (rc)
+        as_atomic_batch_discard(d->batch);
+    else
+        d->pending = 0;
+    return rc;
+}
+
+void as_dataset_free(AsDataset *d)
+{
+    if (!d)
+        return;
+    as_atomic_batch_free(d->batch);
+    for (size_t i = 0; i < d->n; i++)
+        img_free(&d->img[i]);
+    free(d->img);
+    free(d->dir);
+    free(d->generator);
+    free(d->model);
+    free(d->settings);
+    free(d);
+}

@@ -1,0 +1,118 @@
+/* dataset: an export folder that holds ONE dataset, consistent however often
+ * it is added to. Every format in it describes the same set of images with
+ * the same class table:
+ *   OUTDIR/alignseg-export.json   the index: format_version 2, generator,
+ *        model, formats, the class table ("classes": id, name, colour), the
+ *        next free image id, optional shard {index, count}, and per image its
+ *        id, name, source file, size, model input size, model and the class
+ *        ids present. It is the dataset's source of truth: written last.
+ *   OUTDIR/voc/SegmentationClass/NAME.png   8-bit indexed: pixel = class id
+ *        (0 = background), palette: class colours over the VOC palette
+ *   OUTDIR/voc/labelmap.txt       CVAT "Segmentation mask 1.1": background
+ *        and every class used by an image, "name:r,g,b::"
+ *   OUTDIR/voc/ImageSets/Segmentation/default.txt   NAMEs, by image id
+ *   OUTDIR/masks/NAME/CLASS.png   0/255 per class present in the image
+ *   OUTDIR/coco/annotations.json  categories = classes used by an image (id =
+ *        class id), images by id, one annotation per (image, class present)
+ *        with id = image_id * 1000 + class id (compressed RLE, area, bbox)
+ *   OUTDIR/labelme/NAME.json      one polygon per connected region, label =
+ *        class name, imagePath relative to the JSON file
+ *
+ * Classes. Ids 1..AS_DATASET_MAX_CLASS; 0 is background (name "background",
+ * black), which no format exports as a class. A class keeps its id and colour
+ * for the life of the dataset. A class gets the id it asks for (e.g.
+ * prototype_<g> asks for g+1, the order of --class options asks 1, 2, ...)
+ * when that id is free, else the smallest free id, so two fresh datasets built
+ * with the same options number their classes alike. Names: 1..63 bytes, no
+ * '/', ':', ',' or control bytes, not starting with '.'. Group numbers start
+ * at 0 everywhere (group g is "prototype_<g>" in files and in the UI).
+ *
+ * Images. NAME (the image file name without extension) is the key: adding an
+ * image whose NAME is in the dataset replaces all its entries in every format
+ * (its id stays; files of classes it no longer has are removed). New images
+ * get the next free id (never reused). The caller decides whether replacing
+ * is allowed (as_dataset_find).
+ *
+ * Consistency. Additions are staged as temporaries; as_dataset_commit writes
+ * the index files and switches everything at once through a journaled batch
+ * (atomic.h): the folder is always the old dataset or the new one, also when
+ * the process is killed or the disk is full (a killed commit is finished by
+ * the next open). Not thread-safe: one thread per dataset.
+ *
+ * Typical use (the viewer, `alignseg export`):
+ *   as_dataset_open(dir, &opts, &d, err);
+ *   for each image: ids[g] = class for group g (as_dataset_class, 0 = not
+ *       exported); as_dataset_add(d, name, path, labels, w, h, ngroups, ids,
+ *       in_w, in_h, err);
+ *   as_dataset_commit(d, err); as_dataset_free(d); */
+#ifndef ALIGNSEG_DATASET_H
+#define ALIGNSEG_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "export.h"
+
+#define AS_DATASET_MAX_CLASS 254
+#define AS_DATASET_NAME_MAX 64
+#define AS_DATASET_INDEX "alignseg-export.json"
+/* annotation id = image id * AS_DATASET_ANN_STRIDE + class id */
+#define AS_DATASET_ANN_STRIDE 1000
+
+typedef struct {
+    int id;                        /* 1..AS_DATASET_MAX_CLASS */
+    char name[AS_DATASET_NAME_MAX];
+    uint8_t rgb[3];
+} AsClass;
+
+typedef struct {
+    int64_t id;
+    const char *name; /* output stem */
+    const char *file; /* source file name (no folder) */
+    int w, h;
+    int in_w, in_h;   /* model input size, 0 = unknown */
+} AsDatasetImage;
+
+typedef struct AsDataset AsDataset;
+
+/* Open the dataset in dir (created with the folders of o->formats if
+ * missing). An existing index is read (hostile-safe); one of another format
+ * set, an older version or unreadable is refused naming the file. */
+int as_dataset_open(const char *dir, const AsExportOptions *o, AsDataset **out, AsError *err);
+/* The class called name (created when new: asks for want_id if > 0, colour
+ * rgb or, when NULL, the VOC palette colour of its id). "background" gives 0.
+ * *id receives the class id. */
+int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t *rgb, int *id,
+                     AsError *err);
+/* The class table indexed by id: *n = AS_DATASET_MAX_CLASS + 1 entries,
+ * those with an empty name are free (entry 0 is never used). */
+const AsClass *as_dataset_classes(const AsDataset *d, size_t *n);
+/* Validate a class name (see above); 0 or an AS_ERR_ARG naming it. */
+int as_dataset_check_class_name(const char *name, AsError *err);
+/* Images, by id. */
+size_t as_dataset_image_count(const AsDataset *d);
+int as_dataset_image(const AsDataset *d, size_t i, AsDatasetImage *out);
+/* Index of the image called name, or -1. */
+long as_dataset_find(const AsDataset *d, const char *name);
+/* Stage one image: labels w x h, values 0..ngroups-1 or AS_LABEL_BACKGROUND;
+ * group_class[g] is the class id of group g (0 = not exported: background),
+ * or group_class NULL: group g is class "prototype_<g>". Groups without
+ * pixels are not exported. image_path: the source, for labelme's imagePath
+ * and COCO's file_name. in_w/in_h: model input size (0 = unknown). */
+int as_dataset_add(AsDataset *d, const char *name, const char *image_path, const int32_t *labels,
+                   int w, int h, int ngroups, const int *group_class, int in_w, int in_h,
+                   AsError *err);
+/* Set image i's model input size (before the commit). */
+void as_dataset_set_input_size(AsDataset *d, size_t i, int in_w, int in_h);
+/* Number of images staged since the last commit. */
+size_t as_dataset_pending(const AsDataset *d);
+/* Write the index files and switch the folder to the new dataset at once.
+ * After a failed commit the folder is unchanged; free the dataset (and open
+ * it again to retry). */
+int as_dataset_commit(AsDataset *d, AsError *err);
+/* Free; staged, uncommitted images are dropped (the folder is unchanged). */
+void as_dataset_free(AsDataset *d);
+
+#endif
