@@ -268,17 +268,16 @@ static int finish_tmp(AsAtomicFile *a, AsError *err)
 
 int as_atomic_commit(AsAtomicFile *a, AsError *err)
 {
-    int st = finish_tmp(a, err);
-    if (st)
-        return st;
+    int rc = finish_tmp(a, err);
+    if (rc)
+        return rc;
     if (rename(a->tmp, a->path) != 0) {
-        int rc = as_error_set(err, AS_ERR_IO, "%s: cannot replace: %s", a->path, strerror(errno));
+        rc = as_error_set(err, AS_ERR_IO, "%s: cannot replace: %s", a->path, strerror(errno));
         as_atomic_abort(a);
         return rc;
     }
     char dir[PATH_MAX];
     dir_of(a->path, dir, sizeof dir);
-    int rc = 0;
     if (fsync_dir(dir) != 0)
         rc = as_error_set(err, AS_ERR_IO, "%s: cannot sync the folder %s: %s", a->path, dir,
                           strerror(errno));
@@ -291,12 +290,12 @@ int as_atomic_commit(AsAtomicFile *a, AsError *err)
 int as_atomic_write_file(const char *path, const void *data, size_t len, AsError *err)
 {
     AsAtomicFile a;
-    int st = as_atomic_begin(&a, path, err);
-    if (st)
-        return st;
+    int rc = as_atomic_begin(&a, path, err);
+    if (rc)
+        return rc;
     if (len && fwrite(data, 1, len, a.f) != len) {
-        int rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
-                              path, strerror(errno));
+        rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
+                          path, strerror(errno));
         as_atomic_abort(&a);
         return rc;
     }
@@ -500,26 +499,24 @@ int as_atomic_batch_put(AsAtomicBatch *b, const char *rel, const void *data, siz
         return as_error_set(err, AS_ERR_ARG, "%s: bad output name '%s'", b->root,
                             rel ? rel : "");
     char path[PATH_MAX];
-    int st = join(b->root, rel, path, sizeof path, err);
-    if (st)
-        return st;
+    int rc = join(b->root, rel, path, sizeof path, err);
+    if (rc)
+        return rc;
     AsAtomicFile a;
-    st = as_atomic_begin(&a, path, err);
-    if (st)
-        return st;
+    if ((rc = as_atomic_begin(&a, path, err)))
+        return rc;
     if (len && fwrite(data, 1, len, a.f) != len) {
-        int rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
-                              path, strerror(errno));
+        rc = as_error_set(err, AS_ERR_IO, "%s: write failed (%s); the previous file is kept",
+                          path, strerror(errno));
         as_atomic_abort(&a);
         return rc;
     }
-    st = finish_tmp(&a, err);
-    if (st)
-        return st;
+    if ((rc = finish_tmp(&a, err)))
+        return rc;
     char *tmp = a.tmp;
     a.tmp = NULL;
     as_atomic_abort(&a);
-    int rc = add_change(b, rel, tmp, err);
+    rc = add_change(b, rel, tmp, err);
     if (rc) {
         unlink(tmp);
         free(tmp);
@@ -605,9 +602,10 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
         as_atomic_test_hook();
     char path[PATH_MAX], dir[PATH_MAX], pending[PATH_MAX] = "";
     for (size_t i = 0; i < b->n && rc == 0; i++) {
-        if ((rc = join(b->root, b->ch[i].rel, path, sizeof path, err)) != 0) {
+        rc = join(b->root, b->ch[i].rel, path, sizeof path, err);
+        if (rc)
             break;
-        } else if (b->ch[i].tmp) {
+        if (b->ch[i].tmp) {
             if (rename(b->ch[i].tmp, path) != 0)
                 rc = as_error_set(err, AS_ERR_IO, "%s: cannot replace: %s", path, strerror(errno));
             else {

@@ -455,9 +455,9 @@ int as_png_encode_indexed(const char *name, const uint8_t *idx, int w, int h,
 {
     *out = NULL;
     *len = 0;
-    int st = check_palette(name, idx, w, h, palette, ncolors, err);
-    if (st)
-        return st;
+    int rc = check_palette(name, idx, w, h, palette, ncolors, err);
+    if (rc)
+        return rc;
     return png_encode(name, idx, w, h, PNG_COLOR_TYPE_PALETTE, 1, palette, ncolors, out, len, err);
 }
 
