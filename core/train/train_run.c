@@ -301,6 +301,7 @@ static int setup(const Run *r, AsTrainOptions *o, const AsHooks *hooks, ImageLis
     if (!rc && o->crop_size % (*m)->enc.cfg.patch)
         rc = as_error_set(err, AS_ERR_ARG, "crop size %d is not a multiple of the patch size %d",
                           o->crop_size, (*m)->enc.cfg.patch);
+    as_pool_set_threads(o->threads); /* the run's thread count from here on */
     if (!rc && !o->resume && o->kmeans)
         rc = kmeans_prototypes(r, o, hooks, *m, imgs, err);
     AsTrainHyper hyper;
