@@ -5,8 +5,10 @@
  *                      jobs (worker events, model and image loading, files)
  *   window-actions.c   the win.* actions (gtk_widget_class_install_action),
  *                      file dialogs, export, input size, drag and drop
- *   window-views.c     the four views: relabelling, legend, tiles, colour
- *                      scales, patch similarity, hover read-outs
+ *   window-views.c     the views: relabelling, legend, patch similarity,
+ *                      hover read-outs
+ *   window-tiles.c     the attention and prototype tiles, the mass curve,
+ *                      colour bars
  *   window-model.c     the Model… dialog (head counts, backbone, recent models)
  *   window-testhooks.c the scripted run: --action, --view, --export,
  *                      --screenshot and --timing
@@ -154,6 +156,21 @@ void vw_views_set_result(ViewerWindow *w, ViewerResult *r);
 void vw_free_result_arrays(ViewerWindow *w);
 /* group g is shown (legend toggles, isolation) */
 bool vw_group_visible(ViewerWindow *w, int g);
+/* a colour swatch of group g, size px square */
+GtkWidget *vw_swatch_new(int g, int size);
+
+/* window-tiles.c */
+void vw_tiles_init(ViewerWindow *w);
+void vw_tiles_rebuild_protos(ViewerWindow *w);
+/* after a relabel: swatches follow the groups, the mass read-out the slider */
+void vw_tiles_follow_groups(ViewerWindow *w);
+/* the smoothing choice changed */
+void vw_tiles_redraw(ViewerWindow *w);
+void vw_update_mass(ViewerWindow *w);
+/* a gw x gh viridis surface of v from its minimum to its maximum (returned) */
+cairo_surface_t *vw_heat_surface(const float *v, int gw, int gh, float *lo, float *hi);
+gboolean vw_smooth(ViewerWindow *w);
+void vw_scale_set(GtkWidget *a, const char *lo, const char *hi, const char *caption);
 
 /* window-testhooks.c */
 void vw_testhooks_start(ViewerWindow *w);
