@@ -257,6 +257,7 @@ void vw_relabel(ViewerWindow *w)
     vu_label_shares(w->labels, (size_t)r->in_w * r->in_h, NULL, ng, w->share);
     imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(w->opacity_adj),
                         FALSE);
+    vw_edit_relabel(w); /* corrections over the new labels, or dropped */
     w->relabel_us = g_get_monotonic_time() - t0;
     rebuild_legend(w);
     /* the foreground tile follows the mass slider live: queue its own drawing
@@ -461,7 +462,7 @@ static void on_opacity(ViewerWindow *w, GtkAdjustment *adj)
 {
     if (!w->result)
         return;
-    imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(adj), FALSE);
+    imgview_set_overlay(w->seg_view, vw_edit_surface(w), gtk_adjustment_get_value(adj), FALSE);
     vw_update_similarity(w); /* its overlay follows the same slider */
 }
 
@@ -490,6 +491,7 @@ void vw_views_class_init(GtkWidgetClass *wc)
     gtk_widget_class_bind_template_callback(wc, on_smooth);
     gtk_widget_class_bind_template_callback(wc, on_head);
     gtk_widget_class_bind_template_callback(wc, on_show_all);
+    vw_edit_class_init(wc);
 }
 
 /* A click on a picture takes the keyboard focus from a slider, so that Left
@@ -514,11 +516,12 @@ void vw_views_init(ViewerWindow *w)
         gtk_widget_add_controller(areas[i], GTK_EVENT_CONTROLLER(click));
     }
     w->seg_view = imgview_attach(w->seg_area);
-    imgview_set_callbacks(w->seg_view, seg_hover, NULL, NULL, w);
+    imgview_set_callbacks(w->seg_view, seg_hover, NULL, vw_edit_draw, w);
     imgview_set_placeholder(w->seg_view, _("Open an image (Ctrl+O) or drop one here"));
     w->sim_view = imgview_attach(w->sim_area);
     imgview_set_callbacks(w->sim_view, sim_hover, sim_click, sim_draw, w);
     imgview_set_placeholder(w->sim_view, _("Open an image (Ctrl+O) or drop one here"));
     vw_tiles_init(w);
     gtk_scale_set_format_value_func(GTK_SCALE(w->merge_scale), format_merge, NULL, NULL);
+    vw_edit_init(w);
 }
