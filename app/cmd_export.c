@@ -360,18 +360,25 @@ int cmd_export(int argc, char **argv)
     xo.settings = settings;
     int group_class[AS_MAX_GROUPS];
     int rc = as_dataset_open(outdir, &xo, &x, &err);
-    if (!rc && nclass > 0) { /* named groups; the rest background or "ignore" */
-        int other = 0;
-        for (int k = 0; k < nclass && !rc; k++)
-            rc = as_dataset_class(x, classes[k].name, k + 1, NULL, &group_class[0], &err);
-        if (!rc && !strcmp(unnamed, "ignore"))
-            rc = as_dataset_class(x, "ignore", nclass + 1, NULL, &other, &err);
-        for (int g = 0; g < AS_MAX_GROUPS && !rc; g++) {
-            group_class[g] = other;
-            for (int k = 0; k < nclass; k++)
-                if (classes[k].group == g)
-                    rc = as_dataset_class(x, classes[k].name, k + 1, NULL, &group_class[g], &err);
+    if (!rc && nclass > 0) {
+        /* named groups (ids in the order of the --class options); the rest
+         * background or "ignore": the viewer's rule (as_dataset_map_groups) */
+        AsClass tab[AS_DATASET_MAX_CLASS + 1];
+        memset(tab, 0, sizeof tab);
+        const char *names[AS_MAX_GROUPS] = { 0 };
+        int id = 0;
+        for (int k = 0; k < nclass && !rc; k++) {
+            rc = as_class_table_add(tab, classes[k].name, k + 1, NULL, &id, &err);
+            names[classes[k].group] = classes[k].name;
         }
+        if (!rc && !strcmp(unnamed, "ignore"))
+            rc = as_class_table_add(tab, "ignore", nclass + 1, NULL, &id, &err);
+        for (int g = 0; g < AS_MAX_GROUPS; g++)
+            if (!names[g])
+                names[g] = unnamed;
+        if (!rc)
+            rc = as_dataset_map_groups(x, tab, AS_MAX_GROUPS, names, NULL, false, group_class,
+                                       &err);
     }
     if (rc) {
         fprintf(stderr, "alignseg export: %s\n", err.msg);

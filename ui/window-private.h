@@ -14,6 +14,8 @@
  *   window-model.c     the Model… dialog (head counts, backbone, recent models)
  *   window-testhooks.c the scripted run: --action, --view, --export,
  *                      --screenshot and --timing
+ *   window-export.c    the dataset export (dialog, task on the worker) and
+ *                      the legend's class names
  * Only these files include this header. */
 #ifndef ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
 #define ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
@@ -203,6 +205,19 @@ void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data);
  * has no corrections or another size. Owned by the window; valid until the
  * next relabel or edit. */
 const int32_t *vw_edit_export_labels(ViewerWindow *w, int width, int height);
+
+/* window-export.c */
+void vw_export_class_init(GtkWidgetClass *wc);
+/* The label map the export writes for the current image (image size, values
+ * 0..ngroups-1 or AS_LABEL_BACKGROUND), NULL if none; owned by the window,
+ * valid until the next call. */
+const int32_t *vw_export_labels(ViewerWindow *w, int *width, int *height);
+/* The class name given to group g (NULL: none, exported as prototype_<g>). */
+const char *vw_group_class(ViewerWindow *w, int g);
+/* The legend's text for group g, members e.g. "0+2" (newly allocated). */
+char *vw_group_label(ViewerWindow *w, int g, const char *members);
+/* The legend's pencil button: a menu naming group g's class. */
+GtkWidget *vw_class_button_new(ViewerWindow *w, int g);
 
 /* window-testhooks.c */
 void vw_testhooks_start(ViewerWindow *w);

@@ -265,6 +265,8 @@ void vw_maybe_finish_startup(ViewerWindow *w)
     if (w->opt_export && w->result && !w->exported) {
         w->exported = TRUE;
         vw_export_to(w, w->opt_export);
+        if (w->last_job > w->done_job)
+            return; /* the export runs on the worker: resumes when it ends */
     }
     if (w->opt.timing && w->result && w->timing_step == 0) {
         start_timing(w);
