@@ -199,14 +199,31 @@ typedef struct {
 } ClassArg;
 
 /* The options that change labels, recorded in the index (shards made with
- * other options are refused by `alignseg merge`). */
+ * other options are refused by `alignseg merge`), sorted by option name (a
+ * repeated option keeps its order) so that the same options in another order
+ * give the same index. */
+typedef struct {
+    const char *opt, *value;
+    int at;
+} SettingArg;
+
+static int cmp_setting(const void *a, const void *b)
+{
+    const SettingArg *x = a, *y = b;
+    int c = strcmp(x->opt, y->opt);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
 static void settings_string(int argc, char **argv, char *buf, size_t len)
 {
     static const char *const skip_with_value[] = { "-o", "--output", "--threads", "--shard",
                                                    "--commit-every" };
     static const char *const skip_flag[] = { "-q", "--quiet", "--overwrite" };
-    size_t n = 0;
+    size_t n = 0, na = 0;
     buf[0] = '\0';
+    SettingArg *v = calloc((size_t)argc + 1, sizeof *v);
+    if (!v)
+        return;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         bool skip = o[0] != '-';
@@ -221,14 +238,19 @@ static void settings_string(int argc, char **argv, char *buf, size_t len)
             continue;
         /* an option and, when it takes one, its value */
         bool value = i + 1 < argc && argv[i + 1][0] != '-' && strcmp(o, "--foreground") != 0;
-        int w = snprintf(buf + n, len - n, "%s%s%s%s", n ? " " : "", o, value ? " " : "",
-                         value ? argv[i + 1] : "");
-        if (w < 0 || (size_t)w >= len - n)
-            break;
-        n += (size_t)w;
+        v[na++] = (SettingArg){ o, value ? argv[i + 1] : NULL, i };
         if (value)
             i++;
     }
+    qsort(v, na, sizeof *v, cmp_setting);
+    for (size_t k = 0; k < na; k++) {
+        int w = snprintf(buf + n, len - n, "%s%s%s%s", n ? " " : "", v[k].opt,
+                         v[k].value ? " " : "", v[k].value ? v[k].value : "");
+        if (w < 0 || (size_t)w >= len - n)
+            break;
+        n += (size_t)w;
+    }
+    free(v);
 }
 
 int cmd_export(int argc, char **argv)

@@ -4,7 +4,8 @@
 # contrib/slurm:
 #  - a 3-task export array over 9 photos (crops of data/samples made by
 #    make_photos), merged with `alignseg merge` (merge.sbatch), equals a
-#    single-process export byte for byte (diff -r);
+#    single-process export byte for byte (diff -r), the options given in
+#    another order than the job script gives them;
 #  - one task is killed with SIGKILL once it has committed some but not all of
 #    its images (--commit-every 0); what it left lists only complete images;
 #    resubmitted alone (SHARDS=3 sbatch --array=1) it says how many it skipped,
@@ -55,7 +56,7 @@ export MODEL=$work/model.pth PHOTOS=photos IMAGES=photos MASKS=masks
 size=(--size 448)
 
 # the single-process references
-alignseg export -q -m "$MODEL" --format voc,coco,labelme,masks --threads 1 "${size[@]}" \
+alignseg export -q "${size[@]}" --threads 1 -m "$MODEL" --format voc,coco,labelme,masks \
     -o single photos/* || fail "single export"
 for p in reference hungarian; do
     alignseg eval -q -m "$MODEL" --images photos --masks masks --threads 1 "${size[@]}" \
