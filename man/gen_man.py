@@ -125,7 +125,8 @@ def cli_page(exe, version, date):
              'where temporary files go.')
     p.append('.SH SEE ALSO\n.BR alignseg\\-viewer (1)\n.PP\nThe library: '
              '/usr/include/alignseg/alignseg.h, \\fBpkg\\-config \\-\\-cflags \\-\\-libs alignseg\\fR\n'
-             '(package libalignseg\\-dev), with /usr/share/doc/alignseg/examples/segment_example.c.')
+             '(package libalignseg\\-dev), and the example program segment_example.c (in\n'
+             '/usr/share/doc/libalignseg\\-dev/examples/ with the Debian packages).')
     return '\n'.join(p) + '\n'
 
 
