@@ -10,7 +10,9 @@
 #include "gemm.h"
 
 #define GEMM_NR 16      /* width of a packed weight panel (columns) */
-#define GEMM_KC 256     /* most depths of one pass */
+#ifndef GEMM_KC
+#define GEMM_KC 256 /* most depths of one pass */
+#endif
 #define GEMM_MC_MAX 128 /* most rows of activations packed per pass */
 #define GEMM_NP_MAX 3   /* most weight panels one register tile spans */
 
