@@ -108,6 +108,12 @@ struct _ViewerWindow {
 
     ImgView *seg_view, *sim_view;
 
+    /* tiles (window-tiles.c) */
+    gboolean tiles_shared;          /* one colour scale for all maps of a view */
+    GtkWidget *shared_check[2];
+    struct DetailView *detail;      /* the map page */
+    char *detail_id, *detail_from;  /* the map it shows, the view it came from */
+
     /* corrections (window-edit.c) */
     LabelEdit *edit;                /* at the photo's size, NULL until the first one */
     char *edit_path;                /* the photo they belong to */
@@ -186,7 +192,12 @@ void vw_update_mass(ViewerWindow *w);
 /* a gw x gh viridis surface of v from its minimum to its maximum (returned) */
 cairo_surface_t *vw_heat_surface(const float *v, int gw, int gh, float *lo, float *hi);
 gboolean vw_smooth(ViewerWindow *w);
-void vw_scale_set(GtkWidget *a, const char *lo, const char *hi, const char *caption);
+/* a colour bar numbered from lo to hi (NaN: no common numbers) with caption */
+void vw_scale_set(GtkWidget *a, double lo, double hi, const char *caption);
+void vw_tiles_class_init(GtkWidgetClass *wc);
+void vw_tiles_free(ViewerWindow *w);
+/* the map page shows map id (see window-tiles.c: "attention:mean", ...) */
+void vw_tiles_show_detail(ViewerWindow *w, const char *id);
 
 /* window-edit.c */
 void vw_edit_class_init(GtkWidgetClass *wc);

@@ -282,10 +282,7 @@ void vw_update_similarity(ViewerWindow *w)
     cairo_surface_t *s = vw_heat_surface(w->sim_values, r->gw, r->gh, &w->sim_lo, &w->sim_hi);
     imgview_set_overlay(w->sim_view, s, gtk_adjustment_get_value(w->opacity_adj), vw_smooth(w));
     cairo_surface_destroy(s);
-    char lo[32], hi[32];
-    g_snprintf(lo, sizeof lo, "%.3f", w->sim_lo);
-    g_snprintf(hi, sizeof hi, "%.3f", w->sim_hi);
-    vw_scale_set(w->sim_scale, lo, hi, _("cosine similarity to the selected patch"));
+    vw_scale_set(w->sim_scale, w->sim_lo, w->sim_hi, _("cosine similarity to the selected patch"));
     char *t = w->sim_pinned
                   ? g_strdup_printf(_("Patch (%d, %d), pinned — click it again to follow the pointer"),
                                     w->sim_patch % r->gw, w->sim_patch / r->gw)
@@ -492,6 +489,7 @@ void vw_views_class_init(GtkWidgetClass *wc)
     gtk_widget_class_bind_template_callback(wc, on_head);
     gtk_widget_class_bind_template_callback(wc, on_show_all);
     vw_edit_class_init(wc);
+    vw_tiles_class_init(wc);
 }
 
 /* A click on a picture takes the keyboard focus from a slider, so that Left
