@@ -38,6 +38,8 @@ static void edit_reset(ViewerWindow *w)
 void vw_edit_free(ViewerWindow *w)
 {
     edit_reset(w);
+    g_free(w->edit_class_names);
+    w->edit_class_names = NULL;
 }
 
 /* The model's labels at the photo's size, as the export computes them. */
@@ -200,6 +202,8 @@ static void do_fill(ViewerWindow *w, double x, double y)
 static void set_tool(ViewerWindow *w, int tool)
 {
     w->edit_tool = tool;
+    if (tool != TOOL_MOVE && w->edit_expander)
+        gtk_expander_set_expanded(GTK_EXPANDER(w->edit_expander), TRUE);
     for (int t = 0; t < NTOOLS; t++)
         if (w->edit_tool_buttons[t])
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(w->edit_tool_buttons[t]), t == tool);
@@ -306,24 +310,34 @@ static void edit_refresh(ViewerWindow *w)
 {
     if (!w->edit_label)
         return;
-    /* the class chooser lists the legend's groups, then background */
-    if (w->edit_class_groups != w->ngroups || w->edit_class_result != w->result) {
+    /* the class chooser lists the legend's groups by their legend names, then background */
+    GString *names = g_string_new(NULL);
+    for (int g = 0; w->result && g < w->ngroups && g < AS_MAX_GROUPS; g++) {
+        const char *name = w->legend_groups == w->ngroups && w->legend_name[g]
+                               ? gtk_label_get_text(GTK_LABEL(w->legend_name[g]))
+                               : NULL;
+        if (name && *name)
+            g_string_append(names, name);
+        else
+            g_string_append_printf(names, _("Group %d"), g);
+        g_string_append_c(names, '\n');
+    }
+    if (g_strcmp0(names->str, w->edit_class_names)) {
         guint sel = gtk_drop_down_get_selected(GTK_DROP_DOWN(w->edit_class_dropdown));
+        char **list = g_strsplit(names->str, "\n", -1);
         GtkStringList *l = gtk_string_list_new(NULL);
-        for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++) {
-            const char *name = w->legend_name[g] ? gtk_label_get_text(GTK_LABEL(w->legend_name[g]))
-                                                 : NULL;
-            char *t = name && *name ? g_strdup(name) : g_strdup_printf(_("Group %d"), g);
-            gtk_string_list_append(l, t);
-            g_free(t);
-        }
+        for (int g = 0; list[g] && list[g][0]; g++)
+            gtk_string_list_append(l, list[g]);
         gtk_string_list_append(l, _("Background"));
+        g_strfreev(list);
         gtk_drop_down_set_model(GTK_DROP_DOWN(w->edit_class_dropdown), G_LIST_MODEL(l));
         g_object_unref(l);
         if (sel != GTK_INVALID_LIST_POSITION && (int)sel <= w->ngroups)
             gtk_drop_down_set_selected(GTK_DROP_DOWN(w->edit_class_dropdown), sel);
-        w->edit_class_groups = w->ngroups;
-        w->edit_class_result = w->result;
+        g_free(w->edit_class_names);
+        w->edit_class_names = g_string_free(names, FALSE);
+    } else {
+        g_string_free(names, TRUE);
     }
     gboolean mine = w->edit && w->image && !g_strcmp0(w->edit_path, w->image->path);
     size_t n = mine ? le_correction_count(w->edit) : 0;
@@ -364,11 +378,23 @@ static void redo_clicked(GtkButton *b, gpointer data)
 
 static void build_panel(ViewerWindow *w)
 {
+    /* an expander before the legend, opened by choosing a tool */
+    GtkWidget *panel = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
+    gtk_widget_set_margin_top(panel, 4);
+    w->edit_expander = gtk_expander_new(NULL);
     GtkWidget *head = gtk_label_new(_("Correct"));
     gtk_widget_add_css_class(head, "heading");
-    gtk_label_set_xalign(GTK_LABEL(head), 0);
-    gtk_widget_set_margin_top(head, 8);
-    gtk_box_append(GTK_BOX(w->side_panel), head);
+    gtk_expander_set_label_widget(GTK_EXPANDER(w->edit_expander), head);
+    gtk_widget_set_tooltip_text(w->edit_expander,
+                                _("Paint over the segmentation before exporting it"));
+    gtk_widget_set_margin_top(w->edit_expander, 8);
+    gtk_expander_set_child(GTK_EXPANDER(w->edit_expander), panel);
+    GtkWidget *legend_head = gtk_widget_get_prev_sibling(w->legend);
+    if (legend_head)
+        gtk_box_insert_child_after(GTK_BOX(w->side_panel), w->edit_expander,
+                                   gtk_widget_get_prev_sibling(legend_head));
+    else
+        gtk_box_append(GTK_BOX(w->side_panel), w->edit_expander);
 
     static const char *const labels[NTOOLS] = { N_("Move"), N_("Brush"), N_("Eraser"),
                                                 N_("Region") };
@@ -395,7 +421,7 @@ static void build_panel(ViewerWindow *w)
         gtk_box_append(GTK_BOX(tools), b);
         w->edit_tool_buttons[t] = b;
     }
-    gtk_box_append(GTK_BOX(w->side_panel), tools);
+    gtk_box_append(GTK_BOX(panel), tools);
 
     GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
     GtkWidget *cl = gtk_label_new(_("Class"));
@@ -405,7 +431,7 @@ static void build_panel(ViewerWindow *w)
     gtk_widget_set_tooltip_text(w->edit_class_dropdown,
                                 _("The class the brush paints and a clicked region becomes"));
     gtk_box_append(GTK_BOX(row), w->edit_class_dropdown);
-    gtk_box_append(GTK_BOX(w->side_panel), row);
+    gtk_box_append(GTK_BOX(panel), row);
 
     row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
     gtk_box_append(GTK_BOX(row), gtk_label_new(_("Brush size")));
@@ -414,7 +440,7 @@ static void build_panel(ViewerWindow *w)
     gtk_widget_set_tooltip_text(w->edit_size_spin, _("Brush diameter in photo pixels"));
     gtk_widget_set_hexpand(w->edit_size_spin, TRUE);
     gtk_box_append(GTK_BOX(row), w->edit_size_spin);
-    gtk_box_append(GTK_BOX(w->side_panel), row);
+    gtk_box_append(GTK_BOX(panel), row);
 
     row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
     w->edit_undo_button = gtk_button_new_with_mnemonic(_("_Undo"));
@@ -427,14 +453,13 @@ static void build_panel(ViewerWindow *w)
     gtk_widget_set_hexpand(w->edit_redo_button, TRUE);
     gtk_box_append(GTK_BOX(row), w->edit_undo_button);
     gtk_box_append(GTK_BOX(row), w->edit_redo_button);
-    gtk_box_append(GTK_BOX(w->side_panel), row);
+    gtk_box_append(GTK_BOX(panel), row);
 
     w->edit_label = gtk_label_new(NULL);
     gtk_label_set_xalign(GTK_LABEL(w->edit_label), 0);
     gtk_label_set_wrap(GTK_LABEL(w->edit_label), TRUE);
     gtk_widget_add_css_class(w->edit_label, "dim-label");
-    gtk_box_append(GTK_BOX(w->side_panel), w->edit_label);
-    w->edit_class_groups = -1;
+    gtk_box_append(GTK_BOX(panel), w->edit_label);
 }
 
 /* ---------------------------------------------------------------- actions */

@@ -122,10 +122,9 @@ struct _ViewerWindow {
     gboolean edit_stroke, edit_pointer;
     double edit_lx, edit_ly;        /* last stroke point, photo pixels */
     double edit_px, edit_py;        /* pointer, widget coordinates */
-    int edit_class_groups;          /* groups in the class chooser (-1: rebuild) */
-    const void *edit_class_result;  /* the result the class chooser was built for */
+    char *edit_class_names;         /* the class chooser's entries, "\n"-separated */
     GtkWidget *edit_tool_buttons[4], *edit_class_dropdown, *edit_size_spin;
-    GtkWidget *edit_undo_button, *edit_redo_button, *edit_label;
+    GtkWidget *edit_undo_button, *edit_redo_button, *edit_label, *edit_expander;
 
     /* screenshot / timing */
     gboolean shot_started;

@@ -257,9 +257,9 @@ void vw_relabel(ViewerWindow *w)
     vu_label_shares(w->labels, (size_t)r->in_w * r->in_h, NULL, ng, w->share);
     imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(w->opacity_adj),
                         FALSE);
-    vw_edit_relabel(w); /* corrections over the new labels, or dropped */
     w->relabel_us = g_get_monotonic_time() - t0;
     rebuild_legend(w);
+    vw_edit_relabel(w); /* corrections over the new labels, or dropped (after the legend) */
     /* the foreground tile follows the mass slider live: queue its own drawing
      * area (GTK 4 keeps a parent's children's render nodes on a parent's
      * queue_draw) */
@@ -362,10 +362,18 @@ static void seg_hover(ImgView *v, double ix, double iy, gboolean in, gpointer da
     if (lx < 0 || ly < 0 || lx >= r->in_w || ly >= r->in_h || p < 0)
         return;
     int32_t g = w->labels[(size_t)ly * r->in_w + lx];
+    const int32_t *fixed = vw_edit_export_labels(w, w->image->img.w, w->image->img.h);
+    gboolean corrected = FALSE;
+    if (fixed && ix >= 0 && iy >= 0 && ix < w->image->img.w && iy < w->image->img.h) {
+        const int32_t c = fixed[(size_t)iy * w->image->img.w + (size_t)ix];
+        corrected = c != g;
+        g = c;
+    }
     char *t;
     if (g == AS_LABEL_BACKGROUND || g < 0 || g >= w->ngroups) {
-        t = g_strdup_printf(_("(%d, %d): background (outside the foreground mask)"), (int)ix,
-                            (int)iy);
+        t = corrected ? g_strdup_printf(_("(%d, %d): background (corrected)"), (int)ix, (int)iy)
+                      : g_strdup_printf(_("(%d, %d): background (outside the foreground mask)"),
+                                        (int)ix, (int)iy);
     } else {
         int best = -1;
         for (int k = 0; k < r->q; k++)
@@ -379,7 +387,8 @@ static void seg_hover(ImgView *v, double ix, double iy, gboolean in, gpointer da
                 prob += r->assign[(size_t)p * r->q + k];
         t = g_strdup_printf(_("(%d, %d): %s — cosine %.3f, probability %.2f%s"), (int)ix, (int)iy,
                             name, best >= 0 ? r->similarity[(size_t)p * r->q + best] : 0.0,
-                            prob, w->result->untrained ? _(" (untrained)") : "");
+                            prob, corrected ? _(" (corrected; the model's values)")
+                                  : w->result->untrained ? _(" (untrained)") : "");
         g_free(name);
     }
     gtk_label_set_text(GTK_LABEL(w->hover_label), t);
