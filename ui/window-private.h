@@ -117,7 +117,10 @@ struct _ViewerWindow {
     /* corrections (window-edit.c) */
     LabelEdit *edit;                /* at the photo's size, NULL until the first one */
     char *edit_path;                /* the photo they belong to */
-    cairo_surface_t *edit_surface;  /* the corrected map, coloured, photo size */
+    cairo_surface_t *edit_surface;  /* the corrections' colours, photo size (ARGB32) */
+    cairo_surface_t *edit_mask;     /* where there are corrections (A8) */
+    GBytes *edit_base_key;          /* what the editor's base was computed for */
+    char *edit_look;                /* groups shown and contours when last painted */
     int edit_tool;
     gboolean edit_stroke, edit_pointer;
     double edit_lx, edit_ly;        /* last stroke point, photo pixels */
@@ -204,14 +207,15 @@ void vw_edit_init(ViewerWindow *w);
 void vw_edit_free(ViewerWindow *w);
 /* after every relabel: corrections follow the sliders (keep rule), overlay */
 void vw_edit_relabel(ViewerWindow *w);
-/* the segmentation overlay: the corrected map while there are corrections */
-cairo_surface_t *vw_edit_surface(ViewerWindow *w);
-/* imgview drawing hook of the segmentation view (the brush outline) */
+/* the correction of photo pixel (x, y), or LE_NONE */
+int32_t vw_edit_correction_at(ViewerWindow *w, int x, int y);
+/* imgview drawing hook of the segmentation view (corrections, the brush) */
 void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data);
 /* The corrected label map of the current photo (width x height, group numbers
  * as the relabelled map, AS_LABEL_BACKGROUND for background), or NULL when it
  * has no corrections or another size. Owned by the window; valid until the
- * next relabel or edit. */
+ * next relabel or edit. Computes the model's labels at that size once per
+ * slider setting (as the export does). */
 const int32_t *vw_edit_export_labels(ViewerWindow *w, int width, int height);
 
 /* window-testhooks.c */

@@ -362,13 +362,10 @@ static void seg_hover(ImgView *v, double ix, double iy, gboolean in, gpointer da
     if (lx < 0 || ly < 0 || lx >= r->in_w || ly >= r->in_h || p < 0)
         return;
     int32_t g = w->labels[(size_t)ly * r->in_w + lx];
-    const int32_t *fixed = vw_edit_export_labels(w, w->image->img.w, w->image->img.h);
-    gboolean corrected = FALSE;
-    if (fixed && ix >= 0 && iy >= 0 && ix < w->image->img.w && iy < w->image->img.h) {
-        const int32_t c = fixed[(size_t)iy * w->image->img.w + (size_t)ix];
-        corrected = c != g;
+    const int32_t c = vw_edit_correction_at(w, (int)ix, (int)iy);
+    const gboolean corrected = c != LE_NONE;
+    if (corrected)
         g = c;
-    }
     char *t;
     if (g == AS_LABEL_BACKGROUND || g < 0 || g >= w->ngroups) {
         t = corrected ? g_strdup_printf(_("(%d, %d): background (corrected)"), (int)ix, (int)iy)
@@ -468,7 +465,7 @@ static void on_opacity(ViewerWindow *w, GtkAdjustment *adj)
 {
     if (!w->result)
         return;
-    imgview_set_overlay(w->seg_view, vw_edit_surface(w), gtk_adjustment_get_value(adj), FALSE);
+    imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(adj), FALSE);
     vw_update_similarity(w); /* its overlay follows the same slider */
 }
 
