@@ -55,6 +55,11 @@ static void test_brush_eraser(void)
         2, 2, 2, 2, 1,
     };
     CHECK(same_map(e, plus, "after the plus"), "plus painted");
+    /* the changed rectangle: columns 1..3, rows 0..2 */
+    int x0, y0, x1, y1;
+    CHECK(le_take_dirty(e, &x0, &y0, &x1, &y1) && x0 == 1 && y0 == 0 && x1 == 4 && y1 == 3,
+          "dirty [%d,%d) x [%d,%d), expected [1,4) x [0,3)", x0, x1, y0, y1);
+    CHECK(!le_take_dirty(e, &x0, &y0, &x1, &y1), "taken: nothing more");
     CHECK(le_correction_count(e) == 5, "5 corrections, got %zu", le_correction_count(e));
     /* radius 1.5: the diagonals (1.41) are in too: a 3x3 block, clipped at the edge */
     CHECK(le_dab(e, 0.5, 0.5, 1.5, 4) == 4, "a 2x2 corner");
@@ -102,7 +107,11 @@ static void test_brush_eraser(void)
         1, 2, 2, 2, 1,
     };
     CHECK(same_map(e, undo1, "undo the eraser"), "eraser undone");
+    le_take_dirty(e, &x0, &y0, &x1, &y1);
     CHECK(le_undo(e), "undo 2");
+    /* undoing the one pixel (0,3) dirties just it */
+    CHECK(le_take_dirty(e, &x0, &y0, &x1, &y1) && x0 == 0 && y0 == 3 && x1 == 1 && y1 == 4,
+          "undo dirty [%d,%d) x [%d,%d), expected [0,1) x [3,4)", x0, x1, y0, y1);
     CHECK(same_map(e, corner, "undo the pixel"), "pixel undone");
     CHECK(le_can_redo(e), "redo possible");
     CHECK(le_redo(e), "redo 1");

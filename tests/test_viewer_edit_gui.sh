@@ -15,6 +15,9 @@
 #     and Ctrl+Z's action brings them back;
 #   - the segmentation view shows the corrected map (the screenshot differs
 #     from the uncorrected one inside the photo);
+#   - maps a person can read: tiles.detail opens the Map page (state view=map)
+#     on a named map, an unknown name exits 2; 'the same colour scale for all
+#     maps' changes the attention tiles' colours;
 #   - no run writes a GLib WARNING or CRITICAL.
 # Usage: test_viewer_edit_gui.sh VIEWER_BINARY  (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
 # Skips (exit 77) without xvfb-run or Debian's python3-pil.
@@ -80,6 +83,32 @@ run base3 "win.prototype-count(3)"
 run drop "edit.class(0)" "edit.size(60.0)" "edit.paint((200.0,150.0))" "win.prototype-count(3)"
 run dropundo "edit.class(0)" "edit.size(60.0)" "edit.paint((200.0,150.0))" \
     "win.prototype-count(3)" edit.undo
+
+# the Map page, the shared colour scale
+run map "tiles.detail('attention:mean')"
+grep -q '^state: page=views view=map ' "$TMP/map.out" ||
+    { echo "FAIL: tiles.detail does not show the Map page:"; cat "$TMP/map.out"; fail=1; }
+run mapproto "tiles.detail('cross-attention:4')"
+grep -q '^state: page=views view=map ' "$TMP/mapproto.out" ||
+    { echo "FAIL: tiles.detail('cross-attention:4'):"; cat "$TMP/mapproto.out"; fail=1; }
+timeout 240 "$VIEWER" --screenshot "$TMP/nomap.png" --encoder-heads 3 --decoder-heads 3 --size 64 \
+    -m "$MODEL" --action "tiles.detail('attention:99')" "$CAT" >"$TMP/nomap.out" 2>"$TMP/nomap.log"
+rc=$?
+if [ $rc != 2 ] || ! grep -q "attention:99" "$TMP/nomap.log"; then
+    echo "FAIL: an unknown map: exit $rc, expected 2 and its name"; cat "$TMP/nomap.log"; fail=1
+fi
+run own "win.view('attention')"
+run shared "win.view('attention')" "tiles.shared-scale(true)"
+"$PY" - "$TMP/own.png" "$TMP/shared.png" <<'EOF2' || fail=1
+import sys
+from PIL import Image, ImageChops
+a, b = (Image.open(p).convert("RGB") for p in sys.argv[1:3])
+w, h = a.size
+box = (0, 60, w - 320, 300)  # the first row of attention tiles
+if ImageChops.difference(a.crop(box), b.crop(box)).getbbox() is None:
+    sys.exit("FAIL: the shared colour scale does not change the attention tiles")
+print("the shared colour scale recolours the tiles")
+EOF2
 
 grep -q 'notice="The grouping changed' "$TMP/drop.out" ||
     { echo "FAIL: no notice when the corrections are dropped:"; cat "$TMP/drop.out"; fail=1; }

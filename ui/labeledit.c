@@ -27,6 +27,8 @@ struct LabelEdit {
     bool in_stroke, stroke_failed;
     int sx0, sy0, sx1, sy1;
     int32_t *sbefore;
+    /* corrections changed since le_take_dirty: [dx0,dx1) x [dy0,dy1) */
+    int dx0, dy0, dx1, dy1;
     /* the grouping the labels refer to */
     int32_t *group;
     int q;
@@ -77,6 +79,8 @@ LabelEdit *le_new(int w, int h, int32_t fill, size_t undo_limit)
     e->w = w;
     e->h = h;
     e->limit = undo_limit;
+    e->dx0 = w;
+    e->dy0 = h;
     e->base = malloc(n * sizeof *e->base);
     e->corr = malloc(n * sizeof *e->corr);
     e->out = malloc(n * sizeof *e->out);
@@ -121,9 +125,29 @@ size_t le_undo_bytes(const LabelEdit *e) { return e->bytes; }
 static void set_corr(LabelEdit *e, size_t i, int32_t v)
 {
     int32_t old = e->corr[i];
+    if (old == v)
+        return;
+    int x = (int)(i % (size_t)e->w), y = (int)(i / (size_t)e->w);
+    e->dx0 = x < e->dx0 ? x : e->dx0;
+    e->dx1 = x + 1 > e->dx1 ? x + 1 : e->dx1;
+    e->dy0 = y < e->dy0 ? y : e->dy0;
+    e->dy1 = y + 1 > e->dy1 ? y + 1 : e->dy1;
     e->ncorr += (v != LE_NONE) - (old != LE_NONE);
     e->corr[i] = v;
     e->out[i] = v != LE_NONE ? v : e->base[i];
+}
+
+bool le_take_dirty(LabelEdit *e, int *x0, int *y0, int *x1, int *y1)
+{
+    bool any = e->dx0 < e->dx1 && e->dy0 < e->dy1;
+    *x0 = any ? e->dx0 : 0;
+    *y0 = any ? e->dy0 : 0;
+    *x1 = any ? e->dx1 : 0;
+    *y1 = any ? e->dy1 : 0;
+    e->dx0 = e->w;
+    e->dy0 = e->h;
+    e->dx1 = e->dy1 = 0;
+    return any;
 }
 
 void le_set_base(LabelEdit *e, const int32_t *base)

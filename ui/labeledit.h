@@ -79,6 +79,11 @@ bool le_can_undo(const LabelEdit *e);
 bool le_can_redo(const LabelEdit *e);
 bool le_undo(LabelEdit *e);
 bool le_redo(LabelEdit *e);
+/* The rectangle [x0,x1) x [y0,y1) of the corrections changed since the last
+ * call (by edits, undo, redo, drops or renumbering); false (and an empty
+ * rectangle) when none changed. Resets it. */
+bool le_take_dirty(LabelEdit *e, int *x0, int *y0, int *x1, int *y1);
+
 /* Bytes held by the undo and redo steps. */
 size_t le_undo_bytes(const LabelEdit *e);
 

@@ -21,6 +21,7 @@ enum { TOOL_MOVE, TOOL_BRUSH, TOOL_ERASER, TOOL_REGION, NTOOLS };
 static const char *const tool_names[NTOOLS] = { "move", "brush", "eraser", "region" };
 
 static void edit_refresh(ViewerWindow *w);
+static double brush_radius(ViewerWindow *w);
 
 /* ---------------------------------------------------------------- the editor */
 
@@ -32,15 +33,24 @@ static void edit_reset(ViewerWindow *w)
     w->edit_path = NULL;
     if (w->edit_surface)
         cairo_surface_destroy(w->edit_surface);
-    w->edit_surface = NULL;
+    if (w->edit_mask)
+        cairo_surface_destroy(w->edit_mask);
+    w->edit_surface = w->edit_mask = NULL;
+    if (w->edit_base_key)
+        g_bytes_unref(w->edit_base_key);
+    w->edit_base_key = NULL;
+    g_free(w->edit_look);
+    w->edit_look = NULL;
 }
 
 void vw_edit_free(ViewerWindow *w)
 {
     edit_reset(w);
+    g_free(w->edit_class_names);
+    w->edit_class_names = NULL;
 }
 
-/* The model's labels at the photo's size, as the export computes them. */
+/* The model's labels at the photo's size, exactly as the export computes them. */
 static int32_t *full_labels(ViewerWindow *w)
 {
     const AsResult *r = &w->result->r;
@@ -59,100 +69,225 @@ static int32_t *full_labels(ViewerWindow *w)
     return labels;
 }
 
+/* What the model's full-size labels depend on: the grouping, and the
+ * foreground mask when labels are restricted to it. */
+static GBytes *base_key(ViewerWindow *w)
+{
+    const AsResult *r = &w->result->r;
+    gboolean fg_only = gtk_check_button_get_active(GTK_CHECK_BUTTON(w->fg_check));
+    GByteArray *k = g_byte_array_new();
+    g_byte_array_append(k, (const guint8 *)&w->result, sizeof w->result);
+    g_byte_array_append(k, (const guint8 *)w->group, (guint)((size_t)r->q * sizeof *w->group));
+    g_byte_array_append(k, (const guint8 *)&fg_only, sizeof fg_only);
+    if (fg_only)
+        g_byte_array_append(k, w->fg, (guint)r->n);
+    return g_byte_array_free_to_bytes(k);
+}
+
+/* The editor's base is the model's full-size labels of the current sliders.
+ * Computed only when needed (a region click, an export): at a photo's full
+ * size it is the slow part, so slider moves do not pay for it. */
+static gboolean edit_base(ViewerWindow *w)
+{
+    GBytes *key = base_key(w);
+    if (w->edit_base_key && g_bytes_equal(key, w->edit_base_key)) {
+        g_bytes_unref(key);
+        return TRUE;
+    }
+    int32_t *base = full_labels(w);
+    if (!base) {
+        g_bytes_unref(key);
+        return FALSE;
+    }
+    le_set_base(w->edit, base);
+    g_free(base);
+    if (w->edit_base_key)
+        g_bytes_unref(w->edit_base_key);
+    w->edit_base_key = key;
+    return TRUE;
+}
+
 /* The editor of the current photo, created on demand; NULL without a result
  * or without memory. */
 static LabelEdit *edit_get(ViewerWindow *w)
 {
     if (!w->result || !w->image || w->ngroups < 1)
         return NULL;
-    if (w->edit && (g_strcmp0(w->edit_path, w->image->path) ||
-                    le_width(w->edit) != w->image->img.w || le_height(w->edit) != w->image->img.h))
+    const int iw = w->image->img.w, ih = w->image->img.h;
+    if (w->edit && (g_strcmp0(w->edit_path, w->image->path) || le_width(w->edit) != iw ||
+                    le_height(w->edit) != ih))
         edit_reset(w);
     if (w->edit)
         return w->edit;
-    int32_t *base = full_labels(w);
-    if (!base)
-        return NULL;
-    w->edit = le_new(w->image->img.w, w->image->img.h, AS_LABEL_BACKGROUND, EDIT_UNDO_BYTES);
-    if (!w->edit) {
-        g_free(base);
+    w->edit = le_new(iw, ih, AS_LABEL_BACKGROUND, EDIT_UNDO_BYTES);
+    w->edit_surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, iw, ih);
+    w->edit_mask = cairo_image_surface_create(CAIRO_FORMAT_A8, iw, ih);
+    if (!w->edit || cairo_surface_status(w->edit_surface) != CAIRO_STATUS_SUCCESS ||
+        cairo_surface_status(w->edit_mask) != CAIRO_STATUS_SUCCESS) {
+        edit_reset(w);
         vw_show_error(w, _("Out of memory for the corrections of this image."));
         return NULL;
     }
-    le_set_base(w->edit, base);
-    g_free(base);
     le_regroup(w->edit, w->group, w->result->r.q);
     w->edit_path = g_strdup(w->image->path);
-    w->edit_surface =
-        cairo_image_surface_create(CAIRO_FORMAT_ARGB32, w->image->img.w, w->image->img.h);
     return w->edit;
 }
 
-/* Whether the corrected map is what the segmentation view shows. */
-static gboolean edit_active(ViewerWindow *w)
+/* The editor when it belongs to the photo shown. */
+static LabelEdit *edit_mine(ViewerWindow *w)
 {
-    return w->edit && w->edit_surface && w->image && !g_strcmp0(w->edit_path, w->image->path) &&
-           (le_correction_count(w->edit) > 0 || le_can_undo(w->edit) || le_can_redo(w->edit));
-}
-
-cairo_surface_t *vw_edit_surface(ViewerWindow *w)
-{
-    return edit_active(w) ? w->edit_surface : w->label_surface;
+    return w->edit && w->image && !g_strcmp0(w->edit_path, w->image->path) ? w->edit : NULL;
 }
 
 const int32_t *vw_edit_export_labels(ViewerWindow *w, int width, int height)
 {
-    if (!w->edit || !w->image || g_strcmp0(w->edit_path, w->image->path) ||
-        le_width(w->edit) != width || le_height(w->edit) != height ||
-        le_correction_count(w->edit) == 0)
+    LabelEdit *e = edit_mine(w);
+    if (!e || !w->result || le_width(e) != width || le_height(e) != height ||
+        le_correction_count(e) == 0 || !edit_base(w))
         return NULL;
-    return le_labels(w->edit);
+    return le_labels(e);
 }
 
-/* Colourise the corrected map into the overlay. */
-static void edit_paint_surface(ViewerWindow *w)
+int32_t vw_edit_correction_at(ViewerWindow *w, int x, int y)
 {
-    if (!edit_active(w))
-        return;
-    uint8_t colours[AS_MAX_GROUPS * 3];
-    bool gvis[AS_MAX_GROUPS];
-    int ng = w->ngroups < AS_MAX_GROUPS ? w->ngroups : AS_MAX_GROUPS;
-    for (int g = 0; g < ng; g++) {
-        as_label_colour(g, colours + 3 * g);
-        gvis[g] = vw_group_visible(w, g);
-    }
-    cairo_surface_flush(w->edit_surface);
-    vu_colourise(le_labels(w->edit), le_width(w->edit), le_height(w->edit), ng, colours, gvis,
-                 NULL, 0, 0, gtk_check_button_get_active(GTK_CHECK_BUTTON(w->contours_check)),
-                 1.0, cairo_image_surface_get_data(w->edit_surface),
-                 cairo_image_surface_get_stride(w->edit_surface));
-    cairo_surface_mark_dirty(w->edit_surface);
-    imgview_set_overlay(w->seg_view, w->edit_surface, gtk_adjustment_get_value(w->opacity_adj),
-                        FALSE);
+    LabelEdit *e = edit_mine(w);
+    if (!e || x < 0 || y < 0 || x >= le_width(e) || y >= le_height(e))
+        return LE_NONE;
+    return le_corrections(e)[(size_t)y * le_width(e) + x];
 }
 
-/* After a relabel (window-views.c): the base follows the sliders, the keep
- * rule decides about the corrections, the overlay shows them. */
+/* ---------------------------------------------------------------- drawing */
+
+/* What the colours of the corrections depend on: groups shown, contours. */
+static char *edit_look(ViewerWindow *w)
+{
+    GString *s = g_string_new(NULL);
+    for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+        g_string_append_c(s, vw_group_visible(w, g) ? '1' : '0');
+    g_string_append_c(s, gtk_check_button_get_active(GTK_CHECK_BUTTON(w->contours_check)) ? 'c'
+                                                                                        : '-');
+    return g_string_free(s, FALSE);
+}
+
+/* Paint the corrections of [x0,x1) x [y0,y1) into the colour layer (the
+ * class colour, white on the corrections' edges as the contours of the
+ * segmentation, transparent where there is none or the class is hidden or
+ * background) and the mask (opaque wherever there is a correction: the
+ * model's colour is taken off there). */
+static void paint_rect(ViewerWindow *w, int x0, int y0, int x1, int y1)
+{
+    LabelEdit *e = w->edit;
+    const int iw = le_width(e), ih = le_height(e);
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > iw ? iw : x1;
+    y1 = y1 > ih ? ih : y1;
+    if (x0 >= x1 || y0 >= y1)
+        return;
+    const int32_t *c = le_corrections(e);
+    const int ng = w->ngroups < AS_MAX_GROUPS ? w->ngroups : AS_MAX_GROUPS;
+    uint32_t colour[AS_MAX_GROUPS];
+    for (int g = 0; g < ng; g++) {
+        uint8_t rgb[3];
+        as_label_colour(g, rgb);
+        colour[g] = vw_group_visible(w, g)
+                        ? 0xff000000u | (uint32_t)rgb[0] << 16 | (uint32_t)rgb[1] << 8 | rgb[2]
+                        : 0;
+    }
+    const gboolean contours = gtk_check_button_get_active(GTK_CHECK_BUTTON(w->contours_check));
+    cairo_surface_flush(w->edit_surface);
+    cairo_surface_flush(w->edit_mask);
+    uint8_t *cd = cairo_image_surface_get_data(w->edit_surface);
+    uint8_t *md = cairo_image_surface_get_data(w->edit_mask);
+    const int cs = cairo_image_surface_get_stride(w->edit_surface);
+    const int ms = cairo_image_surface_get_stride(w->edit_mask);
+    for (int y = y0; y < y1; y++) {
+        uint32_t *crow = (uint32_t *)(cd + (size_t)y * cs);
+        uint8_t *mrow = md + (size_t)y * ms;
+        const int32_t *row = c + (size_t)y * iw;
+        for (int x = x0; x < x1; x++) {
+            const int32_t v = row[x];
+            mrow[x] = v != LE_NONE ? 255 : 0;
+            uint32_t px = v >= 0 && v < ng ? colour[v] : 0;
+            if (contours && v != LE_NONE &&
+                ((x > 0 && row[x - 1] != v) || (x + 1 < iw && row[x + 1] != v) ||
+                 (y > 0 && row[x - iw] != v) || (y + 1 < ih && row[x + iw] != v)))
+                px = 0xffffffffu;
+            crow[x] = px;
+        }
+    }
+    cairo_surface_mark_dirty_rectangle(w->edit_surface, x0, y0, x1 - x0, y1 - y0);
+    cairo_surface_mark_dirty_rectangle(w->edit_mask, x0, y0, x1 - x0, y1 - y0);
+}
+
+/* Bring the layers up to date with the corrections (only what changed). */
+static void edit_repaint(ViewerWindow *w)
+{
+    LabelEdit *e = edit_mine(w);
+    if (!e)
+        return;
+    char *look = edit_look(w);
+    int x0, y0, x1, y1;
+    gboolean dirty = le_take_dirty(e, &x0, &y0, &x1, &y1);
+    if (g_strcmp0(look, w->edit_look)) {
+        g_free(w->edit_look);
+        w->edit_look = look;
+        paint_rect(w, 0, 0, le_width(e), le_height(e));
+    } else {
+        g_free(look);
+        if (dirty) /* one pixel more on each side: the neighbours' contours */
+            paint_rect(w, x0 - 1, y0 - 1, x1 + 1, y1 + 1);
+    }
+    gtk_widget_queue_draw(w->seg_area);
+}
+
+/* The corrections over the segmentation (imgview's drawing hook, in photo
+ * pixels): the photo again under corrected pixels (so the model's colour does
+ * not show through), their colours at the overlay's opacity; then the brush. */
+void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data)
+{
+    ViewerWindow *w = data;
+    LabelEdit *e = edit_mine(w);
+    if (e && le_correction_count(e) > 0 && w->edit_surface && w->image->surface) {
+        const double a = gtk_adjustment_get_value(w->opacity_adj);
+        cairo_save(cr);
+        cairo_set_source_surface(cr, w->image->surface, 0, 0);
+        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+        cairo_mask_surface(cr, w->edit_mask, 0, 0);
+        cairo_set_source_surface(cr, w->edit_surface, 0, 0);
+        cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+        cairo_paint_with_alpha(cr, a);
+        cairo_restore(cr);
+    }
+    if (!w->edit_pointer || (w->edit_tool != TOOL_BRUSH && w->edit_tool != TOOL_ERASER))
+        return;
+    double ix, iy;
+    imgview_to_image(v, w->edit_px, w->edit_py, &ix, &iy);
+    double s = imgview_scale(v) > 0 ? imgview_scale(v) : 1;
+    cairo_set_line_width(cr, 1.5 / s);
+    cairo_arc(cr, ix, iy, fmax(brush_radius(w), 0.5), 0, 2 * G_PI);
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
+    cairo_stroke_preserve(cr);
+    cairo_set_dash(cr, (double[]){ 4 / s }, 1, 0);
+    cairo_set_source_rgba(cr, 0, 0, 0, 0.9);
+    cairo_stroke(cr);
+}
+
+/* After a relabel (window-views.c): the keep rule decides about the
+ * corrections; nothing at the photo's full size is computed here. */
 void vw_edit_relabel(ViewerWindow *w)
 {
-    if (w->edit && (!w->result || !w->image || g_strcmp0(w->edit_path, w->image->path)))
+    if (w->edit && (!w->result || !w->image || g_strcmp0(w->edit_path, w->image->path) ||
+                    le_width(w->edit) != w->image->img.w ||
+                    le_height(w->edit) != w->image->img.h))
         edit_reset(w);
     if (w->edit && w->ngroups >= 1) {
-        if (le_width(w->edit) != w->image->img.w || le_height(w->edit) != w->image->img.h) {
-            edit_reset(w);
-        } else {
-            int32_t *base = full_labels(w);
-            if (base) {
-                le_set_base(w->edit, base);
-                g_free(base);
-            }
-            if (le_regroup(w->edit, w->group, w->result->r.q) == LE_DROPPED)
-                vw_show_notice(w,
-                               _("The grouping changed, so the corrections of this image were "
-                                 "dropped. Undo (Ctrl+Z) brings them back."),
-                               FALSE);
-            edit_paint_surface(w);
-        }
+        if (le_regroup(w->edit, w->group, w->result->r.q) == LE_DROPPED)
+            vw_show_notice(w,
+                           _("The grouping changed, so the corrections of this image were "
+                             "dropped. Undo (Ctrl+Z) brings them back."),
+                           FALSE);
+        edit_repaint(w);
     }
     edit_refresh(w);
 }
@@ -172,10 +307,10 @@ static double brush_radius(ViewerWindow *w)
     return gtk_spin_button_get_value(GTK_SPIN_BUTTON(w->edit_size_spin)) / 2.0;
 }
 
-/* The corrections changed: overlay, shares and buttons. */
+/* The corrections changed: layers and buttons. */
 static void edit_changed(ViewerWindow *w)
 {
-    edit_paint_surface(w);
+    edit_repaint(w);
     edit_refresh(w);
 }
 
@@ -191,7 +326,7 @@ static void do_dab(ViewerWindow *w, double x, double y, gboolean erase)
 static void do_fill(ViewerWindow *w, double x, double y)
 {
     LabelEdit *e = edit_get(w);
-    if (!e)
+    if (!e || !edit_base(w))
         return;
     le_fill(e, (int)floor(x), (int)floor(y), edit_class(w));
     edit_changed(w);
@@ -200,6 +335,8 @@ static void do_fill(ViewerWindow *w, double x, double y)
 static void set_tool(ViewerWindow *w, int tool)
 {
     w->edit_tool = tool;
+    if (tool != TOOL_MOVE && w->edit_expander)
+        gtk_expander_set_expanded(GTK_EXPANDER(w->edit_expander), TRUE);
     for (int t = 0; t < NTOOLS; t++)
         if (w->edit_tool_buttons[t])
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(w->edit_tool_buttons[t]), t == tool);
@@ -229,13 +366,13 @@ static void drag_begin(GtkGestureDrag *g, double x, double y, gpointer data)
     w->edit_lx = ix;
     w->edit_ly = iy;
     le_dab(e, ix, iy, brush_radius(w), w->edit_tool == TOOL_ERASER ? LE_NONE : edit_class(w));
-    edit_paint_surface(w);
+    edit_repaint(w);
 }
 
 static void drag_update(GtkGestureDrag *g, double dx, double dy, gpointer data)
 {
     ViewerWindow *w = data;
-    if (!w->edit_stroke || !w->edit)
+    if (!w->edit_stroke || !edit_mine(w))
         return;
     double sx, sy, ix, iy;
     gtk_gesture_drag_get_start_point(g, &sx, &sy);
@@ -246,7 +383,7 @@ static void drag_update(GtkGestureDrag *g, double dx, double dy, gpointer data)
                w->edit_tool == TOOL_ERASER ? LE_NONE : edit_class(w));
     w->edit_lx = ix;
     w->edit_ly = iy;
-    edit_paint_surface(w);
+    edit_repaint(w);
 }
 
 static void drag_end(GtkGestureDrag *g, double dx, double dy, gpointer data)
@@ -282,50 +419,42 @@ static void pointer_leave(GtkEventControllerMotion *m, gpointer data)
     gtk_widget_queue_draw(w->seg_area);
 }
 
-/* The brush outline under the pointer (image coordinates, imgview's hook). */
-void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data)
-{
-    ViewerWindow *w = data;
-    if (!w->edit_pointer || (w->edit_tool != TOOL_BRUSH && w->edit_tool != TOOL_ERASER))
-        return;
-    double ix, iy;
-    imgview_to_image(v, w->edit_px, w->edit_py, &ix, &iy);
-    double s = imgview_scale(v) > 0 ? imgview_scale(v) : 1;
-    cairo_set_line_width(cr, 1.5 / s);
-    cairo_arc(cr, ix, iy, fmax(brush_radius(w), 0.5), 0, 2 * G_PI);
-    cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
-    cairo_stroke_preserve(cr);
-    cairo_set_dash(cr, (double[]){ 4 / s }, 1, 0);
-    cairo_set_source_rgba(cr, 0, 0, 0, 0.9);
-    cairo_stroke(cr);
-}
-
 /* ---------------------------------------------------------------- side panel */
 
 static void edit_refresh(ViewerWindow *w)
 {
     if (!w->edit_label)
         return;
-    /* the class chooser lists the legend's groups, then background */
-    if (w->edit_class_groups != w->ngroups || w->edit_class_result != w->result) {
+    /* the class chooser lists the legend's groups by their legend names, then background */
+    GString *names = g_string_new(NULL);
+    for (int g = 0; w->result && g < w->ngroups && g < AS_MAX_GROUPS; g++) {
+        const char *name = w->legend_groups == w->ngroups && w->legend_name[g]
+                               ? gtk_label_get_text(GTK_LABEL(w->legend_name[g]))
+                               : NULL;
+        if (name && *name)
+            g_string_append(names, name);
+        else
+            g_string_append_printf(names, _("Group %d"), g);
+        g_string_append_c(names, '\n');
+    }
+    if (g_strcmp0(names->str, w->edit_class_names)) {
         guint sel = gtk_drop_down_get_selected(GTK_DROP_DOWN(w->edit_class_dropdown));
+        char **list = g_strsplit(names->str, "\n", -1);
         GtkStringList *l = gtk_string_list_new(NULL);
-        for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++) {
-            const char *name = w->legend_name[g] ? gtk_label_get_text(GTK_LABEL(w->legend_name[g]))
-                                                 : NULL;
-            char *t = name && *name ? g_strdup(name) : g_strdup_printf(_("Group %d"), g);
-            gtk_string_list_append(l, t);
-            g_free(t);
-        }
+        for (int g = 0; list[g] && list[g][0]; g++)
+            gtk_string_list_append(l, list[g]);
         gtk_string_list_append(l, _("Background"));
+        g_strfreev(list);
         gtk_drop_down_set_model(GTK_DROP_DOWN(w->edit_class_dropdown), G_LIST_MODEL(l));
         g_object_unref(l);
         if (sel != GTK_INVALID_LIST_POSITION && (int)sel <= w->ngroups)
             gtk_drop_down_set_selected(GTK_DROP_DOWN(w->edit_class_dropdown), sel);
-        w->edit_class_groups = w->ngroups;
-        w->edit_class_result = w->result;
+        g_free(w->edit_class_names);
+        w->edit_class_names = g_string_free(names, FALSE);
+    } else {
+        g_string_free(names, TRUE);
     }
-    gboolean mine = w->edit && w->image && !g_strcmp0(w->edit_path, w->image->path);
+    gboolean mine = edit_mine(w) != NULL;
     size_t n = mine ? le_correction_count(w->edit) : 0;
     gtk_widget_set_sensitive(w->edit_undo_button, mine && le_can_undo(w->edit));
     gtk_widget_set_sensitive(w->edit_redo_button, mine && le_can_redo(w->edit));
@@ -364,11 +493,23 @@ static void redo_clicked(GtkButton *b, gpointer data)
 
 static void build_panel(ViewerWindow *w)
 {
+    /* an expander before the legend, opened by choosing a tool */
+    GtkWidget *panel = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
+    gtk_widget_set_margin_top(panel, 4);
+    w->edit_expander = gtk_expander_new(NULL);
     GtkWidget *head = gtk_label_new(_("Correct"));
     gtk_widget_add_css_class(head, "heading");
-    gtk_label_set_xalign(GTK_LABEL(head), 0);
-    gtk_widget_set_margin_top(head, 8);
-    gtk_box_append(GTK_BOX(w->side_panel), head);
+    gtk_expander_set_label_widget(GTK_EXPANDER(w->edit_expander), head);
+    gtk_widget_set_tooltip_text(w->edit_expander,
+                                _("Paint over the segmentation before exporting it"));
+    gtk_widget_set_margin_top(w->edit_expander, 8);
+    gtk_expander_set_child(GTK_EXPANDER(w->edit_expander), panel);
+    GtkWidget *legend_head = gtk_widget_get_prev_sibling(w->legend);
+    if (legend_head)
+        gtk_box_insert_child_after(GTK_BOX(w->side_panel), w->edit_expander,
+                                   gtk_widget_get_prev_sibling(legend_head));
+    else
+        gtk_box_append(GTK_BOX(w->side_panel), w->edit_expander);
 
     static const char *const labels[NTOOLS] = { N_("Move"), N_("Brush"), N_("Eraser"),
                                                 N_("Region") };
@@ -395,7 +536,7 @@ static void build_panel(ViewerWindow *w)
         gtk_box_append(GTK_BOX(tools), b);
         w->edit_tool_buttons[t] = b;
     }
-    gtk_box_append(GTK_BOX(w->side_panel), tools);
+    gtk_box_append(GTK_BOX(panel), tools);
 
     GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
     GtkWidget *cl = gtk_label_new(_("Class"));
@@ -405,7 +546,7 @@ static void build_panel(ViewerWindow *w)
     gtk_widget_set_tooltip_text(w->edit_class_dropdown,
                                 _("The class the brush paints and a clicked region becomes"));
     gtk_box_append(GTK_BOX(row), w->edit_class_dropdown);
-    gtk_box_append(GTK_BOX(w->side_panel), row);
+    gtk_box_append(GTK_BOX(panel), row);
 
     row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
     gtk_box_append(GTK_BOX(row), gtk_label_new(_("Brush size")));
@@ -414,7 +555,7 @@ static void build_panel(ViewerWindow *w)
     gtk_widget_set_tooltip_text(w->edit_size_spin, _("Brush diameter in photo pixels"));
     gtk_widget_set_hexpand(w->edit_size_spin, TRUE);
     gtk_box_append(GTK_BOX(row), w->edit_size_spin);
-    gtk_box_append(GTK_BOX(w->side_panel), row);
+    gtk_box_append(GTK_BOX(panel), row);
 
     row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
     w->edit_undo_button = gtk_button_new_with_mnemonic(_("_Undo"));
@@ -427,14 +568,13 @@ static void build_panel(ViewerWindow *w)
     gtk_widget_set_hexpand(w->edit_redo_button, TRUE);
     gtk_box_append(GTK_BOX(row), w->edit_undo_button);
     gtk_box_append(GTK_BOX(row), w->edit_redo_button);
-    gtk_box_append(GTK_BOX(w->side_panel), row);
+    gtk_box_append(GTK_BOX(panel), row);
 
     w->edit_label = gtk_label_new(NULL);
     gtk_label_set_xalign(GTK_LABEL(w->edit_label), 0);
     gtk_label_set_wrap(GTK_LABEL(w->edit_label), TRUE);
     gtk_widget_add_css_class(w->edit_label, "dim-label");
-    gtk_box_append(GTK_BOX(w->side_panel), w->edit_label);
-    w->edit_class_groups = -1;
+    gtk_box_append(GTK_BOX(panel), w->edit_label);
 }
 
 /* ---------------------------------------------------------------- actions */

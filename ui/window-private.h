@@ -110,18 +110,26 @@ struct _ViewerWindow {
 
     ImgView *seg_view, *sim_view;
 
+    /* tiles (window-tiles.c) */
+    gboolean tiles_shared;          /* one colour scale for all maps of a view */
+    GtkWidget *shared_check[2];
+    struct DetailView *detail;      /* the map page */
+    char *detail_id, *detail_from;  /* the map it shows, the view it came from */
+
     /* corrections (window-edit.c) */
     LabelEdit *edit;                /* at the photo's size, NULL until the first one */
     char *edit_path;                /* the photo they belong to */
-    cairo_surface_t *edit_surface;  /* the corrected map, coloured, photo size */
+    cairo_surface_t *edit_surface;  /* the corrections' colours, photo size (ARGB32) */
+    cairo_surface_t *edit_mask;     /* where there are corrections (A8) */
+    GBytes *edit_base_key;          /* what the editor's base was computed for */
+    char *edit_look;                /* groups shown and contours when last painted */
     int edit_tool;
     gboolean edit_stroke, edit_pointer;
     double edit_lx, edit_ly;        /* last stroke point, photo pixels */
     double edit_px, edit_py;        /* pointer, widget coordinates */
-    int edit_class_groups;          /* groups in the class chooser (-1: rebuild) */
-    const void *edit_class_result;  /* the result the class chooser was built for */
+    char *edit_class_names;         /* the class chooser's entries, "\n"-separated */
     GtkWidget *edit_tool_buttons[4], *edit_class_dropdown, *edit_size_spin;
-    GtkWidget *edit_undo_button, *edit_redo_button, *edit_label;
+    GtkWidget *edit_undo_button, *edit_redo_button, *edit_label, *edit_expander;
 
     /* screenshot / timing */
     gboolean shot_started;
@@ -188,7 +196,12 @@ void vw_update_mass(ViewerWindow *w);
 /* a gw x gh viridis surface of v from its minimum to its maximum (returned) */
 cairo_surface_t *vw_heat_surface(const float *v, int gw, int gh, float *lo, float *hi);
 gboolean vw_smooth(ViewerWindow *w);
-void vw_scale_set(GtkWidget *a, const char *lo, const char *hi, const char *caption);
+/* a colour bar numbered from lo to hi (NaN: no common numbers) with caption */
+void vw_scale_set(GtkWidget *a, double lo, double hi, const char *caption);
+void vw_tiles_class_init(GtkWidgetClass *wc);
+void vw_tiles_free(ViewerWindow *w);
+/* the map page shows map id (see window-tiles.c: "attention:mean", ...) */
+void vw_tiles_show_detail(ViewerWindow *w, const char *id);
 
 /* window-edit.c */
 void vw_edit_class_init(GtkWidgetClass *wc);
@@ -196,14 +209,15 @@ void vw_edit_init(ViewerWindow *w);
 void vw_edit_free(ViewerWindow *w);
 /* after every relabel: corrections follow the sliders (keep rule), overlay */
 void vw_edit_relabel(ViewerWindow *w);
-/* the segmentation overlay: the corrected map while there are corrections */
-cairo_surface_t *vw_edit_surface(ViewerWindow *w);
-/* imgview drawing hook of the segmentation view (the brush outline) */
+/* the correction of photo pixel (x, y), or LE_NONE */
+int32_t vw_edit_correction_at(ViewerWindow *w, int x, int y);
+/* imgview drawing hook of the segmentation view (corrections, the brush) */
 void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data);
 /* The corrected label map of the current photo (width x height, group numbers
  * as the relabelled map, AS_LABEL_BACKGROUND for background), or NULL when it
  * has no corrections or another size. Owned by the window; valid until the
- * next relabel or edit. */
+ * next relabel or edit. Computes the model's labels at that size once per
+ * slider setting (as the export does). */
 const int32_t *vw_edit_export_labels(ViewerWindow *w, int width, int height);
 
 /* window-export.c */

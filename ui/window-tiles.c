@@ -7,7 +7,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "detail.h"
 #include "vutil.h"
+
+static void update_detail(ViewerWindow *w);
 
 /* ---------------------------------------------------------------- attention mass */
 
@@ -166,6 +169,16 @@ static void fg_tile_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointe
     cairo_restore(cr);
 }
 
+/* A map's own colour bar: its range in numbers (the tile's width). */
+static void tile_bar_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer data)
+{
+    (void)ht;
+    (void)data;
+    const float *range = g_object_get_data(G_OBJECT(a), "range");
+    if (range)
+        detail_colourbar_draw(GTK_WIDGET(a), cr, 2, 2, wd - 4, 8, range[0], range[1], NULL);
+}
+
 static GtkWidget *tile_new(const char *title, GtkWidget *area, int size)
 {
     GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4);
@@ -176,12 +189,16 @@ static GtkWidget *tile_new(const char *title, GtkWidget *area, int size)
     gtk_drawing_area_set_content_width(GTK_DRAWING_AREA(area), size);
     gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(area), size);
     gtk_box_append(GTK_BOX(box), area);
-    const char *range = g_object_get_data(G_OBJECT(area), "range");
-    if (range) { /* the colour bar's ends for this map, in numbers */
-        GtkWidget *r = gtk_label_new(range);
-        gtk_widget_add_css_class(r, "dim-label");
-        gtk_widget_add_css_class(r, "legend-share");
-        gtk_box_append(GTK_BOX(box), r);
+    const float *range = g_object_get_data(G_OBJECT(area), "range");
+    if (range) { /* the colour bar of this map, with numbers */
+        GtkWidget *bar = gtk_drawing_area_new();
+        gtk_drawing_area_set_content_width(GTK_DRAWING_AREA(bar), size);
+        gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(bar), 30);
+        g_object_set_data_full(G_OBJECT(bar), "range", g_memdup2(range, 2 * sizeof *range),
+                               g_free);
+        gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(bar), tile_bar_draw, NULL, NULL);
+        gtk_box_append(GTK_BOX(box), bar);
+        gtk_widget_set_tooltip_text(area, _("Click to see this map over the photo, larger"));
     }
     g_object_set_data_full(G_OBJECT(area), "title", g_strdup(title), g_free);
     return box;
@@ -208,19 +225,50 @@ static void heat_motion(GtkEventControllerMotion *m, double x, double y, gpointe
     g_free(t);
 }
 
-static GtkWidget *heat_area(ViewerWindow *w, const float *v, int gw, int gh)
+/* A click on a map: the map page shows it. */
+static void heat_pressed(GtkGestureClick *g, int n, double x, double y, gpointer data)
+{
+    (void)n;
+    (void)x;
+    (void)y;
+    /* the tile's own click (isolating a prototype) does not see this one */
+    gtk_gesture_set_state(GTK_GESTURE(g), GTK_EVENT_SEQUENCE_CLAIMED);
+    GtkWidget *a = gtk_event_controller_get_widget(GTK_EVENT_CONTROLLER(g));
+    vw_tiles_show_detail(data, g_object_get_data(G_OBJECT(a), "detail-id"));
+}
+
+/* A heat-map tile of v (gw x gh), coloured from lo to hi, or from its own
+ * minimum to maximum when lo is NaN; id names it for the map page. */
+static GtkWidget *heat_area(ViewerWindow *w, const float *v, int gw, int gh, float lo, float hi,
+                            const char *id)
 {
     GtkWidget *a = gtk_drawing_area_new();
-    float lo = 0, hi = 0;
-    g_object_set_data_full(G_OBJECT(a), "surface", vw_heat_surface(v, gw, gh, &lo, &hi),
-                           (GDestroyNotify)cairo_surface_destroy);
-    g_object_set_data_full(G_OBJECT(a), "range", g_strdup_printf("%.3g – %.3g", lo, hi), g_free);
+    float range[2];
+    cairo_surface_t *s;
+    if (isnan(lo)) {
+        s = vw_heat_surface(v, gw, gh, &range[0], &range[1]);
+    } else {
+        range[0] = lo;
+        range[1] = hi;
+        s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, gw, gh);
+        cairo_surface_flush(s);
+        vu_heatmap_argb(v, gw, gh, lo, hi, 255, cairo_image_surface_get_data(s),
+                        cairo_image_surface_get_stride(s));
+        cairo_surface_mark_dirty(s);
+    }
+    g_object_set_data_full(G_OBJECT(a), "surface", s, (GDestroyNotify)cairo_surface_destroy);
+    g_object_set_data_full(G_OBJECT(a), "range", g_memdup2(range, sizeof range), g_free);
     g_object_set_data_full(G_OBJECT(a), "values", g_memdup2(v, (gsize)gw * gh * sizeof *v),
                            g_free);
+    g_object_set_data_full(G_OBJECT(a), "detail-id", g_strdup(id), g_free);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(a), heat_tile_draw, w, NULL);
     GtkEventController *motion = gtk_event_controller_motion_new();
     g_signal_connect(motion, "motion", G_CALLBACK(heat_motion), w);
     gtk_widget_add_controller(a, motion);
+    GtkGesture *click = gtk_gesture_click_new();
+    g_signal_connect(click, "pressed", G_CALLBACK(heat_pressed), w);
+    gtk_widget_add_controller(a, GTK_EVENT_CONTROLLER(click));
+    gtk_widget_set_cursor_from_name(a, "zoom-in");
     return a;
 }
 
@@ -247,17 +295,129 @@ static void proto_clicked(GtkGestureClick *g, int n, double x, double y, gpointe
         gtk_stack_set_visible_child_name(GTK_STACK(w->views), "segmentation");
 }
 
+/* ---------------------------------------------------------------- maps by name */
+
+/* The maps have names, for the map page and the tiles.detail action:
+ * "attention:mean", "attention:H" (head H from 1, as shown), "similarity:K"
+ * and "cross-attention:K" (prototype K from 0, as shown; the head chosen in
+ * the side panel). Their values into out (n); title and caption newly
+ * allocated (may be NULL). FALSE when the result has no such map. */
+static gboolean map_values(ViewerWindow *w, const char *id, float *out, char **title,
+                           char **caption)
+{
+    if (!w->result || !id)
+        return FALSE;
+    const AsResult *r = &w->result->r;
+    const char *colon = strchr(id, ':');
+    if (!colon)
+        return FALSE;
+    const char *arg = colon + 1;
+    char *end = NULL;
+    long idx = strtol(arg, &end, 10);
+    gboolean numeric = end && end != arg && *end == 0;
+    size_t kl = (size_t)(colon - id);
+    char *t = NULL, *c = NULL;
+    if (kl == 9 && !strncmp(id, "attention", kl)) {
+        if (!strcmp(arg, "mean")) {
+            memcpy(out, r->cls_attn_mean, (size_t)r->n * sizeof *out);
+            t = g_strdup(_("CLS attention, mean of heads"));
+        } else if (numeric && idx >= 1 && idx <= r->heads) {
+            memcpy(out, r->cls_attn + (size_t)(idx - 1) * r->n, (size_t)r->n * sizeof *out);
+            t = g_strdup_printf(_("CLS attention, head %ld"), idx);
+        } else {
+            return FALSE;
+        }
+        c = g_strdup(_("share of the CLS token's attention on each patch"));
+    } else if (kl == 10 && !strncmp(id, "similarity", kl) && numeric && idx >= 0 && idx < r->q) {
+        for (int i = 0; i < r->n; i++)
+            out[i] = r->similarity[(size_t)i * r->q + idx];
+        t = g_strdup_printf(_("Prototype %ld, similarity"), idx);
+        c = g_strdup(_("cosine similarity of each patch to the adapted prototype"));
+    } else if (kl == 15 && !strncmp(id, "cross-attention", kl) && numeric && idx >= 0 &&
+               idx < r->q && r->cross_attn) {
+        int head = (int)gtk_drop_down_get_selected(GTK_DROP_DOWN(w->head_dropdown)) - 1;
+        vu_cross_attn_map(r->cross_attn, r->dec_heads, r->q, r->n, (int)idx, head, out);
+        t = head < 0 ? g_strdup_printf(_("Prototype %ld, cross-attention (mean of heads)"), idx)
+                     : g_strdup_printf(_("Prototype %ld, cross-attention (head %d)"), idx,
+                                       head + 1);
+        c = g_strdup(_("decoder cross-attention of the prototype to each patch"));
+    } else {
+        return FALSE;
+    }
+    if (title)
+        *title = t;
+    else
+        g_free(t);
+    if (caption)
+        *caption = c;
+    else
+        g_free(c);
+    return TRUE;
+}
+
+/* The range of every map of a kind ("attention", "similarity",
+ * "cross-attention"): the shared colour scale. */
+static void kind_range(ViewerWindow *w, const char *kind, float *lo, float *hi)
+{
+    const AsResult *r = &w->result->r;
+    float *v = g_new(float, r->n);
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    int count = strcmp(kind, "attention") ? r->q : r->heads + 1;
+    for (int i = 0; i < count; i++) {
+        char id[64];
+        if (!strcmp(kind, "attention") && i == r->heads)
+            g_snprintf(id, sizeof id, "attention:mean");
+        else
+            g_snprintf(id, sizeof id, "%s:%d", kind, strcmp(kind, "attention") ? i : i + 1);
+        if (!map_values(w, id, v, NULL, NULL))
+            continue;
+        float a, b;
+        vu_range(v, (size_t)r->n, &a, &b);
+        *lo = a < *lo ? a : *lo;
+        *hi = b > *hi ? b : *hi;
+    }
+    if (!(*hi > *lo)) {
+        *lo = 0;
+        *hi = 1;
+    }
+    g_free(v);
+}
+
+/* The colour range of a kind's tiles: shared, or NaN (each its own). */
+static void tiles_range(ViewerWindow *w, const char *kind, float *lo, float *hi)
+{
+    if (w->tiles_shared) {
+        kind_range(w, kind, lo, hi);
+    } else {
+        *lo = NAN;
+        *hi = NAN;
+    }
+}
+
+static GtkWidget *map_tile(ViewerWindow *w, const char *id, const char *label, float lo, float hi,
+                           int size, float *buf)
+{
+    if (!map_values(w, id, buf, NULL, NULL))
+        return NULL;
+    const AsResult *r = &w->result->r;
+    return tile_new(label, heat_area(w, buf, r->gw, r->gh, lo, hi, id), size);
+}
+
 void vw_tiles_rebuild_protos(ViewerWindow *w)
 {
     clear_container(w->proto_grid);
     if (!w->result)
         return;
     const AsResult *r = &w->result->r;
-    int head = (int)gtk_drop_down_get_selected(GTK_DROP_DOWN(w->head_dropdown)) - 1;
-    float *col = g_new(float, r->n), *ca = g_new(float, r->n);
+    float *buf = g_new(float, r->n);
+    float slo, shi, clo, chi;
+    tiles_range(w, "similarity", &slo, &shi);
+    tiles_range(w, "cross-attention", &clo, &chi);
     for (int k = 0; k < r->q; k++) {
         GtkWidget *tile = gtk_box_new(GTK_ORIENTATION_VERTICAL, 4);
-        gtk_widget_set_tooltip_text(tile, _("Click to isolate this prototype in the segmentation"));
+        gtk_widget_set_tooltip_text(tile, _("Click the title to isolate this prototype in the "
+                                            "segmentation, a map to see it larger"));
         GtkWidget *hdr = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
         gtk_widget_set_halign(hdr, GTK_ALIGN_CENTER);
         GtkWidget *sw = vw_swatch_new(w->group ? w->group[k] : k, 14);
@@ -269,14 +429,15 @@ void vw_tiles_rebuild_protos(ViewerWindow *w)
         gtk_box_append(GTK_BOX(hdr), l);
         gtk_box_append(GTK_BOX(tile), hdr);
         GtkWidget *maps = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-        for (int i = 0; i < r->n; i++)
-            col[i] = r->similarity[(size_t)i * r->q + k];
-        gtk_box_append(GTK_BOX(maps), tile_new(_("similarity"), heat_area(w, col, r->gw, r->gh), 120));
-        if (r->cross_attn) {
-            vu_cross_attn_map(r->cross_attn, r->dec_heads, r->q, r->n, k, head, ca);
-            gtk_box_append(GTK_BOX(maps),
-                           tile_new(_("cross-attention"), heat_area(w, ca, r->gw, r->gh), 120));
-        }
+        char id[64];
+        g_snprintf(id, sizeof id, "similarity:%d", k);
+        GtkWidget *m = map_tile(w, id, _("similarity"), slo, shi, 120, buf);
+        if (m)
+            gtk_box_append(GTK_BOX(maps), m);
+        g_snprintf(id, sizeof id, "cross-attention:%d", k);
+        m = map_tile(w, id, _("cross-attention"), clo, chi, 120, buf);
+        if (m)
+            gtk_box_append(GTK_BOX(maps), m);
         gtk_box_append(GTK_BOX(tile), maps);
         g_object_set_data(G_OBJECT(tile), "proto", GINT_TO_POINTER(k));
         g_object_set_data(G_OBJECT(tile), "swatch", sw);
@@ -285,8 +446,16 @@ void vw_tiles_rebuild_protos(ViewerWindow *w)
         gtk_widget_add_controller(tile, GTK_EVENT_CONTROLLER(click));
         gtk_flow_box_append(GTK_FLOW_BOX(w->proto_grid), tile);
     }
-    g_free(col);
-    g_free(ca);
+    g_free(buf);
+    if (w->tiles_shared)
+        vw_scale_set(w->proto_scale, slo, shi,
+                     _("cosine similarity, the same scale for every prototype (cross-attention: "
+                       "the numbers under each map)"));
+    else
+        vw_scale_set(w->proto_scale, NAN, NAN,
+                     _("similarity and decoder cross-attention: each map from its own minimum to "
+                       "maximum, numbered under it; click a map to see it over the photo"));
+    update_detail(w);
 }
 
 void vw_rebuild_tiles(ViewerWindow *w)
@@ -297,19 +466,34 @@ void vw_rebuild_tiles(ViewerWindow *w)
     if (!w->result)
         return;
     const AsResult *r = &w->result->r;
-    gtk_flow_box_append(GTK_FLOW_BOX(w->attn_grid),
-                        tile_new(_("Mean of heads"), heat_area(w, r->cls_attn_mean, r->gw, r->gh), 200));
+    float *buf = g_new(float, r->n);
+    float lo, hi;
+    tiles_range(w, "attention", &lo, &hi);
+    GtkWidget *m = map_tile(w, "attention:mean", _("Mean of heads"), lo, hi, 200, buf);
+    if (m)
+        gtk_flow_box_append(GTK_FLOW_BOX(w->attn_grid), m);
     for (int h = 0; h < r->heads; h++) {
         char *t = g_strdup_printf(_("Head %d"), h + 1);
-        gtk_flow_box_append(GTK_FLOW_BOX(w->attn_grid),
-                            tile_new(t, heat_area(w, r->cls_attn + (size_t)h * r->n, r->gw, r->gh),
-                                     200));
+        char id[64];
+        g_snprintf(id, sizeof id, "attention:%d", h + 1);
+        m = map_tile(w, id, t, lo, hi, 200, buf);
+        if (m)
+            gtk_flow_box_append(GTK_FLOW_BOX(w->attn_grid), m);
         g_free(t);
     }
+    g_free(buf);
     GtkWidget *fa = gtk_drawing_area_new();
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(fa), fg_tile_draw, w, NULL);
     gtk_flow_box_append(GTK_FLOW_BOX(w->attn_grid), tile_new(_("Foreground mask"), fa, 200));
     w->fg_area = fa;
+    if (w->tiles_shared)
+        vw_scale_set(w->attn_scale, lo, hi,
+                     _("CLS attention, the same scale for every map (hover a map for values, "
+                       "click it to see it over the photo)"));
+    else
+        vw_scale_set(w->attn_scale, NAN, NAN,
+                     _("CLS attention: each map from its own minimum to maximum, numbered under "
+                       "it (hover a map for values, click it to see it over the photo)"));
 }
 
 /* ---------------------------------------------------------------- colour scale */
@@ -317,11 +501,16 @@ void vw_rebuild_tiles(ViewerWindow *w)
 static void scale_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer data)
 {
     (void)data;
-    const char *lo = g_object_get_data(G_OBJECT(a), "lo");
-    const char *hi = g_object_get_data(G_OBJECT(a), "hi");
+    (void)ht;
+    const float *range = g_object_get_data(G_OBJECT(a), "range");
     const char *cap = g_object_get_data(G_OBJECT(a), "caption");
-    int bar_h = 14, x0 = 4, x1 = wd - 4;
-    if (x1 <= x0)
+    if (range && !isnan(range[0])) {
+        detail_colourbar_draw(GTK_WIDGET(a), cr, 4, 4, wd - 8, 14, range[0], range[1], cap);
+        return;
+    }
+    /* no common numbers: the ramp and what it means */
+    const int x0 = 4, x1 = wd - 4, bar_h = 14;
+    if (x1 <= x0 + 1)
         return;
     for (int x = x0; x < x1; x++) {
         uint8_t c[3];
@@ -330,31 +519,148 @@ static void scale_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer 
         cairo_rectangle(cr, x, 4, 1, bar_h);
         cairo_fill(cr);
     }
-    GtkStyleContext *sc = gtk_widget_get_style_context(GTK_WIDGET(a));
+    if (!cap)
+        return;
     GdkRGBA fgc;
-    gtk_style_context_get_color(sc, &fgc);
+    gtk_style_context_get_color(gtk_widget_get_style_context(GTK_WIDGET(a)), &fgc);
     gdk_cairo_set_source_rgba(cr, &fgc);
-    const char *texts[3] = { lo, cap, hi };
-    for (int i = 0; i < 3; i++) {
-        if (!texts[i])
-            continue;
-        PangoLayout *lay = gtk_widget_create_pango_layout(GTK_WIDGET(a), texts[i]);
-        int tw, th;
-        pango_layout_get_pixel_size(lay, &tw, &th);
-        double tx = i == 0 ? x0 : i == 1 ? (wd - tw) / 2.0 : x1 - tw;
-        cairo_move_to(cr, tx, 4 + bar_h + 2);
-        pango_cairo_show_layout(cr, lay);
-        g_object_unref(lay);
-    }
-    (void)ht;
+    PangoLayout *lay = gtk_widget_create_pango_layout(GTK_WIDGET(a), cap);
+    pango_layout_set_width(lay, (x1 - x0) * PANGO_SCALE);
+    pango_layout_set_ellipsize(lay, PANGO_ELLIPSIZE_END);
+    pango_layout_set_alignment(lay, PANGO_ALIGN_CENTER);
+    cairo_move_to(cr, x0, 4 + bar_h + 2);
+    pango_cairo_show_layout(cr, lay);
+    g_object_unref(lay);
 }
 
-void vw_scale_set(GtkWidget *a, const char *lo, const char *hi, const char *caption)
+void vw_scale_set(GtkWidget *a, double lo, double hi, const char *caption)
 {
-    g_object_set_data_full(G_OBJECT(a), "lo", g_strdup(lo), g_free);
-    g_object_set_data_full(G_OBJECT(a), "hi", g_strdup(hi), g_free);
+    float range[2] = { (float)lo, (float)hi };
+    g_object_set_data_full(G_OBJECT(a), "range", g_memdup2(range, sizeof range), g_free);
     g_object_set_data_full(G_OBJECT(a), "caption", g_strdup(caption), g_free);
     gtk_widget_queue_draw(a);
+}
+
+/* ---------------------------------------------------------------- the map page */
+
+/* The map page and its button in the view switcher. */
+static void map_page_visible(ViewerWindow *w, gboolean on)
+{
+    GtkWidget *page = detail_widget(w->detail);
+    gtk_widget_set_visible(page, on);
+    gtk_stack_page_set_visible(gtk_stack_get_page(GTK_STACK(w->views), page), on);
+}
+
+/* The map page shows the map named w->detail_id, or hides when it is gone. */
+static void update_detail(ViewerWindow *w)
+{
+    if (!w->detail || !w->detail_id)
+        return;
+    if (!w->result) {
+        map_page_visible(w, FALSE);
+        return;
+    }
+    const AsResult *r = &w->result->r;
+    float *v = g_new(float, r->n);
+    char *title = NULL, *caption = NULL;
+    if (map_values(w, w->detail_id, v, &title, &caption)) {
+        float lo, hi;
+        const char *kind = g_str_has_prefix(w->detail_id, "attention") ? "attention"
+                           : g_str_has_prefix(w->detail_id, "similarity") ? "similarity"
+                                                                          : "cross-attention";
+        if (w->tiles_shared)
+            kind_range(w, kind, &lo, &hi);
+        else
+            vu_range(v, (size_t)r->n, &lo, &hi);
+        char *cap = w->tiles_shared
+                        ? g_strdup_printf(_("%s (the scale shared by all tiles)"), caption)
+                        : g_strdup_printf(_("%s (this map from its minimum to its maximum)"),
+                                          caption);
+        detail_set(w->detail, title, w->image, v, r->gw, r->gh, lo, hi, cap, vw_smooth(w));
+        g_free(cap);
+    } else {
+        map_page_visible(w, FALSE);
+    }
+    g_free(title);
+    g_free(caption);
+    g_free(v);
+}
+
+void vw_tiles_show_detail(ViewerWindow *w, const char *id)
+{
+    if (!w->detail || !id)
+        return;
+    g_free(w->detail_id);
+    w->detail_id = g_strdup(id);
+    const char *from = gtk_stack_get_visible_child_name(GTK_STACK(w->views));
+    if (from && strcmp(from, "map")) {
+        g_free(w->detail_from);
+        w->detail_from = g_strdup(from);
+    }
+    update_detail(w);
+    if (!w->result)
+        return;
+    map_page_visible(w, TRUE);
+    gtk_stack_set_visible_child_name(GTK_STACK(w->views), "map");
+}
+
+static void detail_back(ViewerWindow *w)
+{
+    gtk_stack_set_visible_child_name(GTK_STACK(w->views),
+                                     w->detail_from ? w->detail_from : "attention");
+    map_page_visible(w, FALSE);
+}
+
+static void act_detail(GtkWidget *widget, const char *name, GVariant *p)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)name;
+    const char *id = g_variant_get_string(p, NULL);
+    if (!w->result)
+        return;
+    float *v = g_new(float, w->result->r.n);
+    gboolean ok = map_values(w, id, v, NULL, NULL);
+    g_free(v);
+    if (!ok) {
+        g_printerr("alignseg-viewer: tiles.detail: no map '%s' (attention:mean, attention:H, "
+                   "similarity:K, cross-attention:K)\n", id);
+        vw_set_exit(w, 2);
+        return;
+    }
+    vw_tiles_show_detail(w, id);
+}
+
+static void shared_toggled(GtkCheckButton *b, gpointer data)
+{
+    ViewerWindow *w = data;
+    gboolean on = gtk_check_button_get_active(b);
+    if (on == w->tiles_shared)
+        return;
+    gtk_widget_activate_action(GTK_WIDGET(w), "tiles.shared-scale", "b", on);
+}
+
+static void act_shared(GtkWidget *widget, const char *name, GVariant *p)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)name;
+    w->tiles_shared = g_variant_get_boolean(p);
+    for (int i = 0; i < 2; i++)
+        if (w->shared_check[i])
+            gtk_check_button_set_active(GTK_CHECK_BUTTON(w->shared_check[i]), w->tiles_shared);
+    vw_rebuild_tiles(w);
+}
+
+void vw_tiles_free(ViewerWindow *w)
+{
+    g_free(w->detail_id);
+    g_free(w->detail_from);
+    w->detail_id = w->detail_from = NULL;
+}
+
+void vw_tiles_class_init(GtkWidgetClass *wc)
+{
+    gtk_widget_class_install_action(wc, "tiles.detail", "s", act_detail);
+    gtk_widget_class_install_action(wc, "tiles.shared-scale", "b", act_shared);
 }
 
 /* The prototype tiles' swatches follow the current grouping. */
@@ -393,11 +699,23 @@ void vw_tiles_init(ViewerWindow *w)
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->attn_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->proto_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->sim_scale), scale_draw, NULL, NULL);
-    vw_scale_set(w->attn_scale, _("low"), _("high"),
-                 _("CLS attention (viridis; each map from its own minimum to maximum, the numbers "
-                   "under it; hover a map for values)"));
-    vw_scale_set(w->proto_scale, _("low"), _("high"),
-                 _("similarity and decoder cross-attention (each map from its own minimum to "
-                   "maximum, the numbers under it)"));
+    /* the same colour scale for every tile: a check under each grid */
+    GtkWidget *scales[2] = { w->attn_scale, w->proto_scale };
+    for (int i = 0; i < 2; i++) {
+        GtkWidget *c = gtk_check_button_new_with_mnemonic(_("_Same colour scale for all maps"));
+        gtk_widget_set_tooltip_text(c, _("Colour every map of this view from the smallest to the "
+                                         "largest value of all of them, so that they compare"));
+        gtk_widget_set_margin_start(c, 12);
+        gtk_widget_set_margin_bottom(c, 4);
+        g_signal_connect(c, "toggled", G_CALLBACK(shared_toggled), w);
+        gtk_box_append(GTK_BOX(gtk_widget_get_parent(scales[i])), c);
+        w->shared_check[i] = c;
+    }
+    /* the map page: one map over the photo, shown when a tile is clicked */
+    w->detail = detail_new(G_CALLBACK(detail_back), w);
+    GtkWidget *page = detail_widget(w->detail);
+    gtk_stack_add_titled(GTK_STACK(w->views), page, "map", _("Map"));
+    map_page_visible(w, FALSE);
+    vw_rebuild_tiles(w);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->mass_curve), mass_curve_draw, w, NULL);
 }

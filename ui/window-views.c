@@ -247,9 +247,9 @@ void vw_relabel(ViewerWindow *w)
     vu_label_shares(w->labels, (size_t)r->in_w * r->in_h, NULL, ng, w->share);
     imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(w->opacity_adj),
                         FALSE);
-    vw_edit_relabel(w); /* corrections over the new labels, or dropped */
     w->relabel_us = g_get_monotonic_time() - t0;
     rebuild_legend(w);
+    vw_edit_relabel(w); /* corrections over the new labels, or dropped (after the legend) */
     /* the foreground tile follows the mass slider live: queue its own drawing
      * area (GTK 4 keeps a parent's children's render nodes on a parent's
      * queue_draw) */
@@ -272,10 +272,7 @@ void vw_update_similarity(ViewerWindow *w)
     cairo_surface_t *s = vw_heat_surface(w->sim_values, r->gw, r->gh, &w->sim_lo, &w->sim_hi);
     imgview_set_overlay(w->sim_view, s, gtk_adjustment_get_value(w->opacity_adj), vw_smooth(w));
     cairo_surface_destroy(s);
-    char lo[32], hi[32];
-    g_snprintf(lo, sizeof lo, "%.3f", w->sim_lo);
-    g_snprintf(hi, sizeof hi, "%.3f", w->sim_hi);
-    vw_scale_set(w->sim_scale, lo, hi, _("cosine similarity to the selected patch"));
+    vw_scale_set(w->sim_scale, w->sim_lo, w->sim_hi, _("cosine similarity to the selected patch"));
     char *t = w->sim_pinned
                   ? g_strdup_printf(_("Patch (%d, %d), pinned — click it again to follow the pointer"),
                                     w->sim_patch % r->gw, w->sim_patch / r->gw)
@@ -355,10 +352,15 @@ static void seg_hover(ImgView *v, double ix, double iy, gboolean in, gpointer da
     if (lx < 0 || ly < 0 || lx >= r->in_w || ly >= r->in_h || p < 0)
         return;
     int32_t g = w->labels[(size_t)ly * r->in_w + lx];
+    const int32_t c = vw_edit_correction_at(w, (int)ix, (int)iy);
+    const gboolean corrected = c != LE_NONE;
+    if (corrected)
+        g = c;
     char *t;
     if (g == AS_LABEL_BACKGROUND || g < 0 || g >= w->ngroups) {
-        t = g_strdup_printf(_("(%d, %d): background (outside the foreground mask)"), (int)ix,
-                            (int)iy);
+        t = corrected ? g_strdup_printf(_("(%d, %d): background (corrected)"), (int)ix, (int)iy)
+                      : g_strdup_printf(_("(%d, %d): background (outside the foreground mask)"),
+                                        (int)ix, (int)iy);
     } else {
         int best = -1;
         for (int k = 0; k < r->q; k++)
@@ -372,7 +374,8 @@ static void seg_hover(ImgView *v, double ix, double iy, gboolean in, gpointer da
                 prob += r->assign[(size_t)p * r->q + k];
         t = g_strdup_printf(_("(%d, %d): %s — cosine %.3f, probability %.2f%s"), (int)ix, (int)iy,
                             name, best >= 0 ? r->similarity[(size_t)p * r->q + best] : 0.0,
-                            prob, w->result->untrained ? _(" (untrained)") : "");
+                            prob, corrected ? _(" (corrected; the model's values)")
+                                  : w->result->untrained ? _(" (untrained)") : "");
         g_free(name);
     }
     gtk_label_set_text(GTK_LABEL(w->hover_label), t);
@@ -452,7 +455,7 @@ static void on_opacity(ViewerWindow *w, GtkAdjustment *adj)
 {
     if (!w->result)
         return;
-    imgview_set_overlay(w->seg_view, vw_edit_surface(w), gtk_adjustment_get_value(adj), FALSE);
+    imgview_set_overlay(w->seg_view, w->label_surface, gtk_adjustment_get_value(adj), FALSE);
     vw_update_similarity(w); /* its overlay follows the same slider */
 }
 
@@ -482,6 +485,7 @@ void vw_views_class_init(GtkWidgetClass *wc)
     gtk_widget_class_bind_template_callback(wc, on_head);
     gtk_widget_class_bind_template_callback(wc, on_show_all);
     vw_edit_class_init(wc);
+    vw_tiles_class_init(wc);
 }
 
 /* A click on a picture takes the keyboard focus from a slider, so that Left

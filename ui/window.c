@@ -502,6 +502,7 @@ static void viewer_window_finalize(GObject *o)
         g_ptr_array_free(w->files, TRUE);
     vw_free_result_arrays(w);
     vw_edit_free(w);
+    vw_tiles_free(w);
     if (w->label_surface)
         cairo_surface_destroy(w->label_surface);
     g_free(w->model_path);
