@@ -332,5 +332,51 @@ if [ "$rc" != 2 ] || ! grep -q "no-such-action" "$TMP/log"; then
     echo "FAIL: an unknown action: exit $rc, expected 2"; cat "$TMP/log"; fail=1
 fi
 
+# 4.10 run from the build tree (as the README does) the window is translated and
+#      takes the build tree's settings schema, even over an installed one of an
+#      older version; a copy elsewhere (an installed binary) takes the installed
+#      schema only, never the build tree's. GSETTINGS_SCHEMA_DIR is unset here,
+#      XDG_DATA_DIRS points at a fake installed schema whose opacity default is 0.15.
+mkdir -p "$TMP/xdg/glib-2.0/schemas" "$TMP/noxdg" "$TMP/inst"
+for d in "$TMP/xdg" "$TMP/noxdg"; do # the MIME database, to recognise the SVG icon
+    [ -d /usr/share/mime ] && ln -s /usr/share/mime "$d/mime"
+done
+SCHEMA_SRC="$DATA/../../data/io.github.alignseg.Viewer.gschema.xml"
+if ! command -v glib-compile-schemas >/dev/null 2>&1; then
+    echo "SKIP 4.10: glib-compile-schemas missing (Debian package libglib2.0-bin)"
+else
+    "$PY" - "$SCHEMA_SRC" "$TMP/xdg/glib-2.0/schemas/io.github.alignseg.Viewer.gschema.xml" <<'EOF'
+import re, sys
+s = open(sys.argv[1]).read()
+s, n = re.subn(r'(<key name="opacity" type="d">.*?<default>)[^<]*(</default>)', r'\g<1>0.15\2', s, flags=re.S)
+assert n == 1, "no opacity key in the schema"
+open(sys.argv[2], "w").write(s)
+EOF
+    glib-compile-schemas "$TMP/xdg/glib-2.0/schemas"
+    cp "$VIEWER" "$TMP/inst/alignseg-viewer"
+    rc=$(unset GSETTINGS_SCHEMA_DIR; LANGUAGE=zh_CN LC_ALL=C.UTF-8 XDG_DATA_DIRS="$TMP/xdg" \
+        run "$TMP/zh.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 1 ] || [ "$(state opacity)" != 0.6 ]; then
+        echo "FAIL: from the build tree: exit $rc, settings $(state settings), opacity $(state opacity) (the build schema says 0.6)"
+        cat "$TMP/out"; fail=1
+    elif ! state_has '输入 64×64' || ! state_has '模型：'; then
+        echo "FAIL: run from the build tree with LANGUAGE=zh_CN, the window is not translated:"
+        cat "$TMP/out"; fail=1
+    fi
+    VIEWER_BUILD=$VIEWER
+    VIEWER="$TMP/inst/alignseg-viewer"
+    rc=$(unset GSETTINGS_SCHEMA_DIR; XDG_DATA_DIRS="$TMP/xdg" run "$TMP/inst1.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 1 ] || [ "$(state opacity)" != 0.15 ]; then
+        echo "FAIL: an installed copy does not take the installed schema (exit $rc, opacity $(state opacity))"
+        cat "$TMP/out"; fail=1
+    fi
+    rc=$(unset GSETTINGS_SCHEMA_DIR; XDG_DATA_DIRS="$TMP/noxdg" run "$TMP/inst2.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 0 ]; then
+        echo "FAIL: an installed copy without an installed schema took one from the build tree (exit $rc)"
+        cat "$TMP/out"; fail=1
+    fi
+    VIEWER=$VIEWER_BUILD
+fi
+
 [ $fail = 0 ] && echo "viewer smoke test passed"
 exit $fail

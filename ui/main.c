@@ -9,6 +9,7 @@
 
 #include "cpu.h"
 #include "pool.h"
+#include "vutil.h"
 #include "window.h"
 
 #ifndef ALIGNSEG_VERSION
@@ -171,6 +172,21 @@ static void on_shutdown(GApplication *app, gpointer data)
     g_exit_status = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(app), "exit-status"));
 }
 
+gboolean viewer_running_uninstalled(void)
+{
+    static int uninstalled = -1; /* decided once: the answer cannot change */
+    if (uninstalled < 0) {
+#ifdef VIEWER_BUILD_UIDIR
+        char *exe = g_file_read_link("/proc/self/exe", NULL);
+        uninstalled = vu_exe_in_dir(exe, VIEWER_BUILD_UIDIR);
+        g_free(exe);
+#else
+        uninstalled = 0;
+#endif
+    }
+    return uninstalled;
+}
+
 /* Where the translations are: ALIGNSEG_LOCALEDIR; the build tree's po/ when
  * this is the uninstalled binary (build/ui/alignseg-viewer, as the README
  * runs it); else the installed locale directory. Newly allocated. */
@@ -179,17 +195,8 @@ static char *locale_dir(void)
     const char *env = g_getenv("ALIGNSEG_LOCALEDIR");
     if (env && *env)
         return g_strdup(env);
-#if defined(VIEWER_BUILD_UIDIR) && defined(VIEWER_BUILD_LOCALEDIR)
-    char *exe = g_file_read_link("/proc/self/exe", NULL);
-    char *dir = exe ? g_path_get_dirname(exe) : NULL;
-    char *rdir = dir ? realpath(dir, NULL) : NULL, *rbuild = realpath(VIEWER_BUILD_UIDIR, NULL);
-    const gboolean uninstalled = rdir && rbuild && !strcmp(rdir, rbuild) &&
-                                 g_file_test(VIEWER_BUILD_LOCALEDIR, G_FILE_TEST_IS_DIR);
-    free(rdir);
-    free(rbuild);
-    g_free(dir);
-    g_free(exe);
-    if (uninstalled)
+#ifdef VIEWER_BUILD_LOCALEDIR
+    if (viewer_running_uninstalled())
         return g_strdup(VIEWER_BUILD_LOCALEDIR);
 #endif
     return g_strdup(VIEWER_LOCALEDIR);

@@ -97,8 +97,10 @@ static void run_dialog(ViewerWindow *w, DialogKind kind)
             start = g_path_get_dirname(last);
         g_free(last);
     } else if (kind == DLG_EXPORT) {
-        /* the dataset exported to last, not the photos' folder */
-        start = vw_settings_get_path(w, "last-export-folder");
+        /* the dataset exported to last, not the photos' folder; else home */
+        char *last = vw_settings_get_path(w, "last-export-folder");
+        start = g_strdup(vu_start_folder(last, g_get_home_dir()));
+        g_free(last);
     } else {
         start = vw_settings_get_path(w, "last-folder");
     }

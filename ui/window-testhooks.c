@@ -38,7 +38,7 @@ static void print_state(ViewerWindow *w)
         fb = GRAPHENE_RECT_INIT(0, 0, 0, 0);
     printf("state: page=%s view=%s image=%s input=%dx%d groups=%d export=%s k=%g merge=%g "
            "mass=%g opacity=%g min-width=%d status=\"%s\" error=\"%s\" notice=\"%s\" "
-           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\" fg-tile=%d,%d,%d,%d\n",
+           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\" fg-tile=%d,%d,%d,%d settings=%d\n",
            gtk_stack_get_visible_child_name(GTK_STACK(w->content)),
            gtk_stack_get_visible_child_name(GTK_STACK(w->views)), img,
            w->result ? w->result->r.in_w : 0, w->result ? w->result->r.in_h : 0, w->ngroups,
@@ -50,7 +50,7 @@ static void print_state(ViewerWindow *w)
            revealed_text(w->notice_revealer, w->notice_label),
            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)),
            model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str, (int)fb.origin.x,
-           (int)fb.origin.y, (int)fb.size.width, (int)fb.size.height);
+           (int)fb.origin.y, (int)fb.size.width, (int)fb.size.height, w->settings != NULL);
     g_string_free(legend, TRUE);
     fflush(stdout);
     g_free(img);
