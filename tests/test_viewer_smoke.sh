@@ -16,8 +16,10 @@
 #     size drop-down leaves no GLib warning, Cancel then Segment Again, keep
 #     aspect, the similarity overlay follows the opacity, the photo shows
 #     without a model, head counts in the model line, a narrow window, the
-#     export notice, the scripting actions; and no run writes a GLib WARNING
-#     or CRITICAL to stderr.
+#     export notice, the scripting actions (each one documented in --help),
+#     translations and settings schema from the build tree (4.10), a run
+#     touching every control with G_DEBUG=fatal-warnings (4.11); and no run
+#     writes a GLib WARNING or CRITICAL to stderr.
 # Each run prints one "state:" line on stdout (window-testhooks.c) that the
 # checks read.
 # Usage: test_viewer_smoke.sh VIEWER_BINARY   (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
@@ -327,9 +329,43 @@ if cats != shown or masks != sorted(shown):
     sys.exit("FAIL: legend %s, COCO categories %s, masks %s" % (legend, cats, masks))
 print("export names match the legend: %s" % shown)
 EOF
+# every action the window has (the "actions:" line) is documented in --help
+help=$(LANGUAGE= LC_ALL=C.UTF-8 "$VIEWER" --help-all 2>&1)
+for a in $(sed -n 's/^actions: //p' "$TMP/out"); do
+    printf '%s\n' "$help" | grep -qF -- "$a" || { echo "FAIL: --help does not document $a"; fail=1; }
+done
+[ -n "$(sed -n 's/^actions: //p' "$TMP/out")" ] || { echo "FAIL: no actions line"; fail=1; }
 rc=$(run "$TMP/badaction.png" $T --size 64 --action "win.no-such-action" "$CAT")
 if [ "$rc" != 2 ] || ! grep -q "no-such-action" "$TMP/log"; then
     echo "FAIL: an unknown action: exit $rc, expected 2"; cat "$TMP/log"; fail=1
+fi
+
+# 4.11 a run that touches every control, with GLib warnings and criticals fatal
+#      (G_DEBUG=fatal-warnings: any of them aborts the viewer), e.g. bug 5's
+#      "invalid uninstantiatable type" of the input-size drop-down. A session
+#      bus (dbus-run-session) keeps GApplication from warning that it has none.
+if ! command -v dbus-run-session >/dev/null 2>&1; then
+    echo "SKIP 4.11: dbus-run-session missing (Debian package dbus-daemon)"
+else
+    rc=$(GTK_A11Y=none G_DEBUG=fatal-warnings dbus-run-session -- sh -c '"$@"' run_in_bus \
+        timeout 240 "$VIEWER" --screenshot "$TMP/touch.png" $T --size 64 \
+        --action 'win.group-visible((1,false))' --action 'win.group-visible((1,true))' \
+        --action 'win.prototype-count(3)' --action 'win.merge-threshold(0.5)' \
+        --action 'win.mass-kept(0.3)' --action 'win.opacity(0.8)' \
+        --action 'win.show-contours(false)' --action 'win.restrict-foreground(true)' \
+        --action 'win.smooth-heatmaps(true)' --action "win.view('prototypes')" \
+        --action 'win.cross-attention-head(1)' --action "win.view('attention')" \
+        --action "win.view('similarity')" --action win.zoom-in --action win.zoom-out \
+        --action win.zoom-one --action win.zoom-fit --action "win.view('segmentation')" \
+        --action 'win.keep-aspect(true)' --action 'win.input-size(224)' \
+        --action 'win.input-size(96)' --action win.next --action win.previous \
+        --action "win.export-folder('$TMP/touched')" --action win.open-model "$CAT" \
+        >"$TMP/out" 2>"$TMP/log"; echo $?)
+    if [ "$rc" != 0 ] || [ "$(state input)" != 96x64 ] || [ "$(state k)" != 3 ] ||
+       [ ! -f "$TMP/touched/coco/annotations.json" ]; then
+        echo "FAIL: touching every control with G_DEBUG=fatal-warnings: exit $rc"
+        cat "$TMP/out" "$TMP/log"; fail=1
+    fi
 fi
 
 # 4.10 run from the build tree (as the README does) the window is translated and

@@ -270,10 +270,18 @@ int main(int argc, char **argv)
           "  win.opacity(A)               overlay opacity, 0..1\n"
           "  win.input-size(PIXELS)       model input size\n"
           "  win.keep-aspect(true)        keep the photo's aspect ratio\n"
+          "  win.show-contours(false)     prototype contours on the overlay\n"
+          "  win.restrict-foreground(true)  label only the foreground mask\n"
+          "  win.smooth-heatmaps(true)    bilinear heat maps\n"
+          "  win.cross-attention-head(H)  0: mean of the heads, H: head H\n"
+          "  win.group-visible((G,false)) legend row G (from 0) shown or hidden\n"
           "  win.view('NAME')             segmentation, attention, prototypes, similarity\n"
           "  win.next, win.previous       another image of the folder\n"
+          "  win.zoom-in, win.zoom-out, win.zoom-one, win.zoom-fit  zoom the image\n"
           "  win.cancel, win.rerun        cancel the running job, segment again\n"
           "  win.export-folder('DIR')     export the current image into DIR\n"
+          "  win.open-image, win.open-folder, win.open-model, win.open-model-file,\n"
+          "  win.open-backbone, win.random-model, win.export  open a dialog or a model\n"
           "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
           "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);

@@ -52,6 +52,16 @@ static void print_state(ViewerWindow *w)
            model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str, (int)fb.origin.x,
            (int)fb.origin.y, (int)fb.size.width, (int)fb.size.height, w->settings != NULL);
     g_string_free(legend, TRUE);
+    /* the actions a script can use, so a test can hold --help to them */
+    GtkWidgetClass *wc = GTK_WIDGET_GET_CLASS(w);
+    GType owner;
+    const char *name, *property;
+    const GVariantType *type;
+    printf("actions:");
+    for (guint i = 0; gtk_widget_class_query_action(wc, i, &owner, &name, &type, &property); i++)
+        if (g_str_has_prefix(name, "win.")) /* not GtkWindow's own window.* */
+            printf(" %s", name);
+    printf("\n");
     fflush(stdout);
     g_free(img);
     g_free(model);
