@@ -18,7 +18,8 @@
 #     without a model, head counts in the model line, a narrow window, the
 #     export notice, the scripting actions (each one documented in --help),
 #     translations and settings schema from the build tree (4.10), a run
-#     touching every control with G_DEBUG=fatal-warnings (4.11); and no run
+#     touching every control with G_DEBUG=fatal-warnings (4.11), real keys
+#     from xdotool on a focused slider and on the picture (4.12); and no run
 #     writes a GLib WARNING or CRITICAL to stderr.
 # Each run prints one "state:" line on stdout (window-testhooks.c) that the
 # checks read.
@@ -365,6 +366,53 @@ else
        [ ! -f "$TMP/touched/coco/annotations.json" ]; then
         echo "FAIL: touching every control with G_DEBUG=fatal-warnings: exit $rc"
         cat "$TMP/out" "$TMP/log"; fail=1
+    fi
+fi
+
+# 4.12 real keys (xdotool through the X server): with the mass slider focused
+#      by a click, Right moves the slider and the image stays; with the picture
+#      clicked, Right goes to the next image of the folder. --hold prints where
+#      the controls are ("ready:") and waits for its file before the screenshot.
+held() { # held WIDGET KEY... : click WIDGET's centre, press the keys; state in $TMP/out
+    widget=$1
+    shift
+    rm -f "$TMP/hold"
+    timeout 240 "$VIEWER" --screenshot "$TMP/held.png" --hold "$TMP/hold" $T --size 64 "$CAT" \
+        >"$TMP/out" 2>"$TMP/log" &
+    pid=$!
+    i=0
+    while ! grep -q "^ready:" "$TMP/out" && [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+    b=$(sed -n "s/^ready:.* $widget=\([0-9,-]*\).*/\1/p" "$TMP/out")
+    x=$(echo "$b" | awk -F, '{print int($1 + $3 / 2)}')
+    y=$(echo "$b" | awk -F, '{print int($2 + $4 / 2)}')
+    win=$(xdotool search --onlyvisible --class alignseg-viewer | head -1)
+    if [ -n "$b" ] && [ -n "$win" ]; then
+        xdotool windowfocus --sync "$win" mousemove --window "$win" "$x" "$y" click 1
+        [ $# -gt 0 ] && xdotool key "$@"
+    else
+        echo "FAIL: no ready line or window for $widget"; cat "$TMP/out"
+    fi
+    sleep 1 # the keys reach the viewer before it looks for the file again
+    touch "$TMP/hold"
+    wait $pid
+}
+if ! command -v xdotool >/dev/null 2>&1; then
+    echo "SKIP 4.12: xdotool missing (Debian package xdotool)"
+else
+    held mass-scale
+    m0=$(state mass)
+    held mass-scale Right Right Right
+    m3=$(state mass)
+    if [ "$(state image)" != chelsea.png ] || ! state_has "2 of 4" || [ -z "$m0" ] ||
+       [ "$("$PY" -c "print(abs($m3 - $m0 - 0.03) < 1e-9)")" != True ]; then
+        echo "FAIL: a focused slider did not take Right (mass $m0 -> $m3):"; cat "$TMP/out"; fail=1
+    fi
+    held seg-area Right
+    if [ "$(state image)" != coffee.png ] || ! state_has "3 of 4"; then
+        echo "FAIL: Right over the picture does not go to the next image:"; cat "$TMP/out"; fail=1
     fi
 fi
 

@@ -102,6 +102,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     GVariantDict *d = g_application_command_line_get_options_dict(cl);
     ViewerOptions opt = { 0 };
     const char *model = NULL, *backbone = NULL, *shot = NULL, *view = NULL, *exp = NULL;
+    const char *hold = NULL;
     const char **acts = NULL;
     const char **rest = NULL;
     int eh = 0, dh = 0, size = 0, threads = 0;
@@ -111,6 +112,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_variant_dict_lookup(d, "screenshot", "^&ay", &shot);
     g_variant_dict_lookup(d, "view", "&s", &view);
     g_variant_dict_lookup(d, "export", "^&ay", &exp);
+    g_variant_dict_lookup(d, "hold", "^&ay", &hold);
     g_variant_dict_lookup(d, "action", "^a&s", &acts);
     g_variant_dict_lookup(d, "encoder-heads", "i", &eh);
     g_variant_dict_lookup(d, "decoder-heads", "i", &dh);
@@ -139,6 +141,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     char *aback = backbone ? g_canonicalize_filename(backbone, cwd) : NULL;
     char *ashot = shot ? g_canonicalize_filename(shot, cwd) : NULL;
     char *aexp = exp ? g_canonicalize_filename(exp, cwd) : NULL;
+    char *ahold = hold ? g_canonicalize_filename(hold, cwd) : NULL;
     for (int i = 0; rest && rest[i]; i++)
         g_ptr_array_add(abs, g_canonicalize_filename(rest[i], cwd));
     opt.model = amodel;
@@ -146,6 +149,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     opt.screenshot = ashot;
     opt.view = view;
     opt.export_dir = aexp;
+    opt.hold = ahold;
     opt.actions = acts;
     opt.mopt.encoder_heads = eh;
     opt.mopt.decoder_heads = dh;
@@ -161,6 +165,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_free(aback);
     g_free(ashot);
     g_free(aexp);
+    g_free(ahold);
     g_free(rest);
     g_free(acts);
     return 0;
@@ -252,6 +257,9 @@ int main(int argc, char **argv)
           N_("After the actions, write the window to this PNG file and quit"), N_("FILE") },
         { "export", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
           "Export the first result to DIR (as Ctrl+E does)", "DIR" },
+        { "hold", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
+          "Before the screenshot, print where the controls are and wait for FILE to exist",
+          "FILE" },
         { "timing", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, NULL,
           "Measure slider updates and print the times", NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL, NULL, NULL },

@@ -67,27 +67,75 @@ static void print_state(ViewerWindow *w)
     g_free(model);
 }
 
+/* Revealers still animating or a view transition running (the screenshot waits, at most ~2 s). */
+static gboolean settling(ViewerWindow *w)
+{
+    return gtk_revealer_get_child_revealed(GTK_REVEALER(w->progress_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->progress_revealer)) ||
+           gtk_revealer_get_child_revealed(GTK_REVEALER(w->banner_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->banner_revealer)) ||
+           gtk_revealer_get_child_revealed(GTK_REVEALER(w->notice_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->notice_revealer)) ||
+           gtk_revealer_get_child_revealed(GTK_REVEALER(w->nomodel_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)) ||
+           gtk_stack_get_transition_running(GTK_STACK(w->views));
+}
+
+/* Where a widget is on the window's X surface ("x,y,w,h"), for a test's clicks. */
+static void print_bounds(ViewerWindow *w, const char *name, GtkWidget *widget)
+{
+    graphene_rect_t b;
+    double sx = 0, sy = 0;
+    gtk_native_get_surface_transform(GTK_NATIVE(w), &sx, &sy);
+    if (!gtk_widget_compute_bounds(widget, GTK_WIDGET(w), &b))
+        b = GRAPHENE_RECT_INIT(0, 0, 0, 0);
+    printf(" %s=%d,%d,%d,%d", name, (int)(b.origin.x + sx), (int)(b.origin.y + sy),
+           (int)b.size.width, (int)b.size.height);
+}
+
+static void start_screenshot(ViewerWindow *w);
+
+static gboolean hold_poll(gpointer data)
+{
+    ViewerWindow *w = data;
+    if (!g_file_test(w->opt_hold, G_FILE_TEST_EXISTS))
+        return G_SOURCE_CONTINUE;
+    w->holding = FALSE;
+    g_clear_pointer(&w->opt_hold, g_free);
+    start_screenshot(w);
+    return G_SOURCE_REMOVE;
+}
+
+/* --hold: once the window is laid out and drawn, say where its controls are,
+ * then wait for the file. */
+static gboolean hold_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)clock;
+    (void)data;
+    if (++w->shot_frames < 4 || ((settling(w) || gtk_widget_get_width(w->mass_scale) < 30) &&
+                                 w->shot_frames < 120)) {
+        gtk_widget_queue_draw(widget);
+        return G_SOURCE_CONTINUE;
+    }
+    printf("ready:");
+    print_bounds(w, "mass-scale", w->mass_scale);
+    print_bounds(w, "seg-area", w->seg_area);
+    printf("\n");
+    fflush(stdout);
+    g_timeout_add(100, hold_poll, w);
+    return G_SOURCE_REMOVE;
+}
+
 static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
 {
     ViewerWindow *w = VIEWER_WINDOW(widget);
     (void)clock;
     (void)data;
-    /* let revealers finish their animations (at most ~2 s) */
-    gboolean settling =
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->progress_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->progress_revealer)) ||
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->banner_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->banner_revealer)) ||
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->notice_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->notice_revealer)) ||
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->nomodel_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)) ||
-        gtk_stack_get_transition_running(GTK_STACK(w->views));
-    if (++w->shot_frames < 4 || (settling && w->shot_frames < 120)) {
+    if (++w->shot_frames < 4 || (settling(w) && w->shot_frames < 120)) {
         gtk_widget_queue_draw(widget);
         return G_SOURCE_CONTINUE;
     }
-    print_state(w);
     int wd = gtk_widget_get_width(widget), ht = gtk_widget_get_height(widget);
     GdkPaintable *p = gtk_widget_paintable_new(widget);
     GtkSnapshot *snap = gtk_snapshot_new();
@@ -98,6 +146,7 @@ static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data
         gtk_widget_queue_draw(widget);
         return G_SOURCE_CONTINUE;
     }
+    print_state(w); /* once, as the picture is taken */
     gboolean ok = FALSE;
     if (node) {
         GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(widget));
@@ -125,8 +174,14 @@ static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data
 
 static void start_screenshot(ViewerWindow *w)
 {
-    if (!w->opt_screenshot || w->shot_started)
+    if (!w->opt_screenshot || w->shot_started || w->holding)
         return;
+    if (w->opt_hold) { /* a test sends keys and clicks now (--hold) */
+        w->holding = TRUE;
+        w->shot_frames = 0;
+        gtk_widget_add_tick_callback(GTK_WIDGET(w), hold_tick, NULL, NULL);
+        return;
+    }
     w->shot_started = TRUE;
     w->shot_frames = 0;
     gtk_widget_add_tick_callback(GTK_WIDGET(w), shot_tick, NULL, NULL);

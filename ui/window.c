@@ -513,6 +513,7 @@ static void viewer_window_finalize(GObject *o)
     g_free(w->opt_screenshot);
     g_free(w->opt_view);
     g_free(w->opt_export);
+    g_free(w->opt_hold);
     g_strfreev(w->opt_actions);
     G_OBJECT_CLASS(viewer_window_parent_class)->finalize(o);
 }
@@ -659,6 +660,7 @@ ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt)
     w->opt_screenshot = g_strdup(opt->screenshot);
     w->opt_view = g_strdup(opt->view);
     w->opt_export = g_strdup(opt->export_dir);
+    w->opt_hold = g_strdup(opt->hold);
     w->opt_actions = g_strdupv((char **)opt->actions);
     if (opt->input_size > 0)
         w->input_size = opt->input_size;

@@ -27,6 +27,8 @@ typedef struct {
     gboolean timing;       /* hidden: print relabel timings to stdout */
     const char *export_dir;/* hidden: export the first result there (as Ctrl+E does) */
     const char *const *actions; /* NULL-terminated: activated in order once the result shows */
+    const char *hold;      /* hidden: before the screenshot, print where the controls are
+                            * and wait until this file exists (a test's keys and clicks) */
 } ViewerOptions;
 
 ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt);
