@@ -16,8 +16,11 @@
 #     size drop-down leaves no GLib warning, Cancel then Segment Again, keep
 #     aspect, the similarity overlay follows the opacity, the photo shows
 #     without a model, head counts in the model line, a narrow window, the
-#     export notice, the scripting actions; and no run writes a GLib WARNING
-#     or CRITICAL to stderr.
+#     export notice, the scripting actions (each one documented in --help),
+#     translations and settings schema from the build tree (4.10), a run
+#     touching every control with G_DEBUG=fatal-warnings (4.11), real keys
+#     from xdotool on a focused slider and on the picture (4.12); and no run
+#     writes a GLib WARNING or CRITICAL to stderr.
 # Each run prints one "state:" line on stdout (window-testhooks.c) that the
 # checks read.
 # Usage: test_viewer_smoke.sh VIEWER_BINARY   (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
@@ -328,9 +331,136 @@ if cats != shown or masks != sorted(shown):
     sys.exit("FAIL: legend %s, COCO categories %s, masks %s" % (legend, cats, masks))
 print("export names match the legend: %s" % shown)
 EOF
+# every action the window has (the "actions:" line) is documented in --help
+help=$(LANGUAGE= LC_ALL=C.UTF-8 "$VIEWER" --help-all 2>&1)
+for a in $(sed -n 's/^actions: //p' "$TMP/out"); do
+    printf '%s\n' "$help" | grep -qF -- "$a" || { echo "FAIL: --help does not document $a"; fail=1; }
+done
+[ -n "$(sed -n 's/^actions: //p' "$TMP/out")" ] || { echo "FAIL: no actions line"; fail=1; }
 rc=$(run "$TMP/badaction.png" $T --size 64 --action "win.no-such-action" "$CAT")
 if [ "$rc" != 2 ] || ! grep -q "no-such-action" "$TMP/log"; then
     echo "FAIL: an unknown action: exit $rc, expected 2"; cat "$TMP/log"; fail=1
+fi
+
+# 4.11 a run that touches every control, with GLib warnings and criticals fatal
+#      (G_DEBUG=fatal-warnings: any of them aborts the viewer), e.g. bug 5's
+#      "invalid uninstantiatable type" of the input-size drop-down. A session
+#      bus (dbus-run-session) keeps GApplication from warning that it has none.
+if ! command -v dbus-run-session >/dev/null 2>&1; then
+    echo "SKIP 4.11: dbus-run-session missing (Debian package dbus-daemon)"
+else
+    rc=$(GTK_A11Y=none G_DEBUG=fatal-warnings dbus-run-session -- sh -c '"$@"' run_in_bus \
+        timeout 240 "$VIEWER" --screenshot "$TMP/touch.png" $T --size 64 \
+        --action 'win.group-visible((1,false))' --action 'win.group-visible((1,true))' \
+        --action 'win.prototype-count(3)' --action 'win.merge-threshold(0.5)' \
+        --action 'win.mass-kept(0.3)' --action 'win.opacity(0.8)' \
+        --action 'win.show-contours(false)' --action 'win.restrict-foreground(true)' \
+        --action 'win.smooth-heatmaps(true)' --action "win.view('prototypes')" \
+        --action 'win.cross-attention-head(1)' --action "win.view('attention')" \
+        --action "win.view('similarity')" --action win.zoom-in --action win.zoom-out \
+        --action win.zoom-one --action win.zoom-fit --action "win.view('segmentation')" \
+        --action 'win.keep-aspect(true)' --action 'win.input-size(224)' \
+        --action 'win.input-size(96)' --action win.next --action win.previous \
+        --action "win.export-folder('$TMP/touched')" --action win.open-model "$CAT" \
+        >"$TMP/out" 2>"$TMP/log"; echo $?)
+    if [ "$rc" != 0 ] || [ "$(state input)" != 96x64 ] || [ "$(state k)" != 3 ] ||
+       [ ! -f "$TMP/touched/coco/annotations.json" ]; then
+        echo "FAIL: touching every control with G_DEBUG=fatal-warnings: exit $rc"
+        cat "$TMP/out" "$TMP/log"; fail=1
+    fi
+fi
+
+# 4.12 real keys (xdotool through the X server): with the mass slider focused
+#      by a click, Right moves the slider and the image stays; with the picture
+#      clicked, Right goes to the next image of the folder. --hold prints where
+#      the controls are ("ready:") and waits for its file before the screenshot.
+held() { # held WIDGET KEY... : click WIDGET's centre, press the keys; state in $TMP/out
+    widget=$1
+    shift
+    rm -f "$TMP/hold"
+    timeout 240 "$VIEWER" --screenshot "$TMP/held.png" --hold "$TMP/hold" $T --size 64 "$CAT" \
+        >"$TMP/out" 2>"$TMP/log" &
+    pid=$!
+    i=0
+    while ! grep -q "^ready:" "$TMP/out" && [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+    b=$(sed -n "s/^ready:.* $widget=\([0-9,-]*\).*/\1/p" "$TMP/out")
+    x=$(echo "$b" | awk -F, '{print int($1 + $3 / 2)}')
+    y=$(echo "$b" | awk -F, '{print int($2 + $4 / 2)}')
+    win=$(xdotool search --onlyvisible --class alignseg-viewer | head -1)
+    if [ -n "$b" ] && [ -n "$win" ]; then
+        xdotool windowfocus --sync "$win" mousemove --window "$win" "$x" "$y" click 1
+        [ $# -gt 0 ] && xdotool key "$@"
+    else
+        echo "FAIL: no ready line or window for $widget"; cat "$TMP/out"
+    fi
+    sleep 1 # the keys reach the viewer before it looks for the file again
+    touch "$TMP/hold"
+    wait $pid
+}
+if ! command -v xdotool >/dev/null 2>&1; then
+    echo "SKIP 4.12: xdotool missing (Debian package xdotool)"
+else
+    held mass-scale
+    m0=$(state mass)
+    held mass-scale Right Right Right
+    m3=$(state mass)
+    if [ "$(state image)" != chelsea.png ] || ! state_has "2 of 4" || [ -z "$m0" ] ||
+       [ "$("$PY" -c "print(abs($m3 - $m0 - 0.03) < 1e-9)")" != True ]; then
+        echo "FAIL: a focused slider did not take Right (mass $m0 -> $m3):"; cat "$TMP/out"; fail=1
+    fi
+    held seg-area Right
+    if [ "$(state image)" != coffee.png ] || ! state_has "3 of 4"; then
+        echo "FAIL: Right over the picture does not go to the next image:"; cat "$TMP/out"; fail=1
+    fi
+fi
+
+# 4.10 run from the build tree (as the README does) the window is translated and
+#      takes the build tree's settings schema, even over an installed one of an
+#      older version; a copy elsewhere (an installed binary) takes the installed
+#      schema only, never the build tree's. GSETTINGS_SCHEMA_DIR is unset here,
+#      XDG_DATA_DIRS points at a fake installed schema whose opacity default is 0.15.
+mkdir -p "$TMP/xdg/glib-2.0/schemas" "$TMP/noxdg" "$TMP/inst"
+for d in "$TMP/xdg" "$TMP/noxdg"; do # the MIME database, to recognise the SVG icon
+    [ -d /usr/share/mime ] && ln -s /usr/share/mime "$d/mime"
+done
+SCHEMA_SRC="$DATA/../../data/io.github.alignseg.Viewer.gschema.xml"
+if ! command -v glib-compile-schemas >/dev/null 2>&1; then
+    echo "SKIP 4.10: glib-compile-schemas missing (Debian package libglib2.0-bin)"
+else
+    "$PY" - "$SCHEMA_SRC" "$TMP/xdg/glib-2.0/schemas/io.github.alignseg.Viewer.gschema.xml" <<'EOF'
+import re, sys
+s = open(sys.argv[1]).read()
+s, n = re.subn(r'(<key name="opacity" type="d">.*?<default>)[^<]*(</default>)', r'\g<1>0.15\2', s, flags=re.S)
+assert n == 1, "no opacity key in the schema"
+open(sys.argv[2], "w").write(s)
+EOF
+    glib-compile-schemas "$TMP/xdg/glib-2.0/schemas"
+    cp "$VIEWER" "$TMP/inst/alignseg-viewer"
+    rc=$(unset GSETTINGS_SCHEMA_DIR; LANGUAGE=zh_CN LC_ALL=C.UTF-8 XDG_DATA_DIRS="$TMP/xdg" \
+        run "$TMP/zh.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 1 ] || [ "$(state opacity)" != 0.6 ]; then
+        echo "FAIL: from the build tree: exit $rc, settings $(state settings), opacity $(state opacity) (the build schema says 0.6)"
+        cat "$TMP/out"; fail=1
+    elif ! state_has '输入 64×64' || ! state_has '模型：'; then
+        echo "FAIL: run from the build tree with LANGUAGE=zh_CN, the window is not translated:"
+        cat "$TMP/out"; fail=1
+    fi
+    VIEWER_BUILD=$VIEWER
+    VIEWER="$TMP/inst/alignseg-viewer"
+    rc=$(unset GSETTINGS_SCHEMA_DIR; XDG_DATA_DIRS="$TMP/xdg" run "$TMP/inst1.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 1 ] || [ "$(state opacity)" != 0.15 ]; then
+        echo "FAIL: an installed copy does not take the installed schema (exit $rc, opacity $(state opacity))"
+        cat "$TMP/out"; fail=1
+    fi
+    rc=$(unset GSETTINGS_SCHEMA_DIR; XDG_DATA_DIRS="$TMP/noxdg" run "$TMP/inst2.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 0 ]; then
+        echo "FAIL: an installed copy without an installed schema took one from the build tree (exit $rc)"
+        cat "$TMP/out"; fail=1
+    fi
+    VIEWER=$VIEWER_BUILD
 fi
 
 [ $fail = 0 ] && echo "viewer smoke test passed"

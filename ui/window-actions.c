@@ -91,8 +91,10 @@ static void run_dialog(ViewerWindow *w, DialogKind kind)
             start = g_path_get_dirname(last);
         g_free(last);
     } else if (kind == DLG_EXPORT) {
-        /* the dataset exported to last, not the photos' folder */
-        start = vw_settings_get_path(w, "last-export-folder");
+        /* the dataset exported to last, not the photos' folder; else home */
+        char *last = vw_settings_get_path(w, "last-export-folder");
+        start = g_strdup(vu_start_folder(last, g_get_home_dir()));
+        g_free(last);
     } else {
         start = vw_settings_get_path(w, "last-folder");
     }
@@ -314,6 +316,48 @@ static void act_slider(GtkWidget *widget, const char *action, GVariant *param)
     }
 }
 
+/* The side panel's check boxes as actions taking the state (for scripts). */
+static const struct {
+    const char *action;
+    size_t offset; /* of the GtkCheckButton in ViewerWindow */
+} check_actions[] = {
+    { "win.show-contours", G_STRUCT_OFFSET(ViewerWindow, contours_check) },
+    { "win.restrict-foreground", G_STRUCT_OFFSET(ViewerWindow, fg_check) },
+    { "win.smooth-heatmaps", G_STRUCT_OFFSET(ViewerWindow, smooth_check) },
+};
+
+static void act_check(GtkWidget *widget, const char *action, GVariant *param)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(check_actions); i++)
+        if (!strcmp(action, check_actions[i].action))
+            gtk_check_button_set_active(
+                G_STRUCT_MEMBER(GtkCheckButton *, widget, check_actions[i].offset),
+                g_variant_get_boolean(param));
+}
+
+/* The cross-attention head drop-down: 0 = the mean, h = head h. */
+static void act_head(GtkWidget *widget, const char *action, GVariant *param)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)action;
+    const int h = g_variant_get_int32(param);
+    GListModel *m = gtk_drop_down_get_model(GTK_DROP_DOWN(w->head_dropdown));
+    if (h >= 0 && m && (guint)h < g_list_model_get_n_items(m))
+        gtk_drop_down_set_selected(GTK_DROP_DOWN(w->head_dropdown), (guint)h);
+}
+
+/* A legend row's check box: (row from 0, shown). */
+static void act_group_visible(GtkWidget *widget, const char *action, GVariant *param)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)action;
+    gint32 g = 0;
+    gboolean on = TRUE;
+    g_variant_get(param, "(ib)", &g, &on);
+    if (w->result && g >= 0 && g < w->ngroups && g < AS_MAX_GROUPS && w->legend_check[g])
+        gtk_check_button_set_active(GTK_CHECK_BUTTON(w->legend_check[g]), on);
+}
+
 static void act_view(GtkWidget *widget, const char *action, GVariant *param)
 {
     (void)action;
@@ -340,6 +384,10 @@ void vw_actions_class_init(GtkWidgetClass *wc)
     for (size_t i = 0; i < G_N_ELEMENTS(slider_actions); i++)
         gtk_widget_class_install_action(wc, slider_actions[i].action, slider_actions[i].type,
                                         act_slider);
+    for (size_t i = 0; i < G_N_ELEMENTS(check_actions); i++)
+        gtk_widget_class_install_action(wc, check_actions[i].action, "b", act_check);
+    gtk_widget_class_install_action(wc, "win.cross-attention-head", "i", act_head);
+    gtk_widget_class_install_action(wc, "win.group-visible", "(ib)", act_group_visible);
     /* Bare keys in the widget's own (bubble-phase) shortcuts, not application
      * accelerators: a focused entry gets +/- first. (Left/Right: on_key.) */
     static const struct {

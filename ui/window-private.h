@@ -63,7 +63,8 @@ struct _ViewerWindow {
 
     GSettings *settings; /* NULL when the schema is not installed */
     ViewerOptions opt;
-    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export;
+    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export, *opt_hold;
+    gboolean holding; /* --hold: waiting for its file */
     char **opt_actions;    /* --action, run in order once the first result shows */
     int next_action;       /* index of the next one to run */
     guint action_tick_id;  /* the tick callback running them, 0 if none */

@@ -18,18 +18,21 @@ G_DEFINE_FINAL_TYPE(ViewerWindow, viewer_window, GTK_TYPE_APPLICATION_WINDOW)
 #define VIEWER_SCHEMA_BUILDDIR ""
 #endif
 
+/* The build tree's schema (data/gschemas.compiled) when this is the
+ * uninstalled binary, ahead of any installed one of an older version; the
+ * installed schema otherwise. NULL when there is none. */
 static GSettings *settings_new(void)
 {
     GSettingsSchemaSource *src = g_settings_schema_source_get_default();
-    GSettingsSchema *schema = src ? g_settings_schema_source_lookup(src, APP_ID, TRUE) : NULL;
-    if (!schema && VIEWER_SCHEMA_BUILDDIR[0]) {
-        GSettingsSchemaSource *b =
-            g_settings_schema_source_new_from_directory(VIEWER_SCHEMA_BUILDDIR, src, FALSE, NULL);
-        if (b) {
-            schema = g_settings_schema_source_lookup(b, APP_ID, FALSE);
-            g_settings_schema_source_unref(b);
-        }
-    }
+    GSettingsSchemaSource *build = NULL;
+    if (VIEWER_SCHEMA_BUILDDIR[0] && viewer_running_uninstalled())
+        build = g_settings_schema_source_new_from_directory(VIEWER_SCHEMA_BUILDDIR, src, FALSE,
+                                                            NULL);
+    GSettingsSchema *schema =
+        build ? g_settings_schema_source_lookup(build, APP_ID, TRUE)
+              : src ? g_settings_schema_source_lookup(src, APP_ID, TRUE) : NULL;
+    if (build)
+        g_settings_schema_source_unref(build);
     if (!schema)
         return NULL;
     GSettings *s = g_settings_new_full(schema, NULL, NULL);
@@ -512,6 +515,7 @@ static void viewer_window_finalize(GObject *o)
     g_free(w->opt_screenshot);
     g_free(w->opt_view);
     g_free(w->opt_export);
+    g_free(w->opt_hold);
     g_strfreev(w->opt_actions);
     G_OBJECT_CLASS(viewer_window_parent_class)->finalize(o);
 }
@@ -658,6 +662,7 @@ ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt)
     w->opt_screenshot = g_strdup(opt->screenshot);
     w->opt_view = g_strdup(opt->view);
     w->opt_export = g_strdup(opt->export_dir);
+    w->opt_hold = g_strdup(opt->hold);
     w->opt_actions = g_strdupv((char **)opt->actions);
     if (opt->input_size > 0)
         w->input_size = opt->input_size;
