@@ -265,6 +265,7 @@ GtkWidget *vw_class_button_new(ViewerWindow *w, int g)
     gtk_menu_button_set_has_frame(GTK_MENU_BUTTON(mb), FALSE);
     gtk_widget_set_tooltip_text(mb, _("Name this group's class for the export"));
     gtk_widget_set_valign(mb, GTK_ALIGN_CENTER);
+    gtk_widget_add_css_class(mb, "legend-class");
     GtkWidget *pop = gtk_popover_new();
     g_object_set_data(G_OBJECT(pop), "group", GINT_TO_POINTER(g));
     g_signal_connect(pop, "show", G_CALLBACK(class_menu_show), w);
@@ -323,8 +324,9 @@ typedef struct {
     gboolean fg_only;
     /* outcome */
     gboolean ran, cancelled;
-    int done, failed;
-    char *error; /* the first error */
+    int done, failed, total; /* total: images in the dataset after the export */
+    char first[256];         /* file name of the first image exported */
+    char *error;             /* the first error */
 } Task;
 
 typedef struct {
@@ -353,7 +355,8 @@ static void post_progress(Task *t, int i, const char *path)
     p->text = g_strdup_printf(_("Exporting %s (%d of %d)"), base, i + 1, t->n);
     g_free(base);
     p->fraction = (double)i / t->n;
-    g_idle_add(progress_idle, p);
+    /* the worker's priority: in order with its events (IDLE after ours) */
+    g_idle_add_full(G_PRIORITY_DEFAULT, progress_idle, p, NULL);
 }
 
 static void task_free(gpointer data)
@@ -455,8 +458,10 @@ static void task_run(gpointer data, const volatile int *cancel)
             t->failed++;
             if (!t->error)
                 t->error = g_strdup(e1.msg);
-        } else {
-            t->done++;
+        } else if (!t->done++) {
+            char *b = g_path_get_basename(path);
+            g_strlcpy(t->first, b, sizeof t->first);
+            g_free(b);
         }
     }
     if (*cancel) {
@@ -472,6 +477,7 @@ static void task_run(gpointer data, const volatile int *cancel)
         const AsClass *c = as_dataset_classes(d, &n);
         if (!t->cancelled && t->done > 0)
             memcpy(t->tab, c, sizeof t->tab);
+        t->total = (int)as_dataset_image_count(d);
         as_dataset_free(d);
     }
     /* report before the worker's idle event, so a scripted run sees the outcome */
@@ -484,7 +490,7 @@ static void task_run(gpointer data, const volatile int *cancel)
     copy->labels = NULL;
     copy->model = NULL;
     t->w = NULL; /* the copy carries the window's reference */
-    g_idle_add(done_idle, copy);
+    g_idle_add_full(G_PRIORITY_DEFAULT, done_idle, copy, NULL);
 }
 
 /* A task the worker dropped before running it (cancelled while queued). */
@@ -497,7 +503,7 @@ static void task_dropped(gpointer data)
         copy->cancelled = TRUE;
         copy->dir = g_strdup(t->dir);
         t->w = NULL;
-        g_idle_add(done_idle, copy);
+        g_idle_add_full(G_PRIORITY_DEFAULT, done_idle, copy, NULL);
     }
     task_free(t);
 }
@@ -526,10 +532,16 @@ static gboolean done_idle(gpointer data)
         char *msg;
         if (t->cancelled)
             msg = g_strdup_printf(_("Export cancelled: %s is unchanged."), t->dir);
-        else if (t->done > 0 && t->failed == 0)
-            msg = g_strdup_printf(ngettext("Exported %d image to the dataset in %s",
-                                           "Exported %d images to the dataset in %s", t->done),
-                                  t->done, t->dir);
+        else if (t->done > 0 && t->failed == 0) {
+            char *what = t->done == 1 ? g_strdup(t->first)
+                                      : g_strdup_printf(ngettext("%d image", "%d images", t->done),
+                                                        t->done);
+            msg = g_strdup_printf(ngettext("Exported %s to the dataset in %s (%d image in it)",
+                                           "Exported %s to the dataset in %s (%d images in it)",
+                                           t->total),
+                                  what, t->dir, t->total);
+            g_free(what);
+        }
         else
             msg = NULL;
         if (msg)

@@ -525,9 +525,11 @@ int as_dataset_map_groups(AsDataset *d, const AsClass *tab, int ngroups, const c
         group_class[g] = 0;
         if (visible && !visible[g]) {
             if (hidden_ignore) {
+                /* asks for the last id when the table has none, so that
+                 * prototype_<g> keeps g+1 */
                 int t = tab ? as_class_table_find(tab, "ignore") : 0;
-                rc = as_dataset_class(d, "ignore", t, t ? tab[t].rgb : NULL, &group_class[g],
-                                      err);
+                rc = as_dataset_class(d, "ignore", t ? t : AS_DATASET_MAX_CLASS,
+                                      t ? tab[t].rgb : NULL, &group_class[g], err);
             }
         } else if (n) {
             int t = tab ? as_class_table_find(tab, n) : 0;
