@@ -19,7 +19,7 @@
  * win.export-all('DIR') (every image of the folder), win.group-class((G,'NAME'))
  * ('' clears the name), win.group-visible((G,false)), win.export-hidden(true),
  * win.export-formats('voc,coco'), win.export-replace(true) (replace without
- * asking), win.export (the dialog). */
+ * asking), win.export (the dialog), win.class-menu(G) (group G's pencil menu). */
 #include "window-private.h"
 
 #include <string.h>
@@ -130,8 +130,9 @@ static void set_group_class(ViewerWindow *w, int g, const char *name)
         return;
     AsError err = { 0 };
     int id = 0;
+    /* a new class asks for g+1, the id prototype_<g> would have had */
     if (name && *name && strcmp(name, "background") &&
-        as_class_table_add(e->classes, name, 0, NULL, &id, &err) != 0) {
+        as_class_table_add(e->classes, name, g + 1, NULL, &id, &err) != 0) {
         vw_show_error(w, err.msg);
         return;
     }
@@ -923,6 +924,7 @@ static void show_dialog(ViewerWindow *w)
     e->dialog = win;
     g_object_set_data_full(G_OBJECT(win), "dlg", d, dlg_free);
     gtk_window_set_title(GTK_WINDOW(win), _("Export Dataset"));
+    gtk_window_set_titlebar(GTK_WINDOW(win), gtk_header_bar_new());
     gtk_window_set_transient_for(GTK_WINDOW(win), GTK_WINDOW(w));
     gtk_window_set_modal(GTK_WINDOW(win), TRUE);
     gtk_window_set_destroy_with_parent(GTK_WINDOW(win), TRUE);
@@ -1090,6 +1092,23 @@ static void act_group_visible(GtkWidget *widget, const char *action, GVariant *p
     vw_schedule_relabel(w);
 }
 
+/* Open group g's class menu in the legend (the pencil). */
+static void act_class_menu(GtkWidget *widget, const char *action, GVariant *param)
+{
+    (void)action;
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    char *name = g_strdup_printf("class-menu-%d", g_variant_get_int32(param));
+    for (GtkWidget *row = gtk_widget_get_first_child(w->legend); row;
+         row = gtk_widget_get_next_sibling(row)) {
+        GtkWidget *box = gtk_list_box_row_get_child(GTK_LIST_BOX_ROW(row));
+        for (GtkWidget *c = box ? gtk_widget_get_first_child(box) : NULL; c;
+             c = gtk_widget_get_next_sibling(c))
+            if (GTK_IS_MENU_BUTTON(c) && !g_strcmp0(gtk_widget_get_name(c), name))
+                gtk_menu_button_popup(GTK_MENU_BUTTON(c));
+    }
+    g_free(name);
+}
+
 static void act_export_hidden(GtkWidget *widget, const char *action, GVariant *param)
 {
     (void)action;
@@ -1123,6 +1142,7 @@ void vw_export_class_init(GtkWidgetClass *wc)
     gtk_widget_class_install_action(wc, "win.export-all", "s", act_export_folder);
     gtk_widget_class_install_action(wc, "win.group-class", "(is)", act_group_class);
     gtk_widget_class_install_action(wc, "win.group-visible", "(ib)", act_group_visible);
+    gtk_widget_class_install_action(wc, "win.class-menu", "i", act_class_menu);
     gtk_widget_class_install_action(wc, "win.export-hidden", "b", act_export_hidden);
     gtk_widget_class_install_action(wc, "win.export-replace", "b", act_export_replace);
     gtk_widget_class_install_action(wc, "win.export-formats", "s", act_export_formats);
