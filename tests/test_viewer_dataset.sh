@@ -7,7 +7,9 @@
 #   sitting 2 (a new process): the same names, K=3 (other labels), re-export
 #     chelsea (replacing it, asked for with win.export-replace), coffee, rocket;
 #   sitting 3: export chelsea again without allowing replacement: the warning
-#     is shown and the folder stays byte-identical.
+#     is shown and the folder stays byte-identical;
+#   sitting 4: export the whole folder and cancel it: the folder stays
+#     byte-identical (no staged file, no empty folder).
 # Then, with decoders written here (COCO compressed RLE, VOC palette PNGs)
 # and labelme's own loader (labelme.LabelFile, Debian package labelme 5.1.1):
 #   - every format lists the same 4 images; image ids are stable (chelsea keeps
@@ -77,6 +79,17 @@ cp -r "$DS" "$TMP/after-two"
 sitting three $NAMES --action win.next --action "win.export-folder('$DS')"
 if ! diff -r "$TMP/after-two" "$DS" >/dev/null; then
     echo "FAIL: an export replaced an image without the user's consent"; exit 1
+fi
+# sitting four: export the whole folder at 896 px (seconds on the worker) and
+# cancel it at the next frame: nothing of it may reach the folder (win.rerun
+# queues a job behind the export, so the run ends after the export's outcome)
+sitting four --action "win.input-size(896)" --action "win.export-replace(true)" \
+    --action "win.export-all('$DS')" --action win.cancel --action win.rerun
+if ! grep -q 'notice="Export cancelled' "$TMP/four.out"; then
+    echo "FAIL: the export was not cancelled:"; cat "$TMP/four.out"; exit 1
+fi
+if ! diff -r "$TMP/after-two" "$DS"; then
+    echo "FAIL: a cancelled export changed the dataset"; exit 1
 fi
 
 "$PY" - "$TMP/after-one" "$DS" "$TMP/photos" <<'EOF'

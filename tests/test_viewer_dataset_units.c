@@ -161,6 +161,22 @@ static void test_groups(void)
     snprintf(path, sizeof path, "%s/masks/one/prototype_0.png", dir);
     CHECK(access(path, F_OK) != 0, "one's stale mask of prototype_0 is gone");
 
+    /* additions dropped without a commit (a cancelled export) leave nothing,
+     * not even the empty folder of their masks */
+    CHECK(as_dataset_open(dir, NULL, &d, &err) == 0, "reopen: %s", err.msg);
+    if (d) {
+        CHECK(as_dataset_add(d, "three", "/photos/three.png", l2, 2, 2, 2, g2, 0, 0, &err) == 0,
+              "%s", err.msg);
+        as_dataset_free(d);
+    }
+    snprintf(path, sizeof path, "%s/masks/three", dir);
+    CHECK(access(path, F_OK) != 0, "a dropped image leaves no masks folder");
+    snprintf(path, sizeof path, "%s/voc/SegmentationClass/three.png", dir);
+    CHECK(access(path, F_OK) != 0, "nor a VOC file");
+    CHECK(as_dataset_peek(dir, peek, &imgs, &err) == 0 && imgs && imgs[0] && imgs[1] && !imgs[2],
+          "still two images");
+    as_dataset_free_names(imgs);
+
     /* peek changes nothing and refuses a damaged index, naming it */
     snprintf(path, sizeof path, "%s/nothing-here", dir);
     imgs = NULL;
