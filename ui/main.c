@@ -267,6 +267,13 @@ int main(int argc, char **argv)
           "  win.next, win.previous       another image of the folder\n"
           "  win.cancel, win.rerun        cancel the running job, segment again\n"
           "  win.export-folder('DIR')     export the current image into DIR\n"
+          "  win.export-all('DIR')        export every image of the folder into DIR\n"
+          "  win.group-class((G,'NAME'))  name group G's class ('': prototype_G)\n"
+          "  win.group-visible((G,false)) hide group G (not exported)\n"
+          "  win.export-hidden(true)      export hidden groups as class \"ignore\"\n"
+          "  win.export-formats('LIST')   voc,masks,coco,labelme (default all)\n"
+          "  win.export-replace(true)     replace images the dataset has without asking\n"
+          "  win.export, win.class-menu(G)  the export dialog, group G's class menu\n"
           "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
           "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);
