@@ -9,7 +9,9 @@
 #   sitting 3: export chelsea again without allowing replacement: the warning
 #     is shown and the folder stays byte-identical;
 #   sitting 4: export the whole folder and cancel it: the folder stays
-#     byte-identical (no staged file, no empty folder).
+#     byte-identical (no staged file, no empty folder);
+#   sitting 5: export the whole folder into a new folder: the images the task
+#     segments itself equal those exported from the window in sitting 2.
 # Then, with decoders written here (COCO compressed RLE, VOC palette PNGs)
 # and labelme's own loader (labelme.LabelFile, Debian package labelme 5.1.1):
 #   - every format lists the same 4 images; image ids are stable (chelsea keeps
@@ -91,6 +93,28 @@ fi
 if ! diff -r "$TMP/after-two" "$DS"; then
     echo "FAIL: a cancelled export changed the dataset"; exit 1
 fi
+
+# sitting five: the whole folder at once into a new folder with sitting two's
+# settings: the images the export task segments itself (all but the one
+# shown) must equal the ones sitting two exported from the window
+DS2="$TMP/dataset2"
+# shellcheck disable=SC2086
+sitting five $NAMES --action "win.prototype-count(3)" --action "win.export-all('$DS2')"
+"$PY" - "$DS" "$DS2" <<'EOF' || exit 1
+import os, sys
+import numpy as np
+from PIL import Image
+a, b = sys.argv[1:3]
+for n in ("coffee", "rocket"):
+    x = np.array(Image.open(os.path.join(a, "voc", "SegmentationClass", n + ".png")))
+    y = np.array(Image.open(os.path.join(b, "voc", "SegmentationClass", n + ".png")))
+    if x.shape != y.shape or (x != y).any():
+        sys.exit("FAIL: %s: the folder export differs from the window's export" % n)
+names = open(os.path.join(b, "voc", "ImageSets", "Segmentation", "default.txt")).read().split()
+if names != ["astronaut", "chelsea", "coffee", "rocket"]:
+    sys.exit("FAIL: the folder export lists %s" % names)
+print("folder export: 4 images; coffee and rocket equal the window's export")
+EOF
 
 "$PY" - "$TMP/after-one" "$DS" "$TMP/photos" <<'EOF'
 import json, os, sys

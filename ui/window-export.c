@@ -44,6 +44,8 @@ typedef struct VwExport {
 static void exp_free(gpointer p)
 {
     VwExport *e = p;
+    if (e->dialog)
+        g_object_remove_weak_pointer(G_OBJECT(e->dialog), (gpointer *)&e->dialog);
     for (int g = 0; g < AS_MAX_GROUPS; g++)
         g_free(e->names[g]);
     g_free(e->table_dir);
@@ -887,7 +889,6 @@ static void dlg_export(GtkButton *b, gpointer data)
     }
     char *dir = g_strdup(d->dir);
     gtk_window_destroy(GTK_WINDOW(d->win)); /* frees d */
-    e->dialog = NULL;
     export_paths(w, dir, paths, TRUE);
     vw_schedule_relabel(w);
     g_free(dir);
@@ -897,7 +898,6 @@ static void dlg_cancel(GtkButton *b, gpointer data)
 {
     (void)b;
     Dlg *d = data;
-    get_exp(d->w)->dialog = NULL;
     gtk_window_destroy(GTK_WINDOW(d->win));
 }
 
@@ -922,6 +922,7 @@ static void show_dialog(ViewerWindow *w)
     d->dir = g_strdup(default_dir(w));
     GtkWidget *win = d->win = gtk_window_new();
     e->dialog = win;
+    g_object_add_weak_pointer(G_OBJECT(win), (gpointer *)&e->dialog); /* closed any way */
     g_object_set_data_full(G_OBJECT(win), "dlg", d, dlg_free);
     gtk_window_set_title(GTK_WINDOW(win), _("Export Dataset"));
     gtk_window_set_titlebar(GTK_WINDOW(win), gtk_header_bar_new());
@@ -1044,6 +1045,7 @@ static void show_dialog(ViewerWindow *w)
     gtk_window_set_default_widget(GTK_WINDOW(win), ok);
     dlg_update(d);
     gtk_window_present(GTK_WINDOW(win));
+    gtk_widget_grab_focus(ok); /* Enter exports */
 }
 
 /* ---------------------------------------------------------------- actions */
