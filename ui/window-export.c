@@ -320,6 +320,7 @@ typedef struct {
     char **paths; /* NULL-terminated */
     int n, current; /* index of the current image in paths, -1 */
     int32_t *labels; /* the current image's */
+    bool cur_empty[AS_MAX_GROUPS]; /* its groups the legend shows at 0 % (not exported) */
     int lw, lh, lgroups, in_w, in_h;
     ViewerModel *model;
     AsSegmentOptions so;
@@ -450,9 +451,14 @@ static void task_run(gpointer data, const volatile int *cancel)
             labels = own;
         }
         if (!st) {
+            /* the shown image: what the legend calls empty is not exported
+             * (its shares are counted at the model's size) */
+            int gcur[AS_MAX_GROUPS];
+            for (int g = 0; g < AS_MAX_GROUPS; g++)
+                gcur[g] = i == t->current && t->cur_empty[g] ? 0 : gc[g];
             char stem[256];
             stem_of(path, stem, sizeof stem);
-            st = as_dataset_add(d, stem, path, labels, lw, lh, ng, gc, in_w, in_h, &e1);
+            st = as_dataset_add(d, stem, path, labels, lw, lh, ng, gcur, in_w, in_h, &e1);
         }
         g_free(own);
         if (st == AS_ERR_CANCELLED || *cancel)
@@ -607,6 +613,8 @@ static void start_export(ViewerWindow *w, const char *dir, char **paths)
             t->lgroups = w->ngroups;
             t->in_w = w->result->r.in_w;
             t->in_h = w->result->r.in_h;
+            for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+                t->cur_empty[g] = w->share && w->share[g] <= 0;
             break;
         }
     t->model = viewer_model_ref(w->model);
