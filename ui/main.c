@@ -289,7 +289,13 @@ int main(int argc, char **argv)
           "  win.cancel, win.rerun        cancel the running job, segment again\n"
           "  win.export-folder('DIR')     export the current image into DIR\n"
           "  win.open-image, win.open-folder, win.open-model, win.open-model-file,\n"
-          "  win.open-backbone, win.random-model, win.export  open a dialog or a model\n"
+          "  win.open-backbone, win.random-model              open a dialog or a model\n"
+          "  win.export-all('DIR')        export every image of the folder into DIR\n"
+          "  win.group-class((G,'NAME'))  name group G's class ('': prototype_G)\n"
+          "  win.export-hidden(true)      export hidden groups as class \"ignore\"\n"
+          "  win.export-formats('LIST')   voc,masks,coco,labelme (default all)\n"
+          "  win.export-replace(true)     replace images the dataset has without asking\n"
+          "  win.export, win.class-menu(G)  the export dialog, group G's class menu\n"
           "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
           "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);

@@ -19,7 +19,7 @@
  * win.export-all('DIR') (every image of the folder), win.group-class((G,'NAME'))
  * ('' clears the name), win.group-visible((G,false)), win.export-hidden(true),
  * win.export-formats('voc,coco'), win.export-replace(true) (replace without
- * asking), win.export (the dialog). */
+ * asking), win.export (the dialog), win.class-menu(G) (group G's pencil menu). */
 #include "window-private.h"
 
 #include <string.h>
@@ -44,6 +44,8 @@ typedef struct VwExport {
 static void exp_free(gpointer p)
 {
     VwExport *e = p;
+    if (e->dialog)
+        g_object_remove_weak_pointer(G_OBJECT(e->dialog), (gpointer *)&e->dialog);
     for (int g = 0; g < AS_MAX_GROUPS; g++)
         g_free(e->names[g]);
     g_free(e->table_dir);
@@ -130,8 +132,9 @@ static void set_group_class(ViewerWindow *w, int g, const char *name)
         return;
     AsError err = { 0 };
     int id = 0;
+    /* a new class asks for g+1, the id prototype_<g> would have had */
     if (name && *name && strcmp(name, "background") &&
-        as_class_table_add(e->classes, name, 0, NULL, &id, &err) != 0) {
+        as_class_table_add(e->classes, name, g + 1, NULL, &id, &err) != 0) {
         vw_show_error(w, err.msg);
         return;
     }
@@ -265,6 +268,7 @@ GtkWidget *vw_class_button_new(ViewerWindow *w, int g)
     gtk_menu_button_set_has_frame(GTK_MENU_BUTTON(mb), FALSE);
     gtk_widget_set_tooltip_text(mb, _("Name this group's class for the export"));
     gtk_widget_set_valign(mb, GTK_ALIGN_CENTER);
+    gtk_widget_add_css_class(mb, "legend-class");
     GtkWidget *pop = gtk_popover_new();
     g_object_set_data(G_OBJECT(pop), "group", GINT_TO_POINTER(g));
     g_signal_connect(pop, "show", G_CALLBACK(class_menu_show), w);
@@ -323,6 +327,7 @@ typedef struct {
     char **paths; /* NULL-terminated */
     int n, current; /* index of the current image in paths, -1 */
     int32_t *labels; /* the current image's */
+    bool cur_empty[AS_MAX_GROUPS]; /* its groups the legend shows at 0 % (not exported) */
     int lw, lh, lgroups, in_w, in_h;
     ViewerModel *model;
     AsSegmentOptions so;
@@ -330,8 +335,9 @@ typedef struct {
     gboolean fg_only;
     /* outcome */
     gboolean ran, cancelled;
-    int done, failed;
-    char *error; /* the first error */
+    int done, failed, total; /* total: images in the dataset after the export */
+    char first[256];         /* file name of the first image exported */
+    char *error;             /* the first error */
 } Task;
 
 typedef struct {
@@ -360,7 +366,8 @@ static void post_progress(Task *t, int i, const char *path)
     p->text = g_strdup_printf(_("Exporting %s (%d of %d)"), base, i + 1, t->n);
     g_free(base);
     p->fraction = (double)i / t->n;
-    g_idle_add(progress_idle, p);
+    /* the worker's priority: in order with its events (IDLE after ours) */
+    g_idle_add_full(G_PRIORITY_DEFAULT, progress_idle, p, NULL);
 }
 
 static void task_free(gpointer data)
@@ -451,9 +458,14 @@ static void task_run(gpointer data, const volatile int *cancel)
             labels = own;
         }
         if (!st) {
+            /* the shown image: what the legend calls empty is not exported
+             * (its shares are counted at the model's size) */
+            int gcur[AS_MAX_GROUPS];
+            for (int g = 0; g < AS_MAX_GROUPS; g++)
+                gcur[g] = i == t->current && t->cur_empty[g] ? 0 : gc[g];
             char stem[256];
             stem_of(path, stem, sizeof stem);
-            st = as_dataset_add(d, stem, path, labels, lw, lh, ng, gc, in_w, in_h, &e1);
+            st = as_dataset_add(d, stem, path, labels, lw, lh, ng, gcur, in_w, in_h, &e1);
         }
         g_free(own);
         if (st == AS_ERR_CANCELLED || *cancel)
@@ -462,8 +474,10 @@ static void task_run(gpointer data, const volatile int *cancel)
             t->failed++;
             if (!t->error)
                 t->error = g_strdup(e1.msg);
-        } else {
-            t->done++;
+        } else if (!t->done++) {
+            char *b = g_path_get_basename(path);
+            g_strlcpy(t->first, b, sizeof t->first);
+            g_free(b);
         }
     }
     if (*cancel) {
@@ -479,6 +493,7 @@ static void task_run(gpointer data, const volatile int *cancel)
         const AsClass *c = as_dataset_classes(d, &n);
         if (!t->cancelled && t->done > 0)
             memcpy(t->tab, c, sizeof t->tab);
+        t->total = (int)as_dataset_image_count(d);
         as_dataset_free(d);
     }
     /* report before the worker's idle event, so a scripted run sees the outcome */
@@ -491,7 +506,7 @@ static void task_run(gpointer data, const volatile int *cancel)
     copy->labels = NULL;
     copy->model = NULL;
     t->w = NULL; /* the copy carries the window's reference */
-    g_idle_add(done_idle, copy);
+    g_idle_add_full(G_PRIORITY_DEFAULT, done_idle, copy, NULL);
 }
 
 /* A task the worker dropped before running it (cancelled while queued). */
@@ -504,7 +519,7 @@ static void task_dropped(gpointer data)
         copy->cancelled = TRUE;
         copy->dir = g_strdup(t->dir);
         t->w = NULL;
-        g_idle_add(done_idle, copy);
+        g_idle_add_full(G_PRIORITY_DEFAULT, done_idle, copy, NULL);
     }
     task_free(t);
 }
@@ -533,10 +548,16 @@ static gboolean done_idle(gpointer data)
         char *msg;
         if (t->cancelled)
             msg = g_strdup_printf(_("Export cancelled: %s is unchanged."), t->dir);
-        else if (t->done > 0 && t->failed == 0)
-            msg = g_strdup_printf(ngettext("Exported %d image to the dataset in %s",
-                                           "Exported %d images to the dataset in %s", t->done),
-                                  t->done, t->dir);
+        else if (t->done > 0 && t->failed == 0) {
+            char *what = t->done == 1 ? g_strdup(t->first)
+                                      : g_strdup_printf(ngettext("%d image", "%d images", t->done),
+                                                        t->done);
+            msg = g_strdup_printf(ngettext("Exported %s to the dataset in %s (%d image in it)",
+                                           "Exported %s to the dataset in %s (%d images in it)",
+                                           t->total),
+                                  what, t->dir, t->total);
+            g_free(what);
+        }
         else
             msg = NULL;
         if (msg)
@@ -599,6 +620,8 @@ static void start_export(ViewerWindow *w, const char *dir, char **paths)
             t->lgroups = w->ngroups;
             t->in_w = w->result->r.in_w;
             t->in_h = w->result->r.in_h;
+            for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+                t->cur_empty[g] = w->share && w->share[g] <= 0;
             break;
         }
     t->model = viewer_model_ref(w->model);
@@ -881,7 +904,6 @@ static void dlg_export(GtkButton *b, gpointer data)
     }
     char *dir = g_strdup(d->dir);
     gtk_window_destroy(GTK_WINDOW(d->win)); /* frees d */
-    e->dialog = NULL;
     export_paths(w, dir, paths, TRUE);
     vw_schedule_relabel(w);
     g_free(dir);
@@ -891,7 +913,6 @@ static void dlg_cancel(GtkButton *b, gpointer data)
 {
     (void)b;
     Dlg *d = data;
-    get_exp(d->w)->dialog = NULL;
     gtk_window_destroy(GTK_WINDOW(d->win));
 }
 
@@ -916,8 +937,10 @@ static void show_dialog(ViewerWindow *w)
     d->dir = g_strdup(default_dir(w));
     GtkWidget *win = d->win = gtk_window_new();
     e->dialog = win;
+    g_object_add_weak_pointer(G_OBJECT(win), (gpointer *)&e->dialog); /* closed any way */
     g_object_set_data_full(G_OBJECT(win), "dlg", d, dlg_free);
     gtk_window_set_title(GTK_WINDOW(win), _("Export Dataset"));
+    gtk_window_set_titlebar(GTK_WINDOW(win), gtk_header_bar_new());
     gtk_window_set_transient_for(GTK_WINDOW(win), GTK_WINDOW(w));
     gtk_window_set_modal(GTK_WINDOW(win), TRUE);
     gtk_window_set_destroy_with_parent(GTK_WINDOW(win), TRUE);
@@ -1037,6 +1060,7 @@ static void show_dialog(ViewerWindow *w)
     gtk_window_set_default_widget(GTK_WINDOW(win), ok);
     dlg_update(d);
     gtk_window_present(GTK_WINDOW(win));
+    gtk_widget_grab_focus(ok); /* Enter exports */
 }
 
 /* ---------------------------------------------------------------- actions */
@@ -1065,24 +1089,21 @@ static void act_group_class(GtkWidget *widget, const char *action, GVariant *par
     set_group_class(VIEWER_WINDOW(widget), g, name);
 }
 
-static void act_group_visible(GtkWidget *widget, const char *action, GVariant *param)
+/* Open group g's class menu in the legend (the pencil). */
+static void act_class_menu(GtkWidget *widget, const char *action, GVariant *param)
 {
     (void)action;
     ViewerWindow *w = VIEWER_WINDOW(widget);
-    int g = 0;
-    gboolean on = TRUE;
-    g_variant_get(param, "(ib)", &g, &on);
-    if (!w->result)
-        return;
-    if (w->isolate >= 0) { /* as the legend's toggle: leave isolation first */
-        for (int k = 0; k < w->result->r.q; k++)
-            w->visible[k] = w->group[k] == w->group[w->isolate];
-        w->isolate = -1;
+    char *name = g_strdup_printf("class-menu-%d", g_variant_get_int32(param));
+    for (GtkWidget *row = gtk_widget_get_first_child(w->legend); row;
+         row = gtk_widget_get_next_sibling(row)) {
+        GtkWidget *box = gtk_list_box_row_get_child(GTK_LIST_BOX_ROW(row));
+        for (GtkWidget *c = box ? gtk_widget_get_first_child(box) : NULL; c;
+             c = gtk_widget_get_next_sibling(c))
+            if (GTK_IS_MENU_BUTTON(c) && !g_strcmp0(gtk_widget_get_name(c), name))
+                gtk_menu_button_popup(GTK_MENU_BUTTON(c));
     }
-    for (int k = 0; k < w->result->r.q; k++)
-        if (w->group[k] == g)
-            w->visible[k] = on;
-    vw_schedule_relabel(w);
+    g_free(name);
 }
 
 static void act_export_hidden(GtkWidget *widget, const char *action, GVariant *param)
@@ -1117,7 +1138,7 @@ void vw_export_class_init(GtkWidgetClass *wc)
     gtk_widget_class_install_action(wc, "win.export-folder", "s", act_export_folder);
     gtk_widget_class_install_action(wc, "win.export-all", "s", act_export_folder);
     gtk_widget_class_install_action(wc, "win.group-class", "(is)", act_group_class);
-    gtk_widget_class_install_action(wc, "win.group-visible", "(ib)", act_group_visible);
+    gtk_widget_class_install_action(wc, "win.class-menu", "i", act_class_menu);
     gtk_widget_class_install_action(wc, "win.export-hidden", "b", act_export_hidden);
     gtk_widget_class_install_action(wc, "win.export-replace", "b", act_export_replace);
     gtk_widget_class_install_action(wc, "win.export-formats", "s", act_export_formats);

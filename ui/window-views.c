@@ -58,6 +58,12 @@ static char *group_name(ViewerWindow *w, int g)
     char *t = members > 1 ? g_strdup_printf(_("Prototypes %s"), s->str)
                           : g_strdup_printf(_("Prototype %s"), s->str);
     g_string_free(s, TRUE);
+    const char *cls = vw_group_class(w, g); /* the class named in the legend */
+    if (cls) {
+        char *n = g_strdup_printf("%s (%s)", cls, t);
+        g_free(t);
+        t = n;
+    }
     return t;
 }
 

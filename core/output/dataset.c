@@ -36,6 +36,9 @@ struct AsDataset {
     size_t n, cap;
     int64_t next_id;
     size_t pending;
+    char **newdirs; /* masks/NAME folders made since the last commit: removed
+                       (when still empty) if the additions are dropped */
+    size_t nnew;
 };
 
 static const struct {
@@ -525,9 +528,11 @@ int as_dataset_map_groups(AsDataset *d, const AsClass *tab, int ngroups, const c
         group_class[g] = 0;
         if (visible && !visible[g]) {
             if (hidden_ignore) {
+                /* asks for the last id when the table has none, so that
+                 * prototype_<g> keeps g+1 */
                 int t = tab ? as_class_table_find(tab, "ignore") : 0;
-                rc = as_dataset_class(d, "ignore", t, t ? tab[t].rgb : NULL, &group_class[g],
-                                      err);
+                rc = as_dataset_class(d, "ignore", t ? t : AS_DATASET_MAX_CLASS,
+                                      t ? tab[t].rgb : NULL, &group_class[g], err);
             }
         } else if (n) {
             int t = tab ? as_class_table_find(tab, n) : 0;
@@ -679,9 +684,16 @@ static int stage_files(AsDataset *d, Img *g, const Img *old, const uint8_t *cls,
     }
     if (f & AS_EXPORT_MASKS) {
         snprintf(path, sizeof path, "%s/masks/%s", d->dir, g->name);
+        bool existed = access(path, F_OK) == 0;
         int st = as_export_mkdirs(path, err);
         if (st)
             return st;
+        char **nd = existed ? NULL : realloc(d->newdirs, (d->nnew + 1) * sizeof *nd);
+        if (nd) {
+            d->newdirs = nd;
+            if ((nd[d->nnew] = strdup(path)) != NULL)
+                d->nnew++;
+        }
         uint8_t *m = malloc(npx);
         if (!m)
             return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
@@ -1054,6 +1066,18 @@ static int write_voc_lists(AsDataset *d, AsError *err)
     return rc;
 }
 
+static void forget_newdirs(AsDataset *d, bool remove)
+{
+    for (size_t i = d->nnew; i-- > 0;) {
+        if (remove)
+            rmdir(d->newdirs[i]); /* only when empty */
+        free(d->newdirs[i]);
+    }
+    free(d->newdirs);
+    d->newdirs = NULL;
+    d->nnew = 0;
+}
+
 static int cmp_img(const void *a, const void *b)
 {
     const Img *x = a, *y = b;
@@ -1072,10 +1096,12 @@ int as_dataset_commit(AsDataset *d, AsError *err)
         rc = write_index(d, err); /* staged last: renamed last */
     if (!rc)
         rc = as_atomic_batch_commit(d->batch, err);
-    if (rc)
+    if (rc) {
         as_atomic_batch_discard(d->batch);
-    else
+    } else {
         d->pending = 0;
+        forget_newdirs(d, false);
+    }
     return rc;
 }
 
@@ -1084,6 +1110,7 @@ void as_dataset_free(AsDataset *d)
     if (!d)
         return;
     as_atomic_batch_free(d->batch);
+    forget_newdirs(d, true); /* dropped additions leave no empty folders */
     for (size_t i = 0; i < d->n; i++)
         img_free(&d->img[i]);
     free(d->img);

@@ -113,7 +113,8 @@ void as_dataset_free_names(char **names);
 /* The class of each group of one export, by one rule for the viewer and
  * `alignseg export`:
  *   hidden (visible[g] false; visible NULL = all shown): background, or the
- *     class "ignore" when hidden_ignore;
+ *     class "ignore" when hidden_ignore (its id in tab, else the last id
+ *     AS_DATASET_MAX_CLASS when free);
  *   named "background": background;
  *   named (names[g] non-empty): that class, created when new with the id and
  *     colour it has in tab (tab may be NULL);
