@@ -296,6 +296,11 @@ int main(int argc, char **argv)
           "  win.export-formats('LIST')   voc,masks,coco,labelme (default all)\n"
           "  win.export-replace(true)     replace images the dataset has without asking\n"
           "  win.export, win.class-menu(G)  the export dialog, group G's class menu\n"
+          "  edit.tool('NAME')            move, brush, eraser or region (click to reassign)\n"
+          "  edit.class(G), edit.size(PX) the class a correction paints, the brush diameter\n"
+          "  edit.paint((X,Y)), edit.fill((X,Y))  a brush dab, a region reassigned, at photo pixel X,Y\n"
+          "  edit.undo, edit.redo, edit.clear      undo/redo (Ctrl+Z, Ctrl+Shift+Z), drop all corrections\n"
+          "  edit.save-labels('FILE')     the corrected label map as a grey PNG\n"
           "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
           "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);
