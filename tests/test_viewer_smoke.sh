@@ -316,7 +316,7 @@ rc=$(run "$TMP/script.png" $T --size 64 --action "win.prototype-count(3)" \
     --action "win.export-folder('$TMP/scripted')" "$CAT")
 if [ "$rc" != 0 ] || [ "$(state k)" != 3 ] || [ "$(state merge)" != 0.5 ] ||
    [ "$(state mass)" != 0.4 ] || [ "$(state opacity)" != 0.8 ] ||
-   [ ! -f "$TMP/scripted/coco/annotations.json" ] || ! state_has 'notice="Exported 1 image'; then
+   [ ! -f "$TMP/scripted/coco/annotations.json" ] || ! state_has 'notice="Exported chelsea.png'; then
     echo "FAIL: scripted sliders and export (exit $rc):"; cat "$TMP/out" "$TMP/log"; fail=1
 fi
 "$PY" - "$TMP/scripted" "$TMP/out" <<'EOF' || fail=1
