@@ -289,6 +289,13 @@ const int32_t *vw_export_labels(ViewerWindow *w, int *width, int *height)
         return NULL;
     const AsResult *r = &w->result->r;
     int iw = w->image->img.w, ih = w->image->img.h;
+    /* the user's corrections (window-edit.c) win over the model's labels */
+    const int32_t *corrected = vw_edit_export_labels(w, iw, ih);
+    if (corrected) {
+        *width = iw;
+        *height = ih;
+        return corrected;
+    }
     size_t n = (size_t)iw * ih;
     if (n > e->labels_cap) {
         g_free(e->labels);
@@ -613,7 +620,8 @@ static void start_export(ViewerWindow *w, const char *dir, char **paths)
             t->lgroups = w->ngroups;
             t->in_w = w->result->r.in_w;
             t->in_h = w->result->r.in_h;
-            for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+            /* the model's labels (not corrected ones, which the shares do not count) */
+            for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS && cur == e->labels; g++)
                 t->cur_empty[g] = w->share && w->share[g] <= 0;
             break;
         }

@@ -5,8 +5,12 @@
  *                      jobs (worker events, model and image loading, files)
  *   window-actions.c   the win.* actions (gtk_widget_class_install_action),
  *                      file dialogs, export, input size, drag and drop
- *   window-views.c     the four views: relabelling, legend, tiles, colour
- *                      scales, patch similarity, hover read-outs
+ *   window-views.c     the views: relabelling, legend, patch similarity,
+ *                      hover read-outs
+ *   window-tiles.c     the attention and prototype tiles, the mass curve,
+ *                      colour bars
+ *   window-edit.c      corrections before an export: brush, eraser, region,
+ *                      undo/redo, the edit.* actions
  *   window-model.c     the Model… dialog (head counts, backbone, recent models)
  *   window-testhooks.c the scripted run: --action, --view, --export,
  *                      --screenshot and --timing
@@ -23,6 +27,7 @@
 #include <stdint.h>
 
 #include "imgview.h"
+#include "labeledit.h"
 #include "merge.h"
 #include "segment.h"
 #include "worker.h"
@@ -105,6 +110,19 @@ struct _ViewerWindow {
 
     ImgView *seg_view, *sim_view;
 
+    /* corrections (window-edit.c) */
+    LabelEdit *edit;                /* at the photo's size, NULL until the first one */
+    char *edit_path;                /* the photo they belong to */
+    cairo_surface_t *edit_surface;  /* the corrected map, coloured, photo size */
+    int edit_tool;
+    gboolean edit_stroke, edit_pointer;
+    double edit_lx, edit_ly;        /* last stroke point, photo pixels */
+    double edit_px, edit_py;        /* pointer, widget coordinates */
+    int edit_class_groups;          /* groups in the class chooser (-1: rebuild) */
+    const void *edit_class_result;  /* the result the class chooser was built for */
+    GtkWidget *edit_tool_buttons[4], *edit_class_dropdown, *edit_size_spin;
+    GtkWidget *edit_undo_button, *edit_redo_button, *edit_label;
+
     /* screenshot / timing */
     gboolean shot_started;
     int shot_frames;
@@ -156,6 +174,37 @@ void vw_views_set_result(ViewerWindow *w, ViewerResult *r);
 void vw_free_result_arrays(ViewerWindow *w);
 /* group g is shown (legend toggles, isolation) */
 bool vw_group_visible(ViewerWindow *w, int g);
+/* a colour swatch of group g, size px square */
+GtkWidget *vw_swatch_new(int g, int size);
+
+/* window-tiles.c */
+void vw_tiles_init(ViewerWindow *w);
+void vw_tiles_rebuild_protos(ViewerWindow *w);
+/* after a relabel: swatches follow the groups, the mass read-out the slider */
+void vw_tiles_follow_groups(ViewerWindow *w);
+/* the smoothing choice changed */
+void vw_tiles_redraw(ViewerWindow *w);
+void vw_update_mass(ViewerWindow *w);
+/* a gw x gh viridis surface of v from its minimum to its maximum (returned) */
+cairo_surface_t *vw_heat_surface(const float *v, int gw, int gh, float *lo, float *hi);
+gboolean vw_smooth(ViewerWindow *w);
+void vw_scale_set(GtkWidget *a, const char *lo, const char *hi, const char *caption);
+
+/* window-edit.c */
+void vw_edit_class_init(GtkWidgetClass *wc);
+void vw_edit_init(ViewerWindow *w);
+void vw_edit_free(ViewerWindow *w);
+/* after every relabel: corrections follow the sliders (keep rule), overlay */
+void vw_edit_relabel(ViewerWindow *w);
+/* the segmentation overlay: the corrected map while there are corrections */
+cairo_surface_t *vw_edit_surface(ViewerWindow *w);
+/* imgview drawing hook of the segmentation view (the brush outline) */
+void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data);
+/* The corrected label map of the current photo (width x height, group numbers
+ * as the relabelled map, AS_LABEL_BACKGROUND for background), or NULL when it
+ * has no corrections or another size. Owned by the window; valid until the
+ * next relabel or edit. */
+const int32_t *vw_edit_export_labels(ViewerWindow *w, int width, int height);
 
 /* window-export.c */
 void vw_export_class_init(GtkWidgetClass *wc);

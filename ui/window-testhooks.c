@@ -30,9 +30,15 @@ static void print_state(ViewerWindow *w)
             g_string_append_printf(legend, "%s%s", g ? ";" : "",
                                    gtk_label_get_text(GTK_LABEL(w->legend_name[g])));
     char *img = w->image ? g_path_get_basename(w->image->path) : g_strdup("");
+    /* where the attention view's foreground-mask tile is drawn, in window
+     * (= screenshot) pixels, so a test can compare exactly that tile */
+    graphene_rect_t fb = GRAPHENE_RECT_INIT(0, 0, 0, 0);
+    if (!w->fg_area || !gtk_widget_get_mapped(w->fg_area) ||
+        !gtk_widget_compute_bounds(w->fg_area, GTK_WIDGET(w), &fb))
+        fb = GRAPHENE_RECT_INIT(0, 0, 0, 0);
     printf("state: page=%s view=%s image=%s input=%dx%d groups=%d export=%s k=%g merge=%g "
            "mass=%g opacity=%g min-width=%d status=\"%s\" error=\"%s\" notice=\"%s\" "
-           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\"\n",
+           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\" fg-tile=%d,%d,%d,%d\n",
            gtk_stack_get_visible_child_name(GTK_STACK(w->content)),
            gtk_stack_get_visible_child_name(GTK_STACK(w->views)), img,
            w->result ? w->result->r.in_w : 0, w->result ? w->result->r.in_h : 0, w->ngroups,
@@ -43,7 +49,8 @@ static void print_state(ViewerWindow *w)
            revealed_text(w->banner_revealer, w->banner_label),
            revealed_text(w->notice_revealer, w->notice_label),
            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)),
-           model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str);
+           model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str, (int)fb.origin.x,
+           (int)fb.origin.y, (int)fb.size.width, (int)fb.size.height);
     g_string_free(legend, TRUE);
     fflush(stdout);
     g_free(img);

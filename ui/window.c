@@ -501,6 +501,7 @@ static void viewer_window_finalize(GObject *o)
     if (w->files)
         g_ptr_array_free(w->files, TRUE);
     vw_free_result_arrays(w);
+    vw_edit_free(w);
     if (w->label_surface)
         cairo_surface_destroy(w->label_surface);
     g_free(w->model_path);
