@@ -5,7 +5,9 @@
 #   sitting 1: name group 0 "cat" and group 1 "sky", hide group 2 and export
 #     hidden groups as "ignore"; export astronaut, then chelsea;
 #   sitting 2 (a new process): the same names, K=3 (other labels), re-export
-#     chelsea (replacing it, asked for with win.export-replace), coffee, rocket;
+#     chelsea with a correction (a brush stroke of group 0, "cat", 60 px wide
+#     at (200, 150); replacing it, asked for with win.export-replace), then
+#     coffee and rocket;
 #   sitting 3: export chelsea again without allowing replacement: the warning
 #     is shown and the folder stays byte-identical;
 #   sitting 4: export the whole folder and cancel it: the folder stays
@@ -20,7 +22,8 @@
 #     labelme labels = the classes the index lists for its images, with one id
 #     and one colour per name (VOC palette = labelmap = index);
 #   - masks agree: COCO = VOC = masks/ exactly, labelme polygons >= 0.98 of
-#     the pixels; the re-exported chelsea has its new labels and no stale mask.
+#     the pixels; the re-exported chelsea has its new labels (with the brush
+#     stroke) and no stale mask.
 # Usage: test_viewer_dataset.sh VIEWER_BINARY (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
 # Skips (exit 77) without xvfb-run, python3 with numpy and PIL, or labelme.
 set -u
@@ -74,7 +77,9 @@ sitting one $NAMES --action "win.group-visible((2,false))" --action "win.export-
 cp -r "$DS" "$TMP/after-one"
 # shellcheck disable=SC2086
 sitting two $NAMES --action "win.export-replace(true)" --action "win.prototype-count(3)" \
-    --action win.next --action "win.export-folder('$DS')" --action win.next \
+    --action win.next --action "edit.tool('brush')" --action "edit.class(0)" \
+    --action "edit.size(60.0)" --action "edit.paint((200.0,150.0))" \
+    --action "win.export-folder('$DS')" --action win.next \
     --action "win.export-folder('$DS')" --action win.next --action "win.export-folder('$DS')"
 cp -r "$DS" "$TMP/after-two"
 # shellcheck disable=SC2086
@@ -273,6 +278,12 @@ check(labelme_names == used_names, "labelme labels %s, index %s" % (sorted(label
 chelsea = np.array(Image.open(os.path.join(ds, "voc", "SegmentationClass", "chelsea.png")))
 check(chelsea.shape == chelsea1.shape and (chelsea != chelsea1).any(),
       "chelsea's re-export did not replace its labels")
+# the correction was exported: a disc of radius 25 around (200, 150) is "cat"
+yy, xx = np.mgrid[0:chelsea.shape[0], 0:chelsea.shape[1]]
+disc = (xx - 200) ** 2 + (yy - 150) ** 2 <= 25 ** 2
+check((chelsea[disc] == table["cat"][0]).all(),
+      "chelsea's brush correction is not in the export (%d of %d pixels cat)" %
+      ((chelsea[disc] == table["cat"][0]).sum(), disc.sum()))
 print("classes:", sorted((i, n) for n, (i, _) in table.items() if n in used_names))
 if fails:
     for f in fails:

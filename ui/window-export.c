@@ -620,7 +620,8 @@ static void start_export(ViewerWindow *w, const char *dir, char **paths)
             t->lgroups = w->ngroups;
             t->in_w = w->result->r.in_w;
             t->in_h = w->result->r.in_h;
-            for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+            /* the model's labels (not corrected ones, which the shares do not count) */
+            for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS && cur == e->labels; g++)
                 t->cur_empty[g] = w->share && w->share[g] <= 0;
             break;
         }
