@@ -399,7 +399,7 @@ int cmd_eval(int argc, char **argv)
             status = 1;
             goto out;
         }
-        if (had > 0) {
+        if (had > 0 && sharded) { /* (an unsharded run evaluates again: it prints the report) */
             fprintf(stderr,
                     "alignseg eval: %s has shard %d of %d of this run already (%d images, the "
                     "same model, options and list): skipped (--overwrite evaluates it again)\n",

@@ -558,6 +558,24 @@ static void test_cli(void)
         free(e2);
     }
 
+    /* without --shard, -o DIR keeps the data of the whole list (shard 0 of 1) and
+     * the report is still printed; twice in a row, the second run evaluates again */
+    for (int twice = 0; twice < 2; twice++) {
+        snprintf(cmd, sizeof cmd,
+                 "'%s' eval %s -m '%s' --images '%s/img' --masks '%s/gt' --protocol hungarian "
+                 "-o '%s/whole' > '%s/whole.txt' 2>/dev/null",
+                 test_bin(), common, model, dir, dir, dir, dir);
+        CHECK(run(cmd) == 1, "unsharded -o: exit 1 (a failed image)");
+        snprintf(p, sizeof p, "%s/one.txt", dir); /* the Hungarian single run */
+        snprintf(q, sizeof q, "%s/whole.txt", dir);
+        CHECK(same_file(p, q), "unsharded -o prints the report (run %d)", twice + 1);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' merge '%s/whole' > '%s/whole-merged.txt' 2>/dev/null",
+             test_bin(), dir, dir);
+    CHECK(run(cmd) == 1, "merge of the one shard: exit 1 (a failed image)");
+    snprintf(q, sizeof q, "%s/whole-merged.txt", dir);
+    CHECK(same_file(p, q), "one shard of 1 merged = the single report (its protocol recorded)");
+
     /* a rerun skips the finished shard 0 (file untouched) */
     snprintf(p, sizeof p, "%s/sh/0/" AS_EVAL_SHARD_FILE, dir);
     struct stat st0, st1;
