@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import helptext  # noqa: E402
 
