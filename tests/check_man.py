@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """check_man: the man pages document the options the programs' --help texts
-document, no more and no less (man/gen_man.py writes the pages from --help;
-this catches a --help changed without regenerating them, or a page edited
-by hand). alignseg(1): one section '.SS "alignseg CMD"' per command of
+document, no more and no less (man/gen_man.py writes the pages from --help
+at build time; this catches a --help text it misreads, e.g. an option line
+it takes for prose). alignseg(1): one section '.SS "alignseg CMD"' per command of
 `alignseg --help`, whose .TP entries name exactly the options of `alignseg
 CMD --help`; alignseg-viewer(1): the OPTIONS section and
 `alignseg-viewer --help`. A self-test first checks that a page with one
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # nothing written into the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'man'))
 import helptext  # noqa: E402
 
@@ -121,8 +122,8 @@ def main():
     for e in errs:
         print(e)
     if errs:
-        print('man pages and --help differ: run python3 man/gen_man.py build/app/alignseg '
-              'build/ui/alignseg-viewer man/')
+        print('man pages and --help differ: the --help text has a layout man/helptext.py does '
+              'not read (an option line is "  -x, --name ARG   text")')
         sys.exit(1)
     print('man: alignseg.1 (%d commands) and alignseg-viewer.1 document the options of --help'
           % len(commands(run(cli, '--help'))))
