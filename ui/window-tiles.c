@@ -696,6 +696,10 @@ void vw_tiles_redraw(ViewerWindow *w)
 
 void vw_tiles_init(ViewerWindow *w)
 {
+    /* room for the bar, its numbers and the caption */
+    gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(w->attn_scale), 58);
+    gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(w->proto_scale), 58);
+    gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(w->sim_scale), 58);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->attn_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->proto_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->sim_scale), scale_draw, NULL, NULL);
