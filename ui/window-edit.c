@@ -145,6 +145,7 @@ static LabelEdit *edit_get(ViewerWindow *w)
     }
     if (!w->edit)
         w->edit = le_new(iw, ih, AS_LABEL_BACKGROUND, EDIT_UNDO_BYTES);
+    w->edit_path = g_strdup(w->image->path); /* before a failure: kept corrections go back */
     w->edit_surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, iw, ih);
     w->edit_mask = cairo_image_surface_create(CAIRO_FORMAT_A8, iw, ih);
     if (!w->edit || cairo_surface_status(w->edit_surface) != CAIRO_STATUS_SUCCESS ||
@@ -153,7 +154,6 @@ static LabelEdit *edit_get(ViewerWindow *w)
         vw_show_error(w, _("Out of memory for the corrections of this image."));
         return NULL;
     }
-    w->edit_path = g_strdup(w->image->path);
     if (le_regroup(w->edit, w->group, w->result->r.q) == LE_DROPPED)
         vw_show_notice(w,
                        _("The grouping changed, so the corrections of this image were "
@@ -368,8 +368,17 @@ static void do_fill(ViewerWindow *w, double x, double y)
 static void set_tool(ViewerWindow *w, int tool)
 {
     w->edit_tool = tool;
-    if (tool != TOOL_MOVE && w->edit_expander)
+    if (tool != TOOL_MOVE && w->edit_expander) {
         gtk_expander_set_expanded(GTK_EXPANDER(w->edit_expander), TRUE);
+        /* bring the tools into view in the side panel's scroller */
+        GtkWidget *sc = gtk_widget_get_ancestor(w->side_panel, GTK_TYPE_SCROLLED_WINDOW);
+        double x, y;
+        if (sc && gtk_widget_translate_coordinates(w->edit_expander, w->side_panel, 0, 0, &x, &y)) {
+            GtkAdjustment *va = gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(sc));
+            if (y > gtk_adjustment_get_value(va) + gtk_adjustment_get_page_size(va) / 2)
+                gtk_adjustment_set_value(va, y);
+        }
+    }
     for (int t = 0; t < NTOOLS; t++)
         if (w->edit_tool_buttons[t])
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(w->edit_tool_buttons[t]), t == tool);
@@ -526,7 +535,7 @@ static void redo_clicked(GtkButton *b, gpointer data)
 
 static void build_panel(ViewerWindow *w)
 {
-    /* an expander before the legend, opened by choosing a tool */
+    /* an expander under the legend, opened by choosing a tool */
     GtkWidget *panel = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
     gtk_widget_set_margin_top(panel, 4);
     w->edit_expander = gtk_expander_new(NULL);
@@ -537,12 +546,7 @@ static void build_panel(ViewerWindow *w)
                                 _("Paint over the segmentation before exporting it"));
     gtk_widget_set_margin_top(w->edit_expander, 8);
     gtk_expander_set_child(GTK_EXPANDER(w->edit_expander), panel);
-    GtkWidget *legend_head = gtk_widget_get_prev_sibling(w->legend);
-    if (legend_head)
-        gtk_box_insert_child_after(GTK_BOX(w->side_panel), w->edit_expander,
-                                   gtk_widget_get_prev_sibling(legend_head));
-    else
-        gtk_box_append(GTK_BOX(w->side_panel), w->edit_expander);
+    gtk_box_append(GTK_BOX(w->side_panel), w->edit_expander);
 
     static const char *const labels[NTOOLS] = { N_("Move"), N_("Brush"), N_("Eraser"),
                                                 N_("Region") };
