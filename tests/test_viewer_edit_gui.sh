@@ -13,6 +13,7 @@
 #   - corrections survive a mass-slider move that keeps the grouping, are
 #     dropped (with a notice) when the prototype count changes the grouping,
 #     and Ctrl+Z's action brings them back;
+#   - going to the next photo and back keeps the corrections;
 #   - the segmentation view shows the corrected map (the screenshot differs
 #     from the uncorrected one inside the photo);
 #   - maps a person can read: tiles.detail opens the Map page (state view=map)
@@ -79,6 +80,7 @@ run erase "edit.tool('brush')" "edit.class(0)" "edit.size(60.0)" "edit.paint((20
 run region "edit.class(3)" "edit.fill((20.0,20.0))"
 run keepbase "win.mass-kept(0.3)"
 run keep "edit.class(0)" "edit.size(60.0)" "edit.paint((200.0,150.0))" "win.mass-kept(0.3)"
+run away "edit.class(0)" "edit.size(60.0)" "edit.paint((200.0,150.0))" win.next win.previous
 run base3 "win.prototype-count(3)"
 run drop "edit.class(0)" "edit.size(60.0)" "edit.paint((200.0,150.0))" "win.prototype-count(3)"
 run dropundo "edit.class(0)" "edit.size(60.0)" "edit.paint((200.0,150.0))" \
@@ -168,6 +170,7 @@ expect("region", fill(base, 20, 20, 3))
 # a mass-slider move keeps the grouping: the dab stays over the new model labels
 keepbase = load("keepbase")[1]
 expect("keep", dab(keepbase, 200, 150, 60, 0), keepbase)
+expect("away", a)  # the corrections wait while another photo is shown
 base3 = load("base3")[1]
 if base3 == base:
     sys.exit("FAIL: K=3 does not change the grouping; the drop test means nothing")

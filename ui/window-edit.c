@@ -25,11 +25,21 @@ static double brush_radius(ViewerWindow *w);
 
 /* ---------------------------------------------------------------- the editor */
 
+/* Put the current editor away: kept (by photo) when it holds corrections or
+ * undo steps, so that going to another photo and back loses nothing. */
 static void edit_reset(ViewerWindow *w)
 {
-    le_free(w->edit);
+    if (w->edit && w->edit_path &&
+        (le_correction_count(w->edit) > 0 || le_can_undo(w->edit) || le_can_redo(w->edit))) {
+        if (!w->edit_kept)
+            w->edit_kept =
+                g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)le_free);
+        g_hash_table_replace(w->edit_kept, w->edit_path, w->edit);
+    } else {
+        le_free(w->edit);
+        g_free(w->edit_path);
+    }
     w->edit = NULL;
-    g_free(w->edit_path);
     w->edit_path = NULL;
     if (w->edit_surface)
         cairo_surface_destroy(w->edit_surface);
@@ -46,6 +56,9 @@ static void edit_reset(ViewerWindow *w)
 void vw_edit_free(ViewerWindow *w)
 {
     edit_reset(w);
+    if (w->edit_kept)
+        g_hash_table_destroy(w->edit_kept);
+    w->edit_kept = NULL;
     g_free(w->edit_class_names);
     w->edit_class_names = NULL;
 }
@@ -119,7 +132,20 @@ static LabelEdit *edit_get(ViewerWindow *w)
         edit_reset(w);
     if (w->edit)
         return w->edit;
-    w->edit = le_new(iw, ih, AS_LABEL_BACKGROUND, EDIT_UNDO_BYTES);
+    /* corrections made to this photo before */
+    gpointer kpath = NULL, kept = NULL;
+    if (w->edit_kept &&
+        g_hash_table_steal_extended(w->edit_kept, w->image->path, &kpath, &kept)) {
+        g_free(kpath);
+        if (le_width(kept) == iw && le_height(kept) == ih) {
+            w->edit = kept;
+        } else { /* the file changed size: they no longer apply */
+            le_free(kept);
+        }
+    }
+    if (!w->edit)
+        w->edit = le_new(iw, ih, AS_LABEL_BACKGROUND, EDIT_UNDO_BYTES);
+    w->edit_path = g_strdup(w->image->path); /* before a failure: kept corrections go back */
     w->edit_surface = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, iw, ih);
     w->edit_mask = cairo_image_surface_create(CAIRO_FORMAT_A8, iw, ih);
     if (!w->edit || cairo_surface_status(w->edit_surface) != CAIRO_STATUS_SUCCESS ||
@@ -128,8 +154,12 @@ static LabelEdit *edit_get(ViewerWindow *w)
         vw_show_error(w, _("Out of memory for the corrections of this image."));
         return NULL;
     }
-    le_regroup(w->edit, w->group, w->result->r.q);
-    w->edit_path = g_strdup(w->image->path);
+    if (le_regroup(w->edit, w->group, w->result->r.q) == LE_DROPPED)
+        vw_show_notice(w,
+                       _("The grouping changed, so the corrections of this image were "
+                         "dropped. Undo (Ctrl+Z) brings them back."),
+                       FALSE);
+    le_take_dirty(w->edit, &(int){ 0 }, &(int){ 0 }, &(int){ 0 }, &(int){ 0 });
     return w->edit;
 }
 
@@ -281,6 +311,9 @@ void vw_edit_relabel(ViewerWindow *w)
                     le_width(w->edit) != w->image->img.w ||
                     le_height(w->edit) != w->image->img.h))
         edit_reset(w);
+    if (!w->edit && w->edit_kept && w->image && w->result &&
+        g_hash_table_contains(w->edit_kept, w->image->path))
+        edit_get(w); /* back on a photo with corrections: they show again */
     if (w->edit && w->ngroups >= 1) {
         if (le_regroup(w->edit, w->group, w->result->r.q) == LE_DROPPED)
             vw_show_notice(w,
@@ -335,8 +368,17 @@ static void do_fill(ViewerWindow *w, double x, double y)
 static void set_tool(ViewerWindow *w, int tool)
 {
     w->edit_tool = tool;
-    if (tool != TOOL_MOVE && w->edit_expander)
+    if (tool != TOOL_MOVE && w->edit_expander) {
         gtk_expander_set_expanded(GTK_EXPANDER(w->edit_expander), TRUE);
+        /* bring the tools into view in the side panel's scroller */
+        GtkWidget *sc = gtk_widget_get_ancestor(w->side_panel, GTK_TYPE_SCROLLED_WINDOW);
+        double x, y;
+        if (sc && gtk_widget_translate_coordinates(w->edit_expander, w->side_panel, 0, 0, &x, &y)) {
+            GtkAdjustment *va = gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(sc));
+            if (y > gtk_adjustment_get_value(va) + gtk_adjustment_get_page_size(va) / 2)
+                gtk_adjustment_set_value(va, y);
+        }
+    }
     for (int t = 0; t < NTOOLS; t++)
         if (w->edit_tool_buttons[t])
             gtk_toggle_button_set_active(GTK_TOGGLE_BUTTON(w->edit_tool_buttons[t]), t == tool);
@@ -493,7 +535,7 @@ static void redo_clicked(GtkButton *b, gpointer data)
 
 static void build_panel(ViewerWindow *w)
 {
-    /* an expander before the legend, opened by choosing a tool */
+    /* an expander under the legend, opened by choosing a tool */
     GtkWidget *panel = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
     gtk_widget_set_margin_top(panel, 4);
     w->edit_expander = gtk_expander_new(NULL);
@@ -504,12 +546,7 @@ static void build_panel(ViewerWindow *w)
                                 _("Paint over the segmentation before exporting it"));
     gtk_widget_set_margin_top(w->edit_expander, 8);
     gtk_expander_set_child(GTK_EXPANDER(w->edit_expander), panel);
-    GtkWidget *legend_head = gtk_widget_get_prev_sibling(w->legend);
-    if (legend_head)
-        gtk_box_insert_child_after(GTK_BOX(w->side_panel), w->edit_expander,
-                                   gtk_widget_get_prev_sibling(legend_head));
-    else
-        gtk_box_append(GTK_BOX(w->side_panel), w->edit_expander);
+    gtk_box_append(GTK_BOX(w->side_panel), w->edit_expander);
 
     static const char *const labels[NTOOLS] = { N_("Move"), N_("Brush"), N_("Eraser"),
                                                 N_("Region") };

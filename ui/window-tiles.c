@@ -70,6 +70,24 @@ static void mass_curve_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpoi
     cairo_move_to(cr, x0, y0 + ph * (1 - mass) + 0.5);
     cairo_line_to(cr, x0 + pw, y0 + ph * (1 - mass) + 0.5);
     cairo_stroke(cr);
+    /* the numbers: the mass kept at its line, the patches it takes at theirs */
+    char t[64];
+    g_snprintf(t, sizeof t, "%.0f %%", 100.0 * mass);
+    PangoLayout *lay = gtk_widget_create_pango_layout(GTK_WIDGET(a), t);
+    int tw, th;
+    pango_layout_get_pixel_size(lay, &tw, &th);
+    double ty = y0 + ph * (1 - mass) - th - 1;
+    cairo_move_to(cr, x0 + pw - tw - 3, ty < y0 ? y0 + ph * (1 - mass) + 2 : ty);
+    pango_cairo_show_layout(cr, lay);
+    g_object_unref(lay);
+    g_snprintf(t, sizeof t, g_dngettext(NULL, "%d patch", "%d patches", top), top);
+    lay = gtk_widget_create_pango_layout(GTK_WIDGET(a), t);
+    pango_layout_get_pixel_size(lay, &tw, &th);
+    double tx = x0 + pw * top / n + 3;
+    cairo_set_source_rgb(cr, 0.2, 0.45, 0.85);
+    cairo_move_to(cr, tx + tw > x0 + pw ? x0 + pw - tw - 3 : tx, y0 + ph - th - 2);
+    pango_cairo_show_layout(cr, lay);
+    g_object_unref(lay);
 }
 
 /* ---------------------------------------------------------------- tiles */
@@ -696,6 +714,10 @@ void vw_tiles_redraw(ViewerWindow *w)
 
 void vw_tiles_init(ViewerWindow *w)
 {
+    /* room for the bar, its numbers and the caption */
+    gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(w->attn_scale), 58);
+    gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(w->proto_scale), 58);
+    gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(w->sim_scale), 58);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->attn_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->proto_scale), scale_draw, NULL, NULL);
     gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(w->sim_scale), scale_draw, NULL, NULL);
