@@ -255,6 +255,12 @@ if [ "$rc" = 99 ] || [ "$(state image)" != a_good.png ] || ! state_has 'error=""
     echo "FAIL: the error banner stays after a good image:"; cat "$TMP/out"; fail=1
 fi
 
+# 4.2b a model that fails to load, then one that loads: the banner clears
+rc=$(run "$TMP/modelok.png" -m "$TMP/truncated.pth" --size 64 --action win.random-model "$CAT")
+if [ "$rc" = 99 ] || [ "$(state input)" != 64x64 ] || ! state_has 'error=""'; then
+    echo "FAIL: the error banner stays after a model loaded (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+
 # 4.3 choosing an input size in the drop-down: re-segmented, no GLib warning (run checks)
 rc=$(run "$TMP/size224.png" $T --size 64 --action "win.input-size(224)" "$CAT")
 if [ "$rc" != 0 ] || [ "$(state input)" != 224x224 ]; then
@@ -263,7 +269,8 @@ fi
 
 # 4.4 Cancel, then Segment Again
 rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel "$CAT")
-if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || ! state_has "cancelled" || state_has 'notice=""'; then
+if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || ! state_has "cancelled" || state_has 'notice=""' ||
+   ! state_has 'mass-label=""'; then
     echo "FAIL: after Cancel (exit $rc):"; cat "$TMP/out"; fail=1
 fi
 rc=$(run "$TMP/rerun.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel \

@@ -283,6 +283,9 @@ static void clear_result(ViewerWindow *w)
     imgview_set_overlay(w->sim_view, NULL, 0, FALSE);
     vw_rebuild_tiles(w);
     vw_relabel(w);
+    /* the attention view's sentence described the result that is gone */
+    gtk_label_set_text(GTK_LABEL(w->mass_label), "");
+    gtk_widget_queue_draw(w->mass_curve);
     vw_update_model_ui(w);
 }
 
