@@ -19,7 +19,8 @@
 #     export notice, the scripting actions (each one documented in --help),
 #     translations and settings schema from the build tree (4.10), a run
 #     touching every control with G_DEBUG=fatal-warnings (4.11), real keys
-#     from xdotool on a focused slider and on the picture (4.12); and no run
+#     from xdotool on a focused slider and on the picture (4.12), the recent
+#     models list across runs (4.13); and no run
 #     writes a GLib WARNING or CRITICAL to stderr.
 # Each run prints one "state:" line on stdout (window-testhooks.c) that the
 # checks read.
@@ -420,6 +421,24 @@ else
     held seg-area Right
     if [ "$(state image)" != coffee.png ] || ! state_has "3 of 4"; then
         echo "FAIL: Right over the picture does not go to the next image:"; cat "$TMP/out"; fail=1
+    fi
+fi
+
+# 4.13 recent models (the Model… dialog's list), kept in a keyfile between runs:
+#      newest first, no duplicates, a checkpoint that failed to load not listed
+if ! command -v gsettings >/dev/null 2>&1; then
+    echo "SKIP 4.13: gsettings missing (Debian package libglib2.0-bin)"
+else
+    cp "$MODEL" "$TMP/model_a.pth"
+    cp "$MODEL" "$TMP/model_b.pth"
+    for m in model_a.pth truncated.pth model_b.pth model_a.pth; do
+        rc=$(GSETTINGS_BACKEND=keyfile XDG_CONFIG_HOME="$TMP/cfg" \
+            run "$TMP/recent.png" --encoder-heads 3 --decoder-heads 3 -m "$TMP/$m" --size 64 "$CAT")
+        [ "$rc" = 99 ] && fail=1
+    done
+    recent=$(GSETTINGS_BACKEND=keyfile XDG_CONFIG_HOME="$TMP/cfg" gsettings get io.github.alignseg.Viewer recent-models)
+    if [ "$recent" != "['$TMP/model_a.pth', '$TMP/model_b.pth']" ]; then
+        echo "FAIL: recent models after loading a, a broken one, b, a: $recent"; fail=1
     fi
 fi
 
