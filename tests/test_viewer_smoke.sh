@@ -268,11 +268,25 @@ if [ "$rc" != 0 ] || [ "$(state input)" != 224x224 ]; then
     echo "FAIL: input size 224: exit $rc"; cat "$TMP/out"; fail=1
 fi
 
-# 4.4 Cancel, then Segment Again
-rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel "$CAT")
-if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || ! state_has "cancelled" || state_has 'notice=""' ||
-   ! state_has 'mass-label=""'; then
-    echo "FAIL: after Cancel (exit $rc):"; cat "$TMP/out"; fail=1
+# 4.4 Cancel, then Segment Again. Cancelling a re-run of the photo shown (a new
+#     input size) leaves its previous result in the views (the attention view
+#     is not blank); cancelling a new photo leaves nothing of the previous one
+#     (no stale attention sentence) and offers Segment Again.
+rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --view attention --action "win.input-size(896)" \
+    --action win.cancel "$CAT")
+tile=$(state fg-tile)
+if [ "$rc" != 0 ] || [ "$(state input)" != 64x64 ] || ! state_has 'notice="Cancelled: the views show the previous result (input 64×64)' ||
+   [ "${tile#*,*,}" = "0,0" ] || [ -z "$tile" ]; then
+    echo "FAIL: after cancelling a re-run at 896 px (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+rc=$(run "$TMP/cancel2.png" $T --size 896 --threads 1 --view attention --action win.next \
+    --action win.cancel "$CAT")
+# (coffee.png may or may not have been read when the cancel comes: either way
+# nothing of chelsea.png stays)
+if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || [ "$(state image)" = chelsea.png ] ||
+   state_has 'status="chelsea' || ! state_has 'status="coffee.png' ||
+   ! state_has "cancelled" || state_has 'notice=""' || ! state_has 'mass-label=""'; then
+    echo "FAIL: after cancelling the next image (exit $rc):"; cat "$TMP/out"; fail=1
 fi
 rc=$(run "$TMP/rerun.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel \
     --action win.rerun "$CAT")

@@ -300,6 +300,19 @@ static void set_image(ViewerWindow *w, ViewerImage *im)
     imgview_set_image_levels(w->sim_view, im ? im->level : NULL, im ? im->nlevels : 0);
 }
 
+void vw_drop_other_image(ViewerWindow *w)
+{
+    const char *path = w->files && w->file_index >= 0 && w->file_index < (int)w->files->len
+                           ? g_ptr_array_index(w->files, w->file_index)
+                           : NULL;
+    if (!w->image || !g_strcmp0(w->image->path, path))
+        return;
+    set_image(w, NULL);
+    if (w->result)
+        clear_result(w);
+    vw_update_status(w);
+}
+
 static void on_worker_event(const WorkerEvent *ev, gpointer user)
 {
     ViewerWindow *w = VIEWER_WINDOW(user);
@@ -336,11 +349,18 @@ static void on_worker_event(const WorkerEvent *ev, gpointer user)
     case WORKER_EV_IMAGE:
         if (ev->job != w->image_job)
             break;
+    {
+        /* the same photo again (another input size, keep aspect, Segment
+         * Again): its previous result stays in the views until the new one
+         * replaces it, or after a Cancel; another photo: nothing of the
+         * previous one stays */
+        const gboolean same = w->image && ev->image && !g_strcmp0(w->image->path, ev->image->path);
         set_image(w, ev->image);
-        if (w->result)
+        if (w->result && !same)
             clear_result(w);
         vw_update_status(w);
         break;
+    }
     case WORKER_EV_RESULT:
         if (ev->job != w->image_job)
             break;
