@@ -635,6 +635,10 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
 static void viewer_window_init(ViewerWindow *w)
 {
     gtk_widget_init_template(GTK_WIDGET(w));
+    /* the strips' texts can be selected with the mouse but do not take the
+     * keyboard focus, which selected the whole text whenever one appeared */
+    gtk_widget_set_focusable(w->notice_label, FALSE);
+    gtk_widget_set_focusable(w->banner_label, FALSE);
     w->file_index = -1;
     w->isolate = -1;
     w->sim_patch = -1;
