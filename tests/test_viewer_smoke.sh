@@ -19,7 +19,8 @@
 #     export notice, the scripting actions (each one documented in --help),
 #     translations and settings schema from the build tree (4.10), a run
 #     touching every control with G_DEBUG=fatal-warnings (4.11), real keys
-#     from xdotool on a focused slider and on the picture (4.12); and no run
+#     from xdotool on a focused slider and on the picture (4.12), the recent
+#     models list across runs (4.13); and no run
 #     writes a GLib WARNING or CRITICAL to stderr.
 # Each run prints one "state:" line on stdout (window-testhooks.c) that the
 # checks read.
@@ -256,16 +257,37 @@ if [ "$rc" = 99 ] || [ "$(state image)" != a_good.png ] || ! state_has 'error=""
     echo "FAIL: the error banner stays after a good image:"; cat "$TMP/out"; fail=1
 fi
 
+# 4.2b a model that fails to load, then one that loads: the banner clears
+rc=$(run "$TMP/modelok.png" -m "$TMP/truncated.pth" --size 64 --action win.random-model "$CAT")
+if [ "$rc" = 99 ] || [ "$(state input)" != 64x64 ] || ! state_has 'error=""'; then
+    echo "FAIL: the error banner stays after a model loaded (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+
 # 4.3 choosing an input size in the drop-down: re-segmented, no GLib warning (run checks)
 rc=$(run "$TMP/size224.png" $T --size 64 --action "win.input-size(224)" "$CAT")
 if [ "$rc" != 0 ] || [ "$(state input)" != 224x224 ]; then
     echo "FAIL: input size 224: exit $rc"; cat "$TMP/out"; fail=1
 fi
 
-# 4.4 Cancel, then Segment Again
-rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel "$CAT")
-if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || ! state_has "cancelled" || state_has 'notice=""'; then
-    echo "FAIL: after Cancel (exit $rc):"; cat "$TMP/out"; fail=1
+# 4.4 Cancel, then Segment Again. Cancelling a re-run of the photo shown (a new
+#     input size) leaves its previous result in the views (the attention view
+#     is not blank); cancelling a new photo leaves nothing of the previous one
+#     (no stale attention sentence) and offers Segment Again.
+rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --view attention --action "win.input-size(896)" \
+    --action win.cancel "$CAT")
+tile=$(state fg-tile)
+if [ "$rc" != 0 ] || [ "$(state input)" != 64x64 ] || ! state_has 'notice="Cancelled: the views show the previous result (input 64×64)' ||
+   [ "${tile#*,*,}" = "0,0" ] || [ -z "$tile" ]; then
+    echo "FAIL: after cancelling a re-run at 896 px (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+rc=$(run "$TMP/cancel2.png" $T --size 896 --threads 1 --view attention --action win.next \
+    --action win.cancel "$CAT")
+# (coffee.png may or may not have been read when the cancel comes: either way
+# nothing of chelsea.png stays)
+if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || [ "$(state image)" = chelsea.png ] ||
+   state_has 'status="chelsea' || ! state_has 'status="coffee.png' ||
+   ! state_has "cancelled" || state_has 'notice=""' || ! state_has 'mass-label=""'; then
+    echo "FAIL: after cancelling the next image (exit $rc):"; cat "$TMP/out"; fail=1
 fi
 rc=$(run "$TMP/rerun.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel \
     --action win.rerun "$CAT")
@@ -414,6 +436,24 @@ else
     held seg-area Right
     if [ "$(state image)" != coffee.png ] || ! state_has "3 of 4"; then
         echo "FAIL: Right over the picture does not go to the next image:"; cat "$TMP/out"; fail=1
+    fi
+fi
+
+# 4.13 recent models (the Model… dialog's list), kept in a keyfile between runs:
+#      newest first, no duplicates, a checkpoint that failed to load not listed
+if ! command -v gsettings >/dev/null 2>&1; then
+    echo "SKIP 4.13: gsettings missing (Debian package libglib2.0-bin)"
+else
+    cp "$MODEL" "$TMP/model_a.pth"
+    cp "$MODEL" "$TMP/model_b.pth"
+    for m in model_a.pth truncated.pth model_b.pth model_a.pth; do
+        rc=$(GSETTINGS_BACKEND=keyfile XDG_CONFIG_HOME="$TMP/cfg" \
+            run "$TMP/recent.png" --encoder-heads 3 --decoder-heads 3 -m "$TMP/$m" --size 64 "$CAT")
+        [ "$rc" = 99 ] && fail=1
+    done
+    recent=$(GSETTINGS_BACKEND=keyfile XDG_CONFIG_HOME="$TMP/cfg" gsettings get io.github.alignseg.Viewer recent-models)
+    if [ "$recent" != "['$TMP/model_a.pth', '$TMP/model_b.pth']" ]; then
+        echo "FAIL: recent models after loading a, a broken one, b, a: $recent"; fail=1
     fi
 fi
 

@@ -256,11 +256,19 @@ static void act_cancel(GtkWidget *widget, const char *action, GVariant *param)
     const gboolean running = w->last_job > w->done_job;
     worker_cancel_all(w->worker);
     vw_progress_hide(w);
+    vw_drop_other_image(w);
     if (running && !w->result) {
         w->cancelled = TRUE;
         vw_update_status(w);
         vw_show_notice(w, _("Cancelled. Segment Again (F5) runs the network on this image."),
                        TRUE);
+    } else if (running) { /* a re-run of the photo shown: its previous result stays */
+        char *t = g_strdup_printf(_("Cancelled: the views show the previous result (input "
+                                    "%d×%d). Segment Again (F5) runs the network with the "
+                                    "current settings."),
+                                  w->result->r.in_w, w->result->r.in_h);
+        vw_show_notice(w, t, TRUE);
+        g_free(t);
     }
 }
 

@@ -158,6 +158,9 @@ void vw_update_model_ui(ViewerWindow *w);
 void vw_segment_current(ViewerWindow *w);
 void vw_load_model(ViewerWindow *w, const char *path, const char *backbone, gboolean random);
 void vw_step_image(ViewerWindow *w, int step);
+/* the photo shown is not the current file (a job for another one was
+ * cancelled before it read its file): forget its picture and result */
+void vw_drop_other_image(ViewerWindow *w);
 /* a non-empty string setting, newly allocated, or NULL */
 char *vw_settings_get_path(ViewerWindow *w, const char *key);
 
