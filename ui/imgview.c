@@ -301,3 +301,14 @@ void imgview_zoom_by(ImgView *v, double factor)
 }
 
 GtkWidget *imgview_widget(ImgView *v) { return v->area; }
+
+void imgview_to_image(ImgView *v, double x, double y, double *ix, double *iy)
+{
+    update_fit(v, gtk_widget_get_width(v->area), gtk_widget_get_height(v->area));
+    to_image(v, x, y, ix, iy);
+}
+
+double imgview_scale(ImgView *v)
+{
+    return v->scale;
+}

@@ -32,5 +32,9 @@ void imgview_zoom_fit(ImgView *v);
 void imgview_zoom_one(ImgView *v);
 void imgview_zoom_by(ImgView *v, double factor);
 GtkWidget *imgview_widget(ImgView *v);
+/* Widget coordinates to image pixel coordinates (as the callbacks get them),
+ * and the display scale (screen pixels per image pixel). */
+void imgview_to_image(ImgView *v, double x, double y, double *ix, double *iy);
+double imgview_scale(ImgView *v);
 
 #endif

@@ -5,11 +5,17 @@
  *                      jobs (worker events, model and image loading, files)
  *   window-actions.c   the win.* actions (gtk_widget_class_install_action),
  *                      file dialogs, export, input size, drag and drop
- *   window-views.c     the four views: relabelling, legend, tiles, colour
- *                      scales, patch similarity, hover read-outs
+ *   window-views.c     the views: relabelling, legend, patch similarity,
+ *                      hover read-outs
+ *   window-tiles.c     the attention and prototype tiles, the mass curve,
+ *                      colour bars
+ *   window-edit.c      corrections before an export: brush, eraser, region,
+ *                      undo/redo, the edit.* actions
  *   window-model.c     the Model… dialog (head counts, backbone, recent models)
  *   window-testhooks.c the scripted run: --action, --view, --export,
  *                      --screenshot and --timing
+ *   window-export.c    the dataset export (dialog, task on the worker) and
+ *                      the legend's class names
  * Only these files include this header. */
 #ifndef ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
 #define ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
@@ -21,6 +27,7 @@
 #include <stdint.h>
 
 #include "imgview.h"
+#include "labeledit.h"
 #include "merge.h"
 #include "segment.h"
 #include "worker.h"
@@ -56,7 +63,8 @@ struct _ViewerWindow {
 
     GSettings *settings; /* NULL when the schema is not installed */
     ViewerOptions opt;
-    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export;
+    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export, *opt_hold;
+    gboolean holding; /* --hold: waiting for its file */
     char **opt_actions;    /* --action, run in order once the first result shows */
     int next_action;       /* index of the next one to run */
     guint action_tick_id;  /* the tick callback running them, 0 if none */
@@ -103,6 +111,28 @@ struct _ViewerWindow {
 
     ImgView *seg_view, *sim_view;
 
+    /* tiles (window-tiles.c) */
+    gboolean tiles_shared;          /* one colour scale for all maps of a view */
+    GtkWidget *shared_check[2];
+    struct DetailView *detail;      /* the map page */
+    char *detail_id, *detail_from;  /* the map it shows, the view it came from */
+
+    /* corrections (window-edit.c) */
+    LabelEdit *edit;                /* at the photo's size, NULL until the first one */
+    char *edit_path;                /* the photo they belong to */
+    GHashTable *edit_kept;          /* path -> LabelEdit of the other photos corrected */
+    cairo_surface_t *edit_surface;  /* the corrections' colours, photo size (ARGB32) */
+    cairo_surface_t *edit_mask;     /* where there are corrections (A8) */
+    GBytes *edit_base_key;          /* what the editor's base was computed for */
+    char *edit_look;                /* groups shown and contours when last painted */
+    int edit_tool;
+    gboolean edit_stroke, edit_pointer;
+    double edit_lx, edit_ly;        /* last stroke point, photo pixels */
+    double edit_px, edit_py;        /* pointer, widget coordinates */
+    char *edit_class_names;         /* the class chooser's entries, "\n"-separated */
+    GtkWidget *edit_tool_buttons[4], *edit_class_dropdown, *edit_size_spin;
+    GtkWidget *edit_undo_button, *edit_redo_button, *edit_label, *edit_expander;
+
     /* screenshot / timing */
     gboolean shot_started;
     int shot_frames;
@@ -128,6 +158,9 @@ void vw_update_model_ui(ViewerWindow *w);
 void vw_segment_current(ViewerWindow *w);
 void vw_load_model(ViewerWindow *w, const char *path, const char *backbone, gboolean random);
 void vw_step_image(ViewerWindow *w, int step);
+/* the photo shown is not the current file (a job for another one was
+ * cancelled before it read its file): forget its picture and result */
+void vw_drop_other_image(ViewerWindow *w);
 /* a non-empty string setting, newly allocated, or NULL */
 char *vw_settings_get_path(ViewerWindow *w, const char *key);
 
@@ -154,6 +187,56 @@ void vw_views_set_result(ViewerWindow *w, ViewerResult *r);
 void vw_free_result_arrays(ViewerWindow *w);
 /* group g is shown (legend toggles, isolation) */
 bool vw_group_visible(ViewerWindow *w, int g);
+/* a colour swatch of group g, size px square */
+GtkWidget *vw_swatch_new(int g, int size);
+
+/* window-tiles.c */
+void vw_tiles_init(ViewerWindow *w);
+void vw_tiles_rebuild_protos(ViewerWindow *w);
+/* after a relabel: swatches follow the groups, the mass read-out the slider */
+void vw_tiles_follow_groups(ViewerWindow *w);
+/* the smoothing choice changed */
+void vw_tiles_redraw(ViewerWindow *w);
+void vw_update_mass(ViewerWindow *w);
+/* a gw x gh viridis surface of v from its minimum to its maximum (returned) */
+cairo_surface_t *vw_heat_surface(const float *v, int gw, int gh, float *lo, float *hi);
+gboolean vw_smooth(ViewerWindow *w);
+/* a colour bar numbered from lo to hi (NaN: no common numbers) with caption */
+void vw_scale_set(GtkWidget *a, double lo, double hi, const char *caption);
+void vw_tiles_class_init(GtkWidgetClass *wc);
+void vw_tiles_free(ViewerWindow *w);
+/* the map page shows map id (see window-tiles.c: "attention:mean", ...) */
+void vw_tiles_show_detail(ViewerWindow *w, const char *id);
+
+/* window-edit.c */
+void vw_edit_class_init(GtkWidgetClass *wc);
+void vw_edit_init(ViewerWindow *w);
+void vw_edit_free(ViewerWindow *w);
+/* after every relabel: corrections follow the sliders (keep rule), overlay */
+void vw_edit_relabel(ViewerWindow *w);
+/* the correction of photo pixel (x, y), or LE_NONE */
+int32_t vw_edit_correction_at(ViewerWindow *w, int x, int y);
+/* imgview drawing hook of the segmentation view (corrections, the brush) */
+void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data);
+/* The corrected label map of the current photo (width x height, group numbers
+ * as the relabelled map, AS_LABEL_BACKGROUND for background), or NULL when it
+ * has no corrections or another size. Owned by the window; valid until the
+ * next relabel or edit. Computes the model's labels at that size once per
+ * slider setting (as the export does). */
+const int32_t *vw_edit_export_labels(ViewerWindow *w, int width, int height);
+
+/* window-export.c */
+void vw_export_class_init(GtkWidgetClass *wc);
+/* The label map the export writes for the current image (image size, values
+ * 0..ngroups-1 or AS_LABEL_BACKGROUND), NULL if none; owned by the window,
+ * valid until the next call. */
+const int32_t *vw_export_labels(ViewerWindow *w, int *width, int *height);
+/* The class name given to group g (NULL: none, exported as prototype_<g>). */
+const char *vw_group_class(ViewerWindow *w, int g);
+/* The legend's text for group g, members e.g. "0+2" (newly allocated). */
+char *vw_group_label(ViewerWindow *w, int g, const char *members);
+/* The legend's pencil button: a menu naming group g's class. */
+GtkWidget *vw_class_button_new(ViewerWindow *w, int g);
 
 /* window-testhooks.c */
 void vw_testhooks_start(ViewerWindow *w);
