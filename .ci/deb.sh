@@ -6,7 +6,8 @@
 #     the suite), lintian on the result (fails on any error);
 #  3. installs the four packages with apt-get into a throwaway Debian 12 root
 #     (debootstrap --variant=minbase from the mirror of /etc/apt/sources*,
-#     cached as a tarball in $ALIGNSEG_DEB_CACHE, unpacked fresh each run)
+#     cached as a tarball in $ALIGNSEG_DEB_CACHE, unpacked fresh each run;
+#     the packages it downloads are kept there too)
 #     that has none of the build dependencies, and there checks, from the
 #     installed paths with no variable pointing at a build:
 #       alignseg --help; alignseg segment on data/samples/chelsea.png (the tiny
@@ -80,7 +81,9 @@ if [ ! -f "$base" ]; then
 fi
 root=$work/root
 cleanup() {
-    for m in dev/pts dev proc; do mountpoint -q "$root/$m" && umount -l "$root/$m"; done
+    for m in var/cache/apt/archives dev/pts dev proc; do
+        mountpoint -q "$root/$m" && umount -l "$root/$m"
+    done
     return 0
 }
 trap cleanup EXIT
@@ -91,6 +94,9 @@ tar -xf "$base" -C "$root"
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
+# the packages the root downloads are kept for the next run
+mkdir -p "$cache/root-archives/partial"
+mount --bind "$cache/root-archives" "$root/var/cache/apt/archives"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mkdir -p "$root/tmp/debs" "$root/tmp/check"
 cp "$work"/build/alignseg_*.deb "$work"/build/alignseg-viewer_*.deb "$work"/build/libalignseg0_*.deb \
