@@ -6,11 +6,14 @@
 #     the suite), lintian on the result (fails on any error);
 #  3. installs the four packages with apt-get into a throwaway Debian 12 root
 #     (debootstrap --variant=minbase from the mirror of /etc/apt/sources*,
-#     cached as a tarball in $ALIGNSEG_DEB_CACHE, unpacked fresh each run)
+#     cached as a tarball in $ALIGNSEG_DEB_CACHE, unpacked fresh each run;
+#     the packages it downloads are kept there too)
 #     that has none of the build dependencies, and there checks, from the
 #     installed paths with no variable pointing at a build:
 #       alignseg --help; alignseg segment on data/samples/chelsea.png (the tiny
-#       reference model); the man pages and completions are in place;
+#       reference model); the man pages and completions are in place; the
+#       example of libalignseg-dev, built with cc $(pkg-config --cflags --libs
+#       alignseg), writes the same label map as alignseg segment;
 #       LANGUAGE=zh_CN alignseg-viewer --help shows our Chinese strings; the
 #       GSettings schema is compiled into the system's schemas; the viewer
 #       under Xvfb with LANGUAGE=zh_CN writes a screenshot (kept as
@@ -78,7 +81,9 @@ if [ ! -f "$base" ]; then
 fi
 root=$work/root
 cleanup() {
-    for m in dev/pts dev proc; do mountpoint -q "$root/$m" && umount -l "$root/$m"; done
+    for m in var/cache/apt/archives dev/pts dev proc; do
+        mountpoint -q "$root/$m" && umount -l "$root/$m"
+    done
     return 0
 }
 trap cleanup EXIT
@@ -89,6 +94,9 @@ tar -xf "$base" -C "$root"
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --bind /dev/pts "$root/dev/pts"
+# the packages the root downloads are kept for the next run
+mkdir -p "$cache/root-archives/partial"
+mount --bind "$cache/root-archives" "$root/var/cache/apt/archives"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 mkdir -p "$root/tmp/debs" "$root/tmp/check"
 cp "$work"/build/alignseg_*.deb "$work"/build/alignseg-viewer_*.deb "$work"/build/libalignseg0_*.deb \
@@ -100,8 +108,10 @@ in_root dpkg -s libgtk-4-dev > /dev/null 2>&1 && { log "FAIL: the root has build
 
 log "apt-get install ./*.deb in the root"
 in_root apt-get update -qq
-# xvfb, xauth: to run the viewer; a CJK font so the screenshot shows the Chinese text
-in_root sh -c 'cd /tmp/debs && apt-get install -y -qq --no-install-recommends ./*.deb xvfb xauth fonts-wqy-microhei' \
+# xvfb, xauth: to run the viewer; a CJK font so the screenshot shows the Chinese text;
+# gcc, libc6-dev, pkg-config: to build the example against the installed library
+in_root sh -c 'cd /tmp/debs && apt-get install -y -qq --no-install-recommends ./*.deb xvfb xauth \
+    fonts-wqy-microhei gcc libc6-dev pkg-config' \
     > "$work/root-install.log" 2>&1 || { tail -20 "$work/root-install.log"; log "FAIL: apt-get install ./*.deb"; exit 1; }
 
 status=0
@@ -120,6 +130,12 @@ check "man pages, completions, pkg-config file, header and library in place" in_
      test -f /usr/share/bash-completion/completions/alignseg-viewer &&
      test -f /usr/include/alignseg/alignseg.h && test -f /usr/lib/x86_64-linux-gnu/pkgconfig/alignseg.pc &&
      test -e /usr/lib/x86_64-linux-gnu/libalignseg.so.0'
+check "the example builds with pkg-config against the installed libalignseg and writes alignseg segment's labels" \
+    in_root sh -c 'cd /tmp/check && gunzip -c -f /usr/share/doc/libalignseg-dev/examples/segment_example.c* > ex.c 2>/dev/null ||
+     cp /usr/share/doc/libalignseg-dev/examples/segment_example.c ex.c;
+     cc -std=c11 -Wall -Wextra -Werror -o ex ex.c $(pkg-config --cflags --libs alignseg) &&
+     mkdir -p exout && ./ex --encoder-heads 3 --size 64 alignseg.pth chelsea.png exout > /dev/null &&
+     cmp exout/chelsea.labels.png out/chelsea.labels.png'
 check "the GSettings schema is compiled into the system's schemas" in_root sh -c \
     'grep -q io.github.alignseg.Viewer /usr/share/glib-2.0/schemas/gschemas.compiled'
 check "LANGUAGE=zh_CN alignseg-viewer --help is in Chinese (our catalogue, installed path)" in_root sh -c \
