@@ -18,7 +18,7 @@ static const struct {
     { "export", cmd_export, "segment and export masks for annotation tools (VOC, masks, COCO, labelme)" },
     { "train", cmd_train, "train the AlignSeg decoder on a folder of images (CPU)" },
     { "train-step", cmd_train_step, "run exactly one training step on given crops (reference check)" },
-    { "merge", cmd_merge, "join the folders of a sharded export (--shard I/N) into one" },
+    { "merge", cmd_merge, "join the folders of a sharded export or eval (--shard I/N) into one" },
     { "eval", cmd_eval, "evaluate segmentations against ground-truth masks (mIoU)" },
     { "bench", cmd_bench, "measure per-stage speed on randomly initialised weights" },
 };

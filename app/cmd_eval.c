@@ -15,8 +15,10 @@
 #include "cli.h"
 #include "commands.h"
 #include "eval.h"
+#include "evalshard.h"
 #include "image.h"
 #include "merge.h"
+#include "runlist.h"
 #include "segment.h"
 
 static void usage(FILE *f)
@@ -47,16 +49,34 @@ static void usage(FILE *f)
             "      --protocol P       reference (default) or hungarian\n"
             "      --eval-size N      side of the square maps compared (default 100)\n"
             "      --json FILE        also write the report as JSON\n"
+            "%s"
+            "  -o, --output DIR       write the confusion data of the images evaluated into\n"
+            "                         DIR/" AS_EVAL_SHARD_FILE " (required with --shard; a\n"
+            "                         sharded run prints no report: 'alignseg merge' of the N\n"
+            "                         folders prints it, exactly the single run's)\n"
+            "      --overwrite        redo a shard DIR has already (see below)\n"
             "  -q, --quiet            no progress lines\n"
             "  -h, --help             this help\n"
             "\n"
             "An unreadable image or a missing or bad mask gives a one-line error naming the file;\n"
             "the other images are still scored and the exit status is 1. Usage errors exit 2.\n"
             "\n"
+            "Sharded: every task evaluates its block of the sorted list and writes, atomically,\n"
+            "the per-image confusion (cluster, class, pixels) with the alignseg version, a\n"
+            "fingerprint of the model's weights and the options; 'alignseg merge -o REPORT.json\n"
+            "DIR...' adds the N shards' confusions in list order and prints the report a single\n"
+            "run prints, for the per-image protocol and for Hungarian matching over the whole\n"
+            "set. A task run again into a DIR that holds its finished shard (same run, same\n"
+            "images, none failed) skips it; a DIR holding another run's shard is an error naming\n"
+            "what differs, unless --overwrite.\n"
+            "\n"
             "Example:\n"
             "  alignseg eval -m alignseg_vits16.pth --images VOC2012/val/JPEGImages \\\n"
-            "      --masks VOC2012/val/SegmentationClass --json voc_val.json\n",
-            cli_model_help);
+            "      --masks VOC2012/val/SegmentationClass --json voc_val.json\n"
+            "  sbatch --array=0-7 --wrap 'alignseg eval -m m.pth --images val/img --masks val/gt \\\n"
+            "      --shard slurm -o evalshards/$SLURM_ARRAY_TASK_ID'\n"
+            "  alignseg merge -o voc_val.json evalshards/*\n",
+            cli_model_help, runlist_shard_help);
 }
 
 static bool is_image_name(const char *n)
@@ -117,8 +137,9 @@ typedef struct {
     int eval_size;
 } EvalCtx;
 
-static int eval_one(const EvalCtx *c, AsEval *ev, const char *img_path, const char *mask_path,
-                    AsError *err)
+/* The confusion of one image (eval.h) into *conf. */
+static int eval_one(const EvalCtx *c, const AsEval *ev, const char *img_path,
+                    const char *mask_path, AsEvalConfusion *conf, AsError *err)
 {
     AsImage img = { 0 };
     AsResult res;
@@ -156,7 +177,7 @@ static int eval_one(const EvalCtx *c, AsEval *ev, const char *img_path, const ch
         as_resize_nearest_torch_i32(patch, res.gw, res.gh, pred, S, S);
         as_resize_nearest_pil_u8(mask, mw, mh, mask_in, res.in_w, res.in_h);
         as_resize_nearest_torch_u8(mask_in, res.in_w, res.in_h, gt, S, S);
-        rc = as_eval_add(ev, pred, gt, (size_t)S * S, err);
+        rc = as_eval_confusion(ev, pred, gt, (size_t)S * S, conf, err);
     }
     free(mask);
     free(mask_in);
@@ -168,37 +189,74 @@ static int eval_one(const EvalCtx *c, AsEval *ev, const char *img_path, const ch
     return rc;
 }
 
-static void print_report(const AsEvalReport *r)
+/* The options that change the scores, canonical (recorded in a shard:
+ * `alignseg merge` refuses shards made with others). */
+static void settings_string(const CliModelArgs *a, int ignore, int eval_size, char *buf,
+                            size_t len)
 {
-    printf("protocol        %s\n", r->protocol == AS_EVAL_HUNGARIAN ? "hungarian" : "reference");
-    printf("images          %lld (%lld with labelled pixels)\n", (long long)r->nimages,
-           (long long)r->nscored);
-    printf("mIoU            %.4f\n", r->miou);
-    printf("pixel accuracy  %.4f\n", r->pixel_acc);
-    printf("per-class IoU:\n");
-    for (int c = 0; c < r->nclasses; c++)
-        if (!isnan(r->class_iou[c]))
-            printf("  class %3d     %.4f\n", c, r->class_iou[c]);
-    if (r->match) {
-        printf("matching (cluster -> class):");
-        for (int p = 0; p < r->num_pred; p++) {
-            if (r->match[p] >= 0)
-                printf(" %d->%d", p, r->match[p]);
-            else
-                printf(" %d->none", p);
-        }
-        printf("\n");
+    snprintf(buf, len,
+             "size=%d long_side=%d prototypes=%d threshold=%.9g encoder_heads=%d "
+             "decoder_heads=%d decoder_chain=%d merge_to=%d merge_threshold=%.9g ignore=%d "
+             "eval_size=%d",
+             a->sopt.size, a->sopt.long_side, a->sopt.prototypes, (double)a->sopt.mass_threshold,
+             a->mopt.encoder_heads, a->mopt.decoder_heads, (int)a->mopt.decoder_chain,
+             a->merge_to, (double)a->merge_threshold, ignore, eval_size);
+}
+
+/* -o DIR holds a shard already: 1 = this very shard, finished (skip it);
+ * 0 = none, or one to redo (failed images; or --overwrite); -1 = another
+ * run's or unreadable (message printed). */
+static int existing_shard(const char *dir, const AsEvalShard *want, char **names, int n,
+                          bool overwrite)
+{
+    if (!as_eval_shard_exists(dir))
+        return 0;
+    AsEvalShard old;
+    AsError err;
+    as_error_clear(&err);
+    if (as_eval_shard_read(dir, &old, &err)) {
+        if (overwrite)
+            return 0;
+        fprintf(stderr, "alignseg eval: %s; give another folder, or --overwrite to replace it\n",
+                err.msg);
+        return -1;
     }
+    const char *what = as_eval_shard_differs(&old, want);
+    if (!what && old.shard_index != want->shard_index)
+        what = "shard index";
+    if (!what && old.nimages != (size_t)n)
+        what = "image list";
+    for (int k = 0; !what && k < n; k++)
+        if (strcmp(old.images[k].name, names[k]))
+            what = "image list";
+    size_t failed = as_eval_shard_failed(&old);
+    as_eval_shard_free(&old);
+    if (what && !overwrite) {
+        fprintf(stderr,
+                "alignseg eval: %s holds the eval shard of another run (its %s differs); give "
+                "another folder, or --overwrite to replace it\n",
+                dir, what);
+        return -1;
+    }
+    if (what || overwrite)
+        return 0;
+    if (failed) {
+        fprintf(stderr, "alignseg eval: %s: %zu images of this shard had failed; evaluating it "
+                "again\n", dir, failed);
+        return 0;
+    }
+    return 1;
 }
 
 int cmd_eval(int argc, char **argv)
 {
     CliModelArgs a;
     cli_model_args_init(&a);
-    const char *images_dir = NULL, *masks_dir = NULL, *json = NULL;
+    const char *images_dir = NULL, *masks_dir = NULL, *json = NULL, *outdir = NULL;
     int ignore = 255, eval_size = 100;
     AsEvalProtocol proto = AS_EVAL_REFERENCE;
-    bool quiet = false;
+    bool quiet = false, overwrite = false;
+    RunShard shard = { 0, 0 };
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         int r = cli_model_option(&a, "eval", argc, argv, &i);
@@ -214,12 +272,20 @@ int cmd_eval(int argc, char **argv)
         } else if (!strcmp(o, "-q") || !strcmp(o, "--quiet")) {
             quiet = true;
             takes = false;
+        } else if (!strcmp(o, "--overwrite")) {
+            overwrite = true;
+            takes = false;
         } else if (!strcmp(o, "--images")) {
             images_dir = v;
         } else if (!strcmp(o, "--masks")) {
             masks_dir = v;
         } else if (!strcmp(o, "--json")) {
             json = v;
+        } else if (!strcmp(o, "-o") || !strcmp(o, "--output")) {
+            outdir = v;
+        } else if (!strcmp(o, "--shard")) {
+            if (runlist_parse_shard("eval", v, &shard) != 0)
+                return 2;
         } else if (!strcmp(o, "--ignore")) {
             if (!cli_parse_int("eval", o, v, -1, 255, &ignore))
                 return 2;
@@ -249,8 +315,18 @@ int cmd_eval(int argc, char **argv)
             i++;
         }
     }
+    const bool sharded = shard.count > 0;
     if (!images_dir || !masks_dir) {
         fprintf(stderr, "alignseg eval: give --images DIR and --masks DIR\n");
+        return 2;
+    }
+    if (sharded && !outdir) {
+        fprintf(stderr, "alignseg eval: --shard needs -o DIR for the shard's confusion data\n");
+        return 2;
+    }
+    if (sharded && json) {
+        fprintf(stderr, "alignseg eval: --json reports on the whole list: give it to 'alignseg "
+                "merge' (-o FILE), not to a shard\n");
         return 2;
     }
     if (!a.model) {
@@ -258,79 +334,159 @@ int cmd_eval(int argc, char **argv)
         return 2;
     }
     char **names = NULL;
-    int n = list_images(images_dir, &names);
-    if (n < 0)
+    int total = list_images(images_dir, &names);
+    if (total < 0)
         return 1;
-    if (n == 0) {
+    if (total == 0) {
         fprintf(stderr, "alignseg eval: %s: no .jpg/.jpeg/.png images\n", images_dir);
         free(names);
         return 1;
     }
-    AsModel *model = NULL;
-    if (cli_load_model(&a, "eval", &model) != 0) {
-        for (int k = 0; k < n; k++)
+    /* this process's block of the sorted list (the names stay owned by
+     * names[0..total) whatever order the block leaves them in) */
+    char **todo = malloc(sizeof *todo * (size_t)total);
+    if (!todo) {
+        fprintf(stderr, "alignseg eval: out of memory\n");
+        for (int k = 0; k < total; k++)
             free(names[k]);
         free(names);
         return 1;
     }
+    memcpy(todo, names, sizeof *todo * (size_t)total);
+    int n = runlist_apply_shard((const char **)todo, total, &shard);
+    AsModel *model = NULL;
     AsError err;
     as_error_clear(&err);
     AsEval ev;
+    memset(&ev, 0, sizeof ev);
+    AsEvalShard sh;
+    as_eval_shard_init(&sh);
+    int status = 0;
+    if (outdir && cli_mkdirs("eval", outdir) != 0) {
+        status = 1;
+        goto out;
+    }
+    if (cli_load_model(&a, "eval", &model) != 0) {
+        status = 1;
+        goto out;
+    }
     /* clusters: the model's prototypes (decoder) or the k-means k */
     int nq = model->has_decoder ? model->dec.cfg.queries
                                 : (a.sopt.prototypes > 0 ? a.sopt.prototypes : 5);
-    int status = 0;
     if (as_eval_init(&ev, nq, ignore, &err)) {
         fprintf(stderr, "alignseg eval: %s\n", err.msg);
         status = 1;
         goto out;
     }
+    if (outdir) {
+        char fp[17], settings[512];
+        settings_string(&a, ignore, eval_size, settings, sizeof settings);
+        if (as_eval_model_fingerprint(model, fp, &err) ||
+            as_eval_shard_set(&sh, "alignseg " ALIGNSEG_VERSION, model->source, fp, settings,
+                              &err)) {
+            fprintf(stderr, "alignseg eval: %s\n", err.msg);
+            status = 1;
+            goto out;
+        }
+        sh.clusters = nq;
+        sh.ignore = ignore;
+        sh.protocol = proto;
+        sh.shard_index = sharded ? shard.index : 0;
+        sh.shard_count = sharded ? shard.count : 1;
+        sh.total_images = total;
+        int had = existing_shard(outdir, &sh, todo, n, overwrite);
+        if (had < 0) {
+            status = 1;
+            goto out;
+        }
+        if (had > 0 && sharded) { /* (an unsharded run evaluates again: it prints the report) */
+            fprintf(stderr,
+                    "alignseg eval: %s has shard %d of %d of this run already (%d images, the "
+                    "same model, options and list): skipped (--overwrite evaluates it again)\n",
+                    outdir, sh.shard_index, sh.shard_count, n);
+            goto out;
+        }
+    }
     EvalCtx ctx = { model, &a, eval_size };
     int failed = 0;
     for (int k = 0; k < n; k++) {
         char ip[PATH_MAX], mp[PATH_MAX], stem[PATH_MAX];
-        const char *dot = strrchr(names[k], '.');
-        snprintf(stem, sizeof stem, "%.*s", (int)(dot - names[k]), names[k]);
-        if (snprintf(ip, sizeof ip, "%s/%s", images_dir, names[k]) >= (int)sizeof ip ||
-            snprintf(mp, sizeof mp, "%s/%s.png", masks_dir, stem) >= (int)sizeof mp) {
-            fprintf(stderr, "alignseg eval: %s: path too long\n", names[k]);
-            failed++;
-            continue;
-        }
+        const char *dot = strrchr(todo[k], '.');
+        snprintf(stem, sizeof stem, "%.*s", (int)(dot - todo[k]), todo[k]);
+        AsEvalConfusion conf = { NULL, 0 };
         as_error_clear(&err);
-        if (eval_one(&ctx, &ev, ip, mp, &err) != 0) {
+        int rc = 0;
+        if (snprintf(ip, sizeof ip, "%s/%s", images_dir, todo[k]) >= (int)sizeof ip ||
+            snprintf(mp, sizeof mp, "%s/%s.png", masks_dir, stem) >= (int)sizeof mp)
+            rc = as_error_set(&err, AS_ERR_ARG, "%s: path too long", todo[k]);
+        if (rc == 0)
+            rc = eval_one(&ctx, &ev, ip, mp, &conf, &err);
+        if (rc == 0 && outdir)
+            rc = as_eval_shard_add(&sh, todo[k], &conf, NULL, &err);
+        else if (rc == 0)
+            rc = as_eval_add_confusion(&ev, &conf, &err);
+        as_eval_confusion_free(&conf);
+        if (rc != 0) {
             fprintf(stderr, "alignseg eval: %s\n", err.msg);
             failed++;
+            if (outdir && as_eval_shard_add(&sh, todo[k], NULL, err.msg, &err)) {
+                fprintf(stderr, "alignseg eval: %s\n", err.msg);
+                status = 1;
+                goto out;
+            }
             continue;
         }
         if (!quiet)
-            fprintf(stderr, "[%d/%d] %s\n", k + 1, n, names[k]);
+            fprintf(stderr, "[%d/%d] %s\n", k + 1, n, todo[k]);
     }
-    AsEvalReport rep;
-    as_error_clear(&err);
-    if (as_eval_report(&ev, proto, &rep, &err)) {
-        fprintf(stderr, "alignseg eval: %s\n", err.msg);
-        status = 1;
-    } else {
-        print_report(&rep);
-        if (json) {
-            as_error_clear(&err);
-            if (as_eval_report_json(&rep, json, &err)) {
+    if (outdir) {
+        as_error_clear(&err);
+        if (as_eval_shard_write(&sh, outdir, &err)) {
+            fprintf(stderr, "alignseg eval: %s\n", err.msg);
+            status = 1;
+            goto out;
+        }
+        /* the report of an unsharded run with -o: from the data just written */
+        for (size_t k = 0; !sharded && k < sh.nimages; k++)
+            if (!sh.images[k].error && as_eval_add_confusion(&ev, &sh.images[k].conf, &err)) {
                 fprintf(stderr, "alignseg eval: %s\n", err.msg);
                 status = 1;
+                goto out;
             }
+        if (!quiet || sharded)
+            fprintf(stderr, "alignseg eval: shard %d of %d: %d images (%d failed) -> %s/%s%s\n",
+                    sh.shard_index, sh.shard_count, n, failed, outdir, AS_EVAL_SHARD_FILE,
+                    sharded ? "; join the shards with 'alignseg merge'" : "");
+    }
+    if (!sharded) {
+        AsEvalReport rep;
+        as_error_clear(&err);
+        if (as_eval_report(&ev, proto, &rep, &err)) {
+            fprintf(stderr, "alignseg eval: %s\n", err.msg);
+            status = 1;
+        } else {
+            as_eval_report_print(&rep, stdout);
+            if (json) {
+                as_error_clear(&err);
+                if (as_eval_report_json(&rep, json, &err)) {
+                    fprintf(stderr, "alignseg eval: %s\n", err.msg);
+                    status = 1;
+                }
+            }
+            as_eval_report_free(&rep);
         }
-        as_eval_report_free(&rep);
     }
     if (failed) {
         fprintf(stderr, "alignseg eval: %d of %d images failed\n", failed, n);
         status = 1;
     }
-    as_eval_free(&ev);
 out:
+    as_eval_shard_free(&sh);
+    as_eval_free(&ev);
     as_model_free(model);
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < total; k++)
         free(names[k]);
     free(names);
+    free(todo);
     return status;
 }

@@ -67,6 +67,9 @@ static void usage(FILE *f)
             "                         are never exported.\n"
             "      --unnamed W        background or ignore (see --class)\n"
             "      --overwrite        replace images the dataset has already\n"
+            "      --commit-every S   make the finished images final every S seconds (default\n"
+            "                         60; 0 = after every image): a killed run loses at most\n"
+            "                         the last S seconds of work\n"
             "%s"
             "      --foreground       label only the foreground (CLS attention mass kept by\n"
             "                         --threshold); other pixels become background\n"
@@ -106,6 +109,7 @@ typedef struct {
     Job *jobs;
     int n, failed, done;
     time_t last_commit;
+    int commit_every; /* seconds between commits (--commit-every) */
     bool stop; /* a commit failed: nothing more is written */
 } Run;
 
@@ -175,7 +179,7 @@ static void stage_write(int i, void *ctx)
             if (!u->quiet)
                 fprintf(stderr, "[%d/%d] %s\n", i + 1, u->n, j->path);
             /* a long run commits now and then, so a kill loses little */
-            if (time(NULL) - u->last_commit >= 60) {
+            if (time(NULL) - u->last_commit >= u->commit_every) {
                 if (as_dataset_commit(u->x, &j->err)) {
                     fprintf(stderr, "alignseg export: %s\n", j->err.msg);
                     u->failed = u->n;
@@ -195,13 +199,31 @@ typedef struct {
 } ClassArg;
 
 /* The options that change labels, recorded in the index (shards made with
- * other options are refused by `alignseg merge`). */
+ * other options are refused by `alignseg merge`), sorted by option name (a
+ * repeated option keeps its order) so that the same options in another order
+ * give the same index. */
+typedef struct {
+    const char *opt, *value;
+    int at;
+} SettingArg;
+
+static int cmp_setting(const void *a, const void *b)
+{
+    const SettingArg *x = a, *y = b;
+    int c = strcmp(x->opt, y->opt);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
 static void settings_string(int argc, char **argv, char *buf, size_t len)
 {
-    static const char *const skip_with_value[] = { "-o", "--output", "--threads", "--shard" };
+    static const char *const skip_with_value[] = { "-o", "--output", "--threads", "--shard",
+                                                   "--commit-every" };
     static const char *const skip_flag[] = { "-q", "--quiet", "--overwrite" };
-    size_t n = 0;
+    size_t n = 0, na = 0;
     buf[0] = '\0';
+    SettingArg *v = calloc((size_t)argc + 1, sizeof *v);
+    if (!v)
+        return;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         bool skip = o[0] != '-';
@@ -216,14 +238,19 @@ static void settings_string(int argc, char **argv, char *buf, size_t len)
             continue;
         /* an option and, when it takes one, its value */
         bool value = i + 1 < argc && argv[i + 1][0] != '-' && strcmp(o, "--foreground") != 0;
-        int w = snprintf(buf + n, len - n, "%s%s%s%s", n ? " " : "", o, value ? " " : "",
-                         value ? argv[i + 1] : "");
-        if (w < 0 || (size_t)w >= len - n)
-            break;
-        n += (size_t)w;
+        v[na++] = (SettingArg){ o, value ? argv[i + 1] : NULL, i };
         if (value)
             i++;
     }
+    qsort(v, na, sizeof *v, cmp_setting);
+    for (size_t k = 0; k < na; k++) {
+        int w = snprintf(buf + n, len - n, "%s%s%s%s", n ? " " : "", v[k].opt,
+                         v[k].value ? " " : "", v[k].value ? v[k].value : "");
+        if (w < 0 || (size_t)w >= len - n)
+            break;
+        n += (size_t)w;
+    }
+    free(v);
 }
 
 int cmd_export(int argc, char **argv)
@@ -235,7 +262,7 @@ int cmd_export(int argc, char **argv)
     const char *outdir = NULL, *unnamed = "background";
     bool quiet = false, fg_only = false, overwrite = false;
     RunShard shard = { 0, 0 };
-    int nimages = 0, nclass = 0;
+    int nimages = 0, nclass = 0, commit_every = 60;
     char **images = calloc((size_t)argc + 1, sizeof *images);
     ClassArg *classes = calloc((size_t)argc + 1, sizeof *classes);
     if (!images || !classes) {
@@ -306,6 +333,10 @@ int cmd_export(int argc, char **argv)
                 goto usage_error;
             xo.polygon_epsilon = e;
             i++;
+        } else if (!strcmp(o, "--commit-every")) {
+            if (!cli_parse_int("export", o, v, 0, 86400, &commit_every))
+                goto usage_error;
+            i++;
         } else if (!strcmp(o, "--foreground")) {
             fg_only = true;
         } else if (!strcmp(o, "--overwrite")) {
@@ -360,18 +391,25 @@ int cmd_export(int argc, char **argv)
     xo.settings = settings;
     int group_class[AS_MAX_GROUPS];
     int rc = as_dataset_open(outdir, &xo, &x, &err);
-    if (!rc && nclass > 0) { /* named groups; the rest background or "ignore" */
-        int other = 0;
-        for (int k = 0; k < nclass && !rc; k++)
-            rc = as_dataset_class(x, classes[k].name, k + 1, NULL, &group_class[0], &err);
-        if (!rc && !strcmp(unnamed, "ignore"))
-            rc = as_dataset_class(x, "ignore", nclass + 1, NULL, &other, &err);
-        for (int g = 0; g < AS_MAX_GROUPS && !rc; g++) {
-            group_class[g] = other;
-            for (int k = 0; k < nclass; k++)
-                if (classes[k].group == g)
-                    rc = as_dataset_class(x, classes[k].name, k + 1, NULL, &group_class[g], &err);
+    if (!rc && nclass > 0) {
+        /* named groups (ids in the order of the --class options); the rest
+         * background or "ignore": the viewer's rule (as_dataset_map_groups) */
+        AsClass tab[AS_DATASET_MAX_CLASS + 1];
+        memset(tab, 0, sizeof tab);
+        const char *names[AS_MAX_GROUPS] = { 0 };
+        int id = 0;
+        for (int k = 0; k < nclass && !rc; k++) {
+            rc = as_class_table_add(tab, classes[k].name, k + 1, NULL, &id, &err);
+            names[classes[k].group] = classes[k].name;
         }
+        if (!rc && !strcmp(unnamed, "ignore"))
+            rc = as_class_table_add(tab, "ignore", nclass + 1, NULL, &id, &err);
+        for (int g = 0; g < AS_MAX_GROUPS; g++)
+            if (!names[g])
+                names[g] = unnamed;
+        if (!rc)
+            rc = as_dataset_map_groups(x, tab, AS_MAX_GROUPS, names, NULL, false, group_class,
+                                       &err);
     }
     if (rc) {
         fprintf(stderr, "alignseg export: %s\n", err.msg);
@@ -409,7 +447,7 @@ int cmd_export(int argc, char **argv)
         }
     }
     Run run = { model, &a, fg_only, quiet, x, nclass ? group_class : NULL, jobs, nimages,
-                0, 0, time(NULL), false };
+                0, 0, time(NULL), commit_every, false };
     pipeline_run(nimages, stage_read, stage_work, stage_write, &run);
     free(jobs);
     int failed = run.failed, done = run.done;

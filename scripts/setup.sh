@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 PKGS="build-essential meson ninja-build pkg-config libopenblas-dev libpng-dev
 libjpeg62-turbo-dev zlib1g-dev libglib2.0-dev libgtk-4-dev gettext
-desktop-file-utils appstream xvfb xauth libglib2.0-bin librsvg2-common python3-pil"
+desktop-file-utils appstream xvfb xauth libglib2.0-bin librsvg2-common python3-pil
+dbus-daemon xdotool"
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

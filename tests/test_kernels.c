@@ -41,7 +41,7 @@ static void test_linear_shapes(void)
                 w[i] = val(50000 + i);
             for (int i = 0; i < out; i++)
                 b[i] = val(900000 + i);
-            AsLinear l = { w, b, out, in, NULL };
+            AsLinear l = { w, b, out, in, NULL, NULL };
             as_linear(x, n, &l, y);
             double worst = 0;
             for (int i = 0; i < n; i++)
@@ -73,7 +73,7 @@ static void test_linear(void)
         w[i] = val(100 + i);
     for (int i = 0; i < OUT; i++)
         b[i] = val(200 + i);
-    AsLinear l = { w, b, OUT, IN, NULL };
+    AsLinear l = { w, b, OUT, IN, NULL, NULL };
     as_linear(x, N, &l, y);
     for (int i = 0; i < N; i++)
         for (int o = 0; o < OUT; o++) {
@@ -82,7 +82,7 @@ static void test_linear(void)
                 s += (double)x[i * IN + k] * w[o * IN + k];
             CHECK_NEAR(y[i * OUT + o], s, 1e-5, "linear");
         }
-    AsLinear nb = { w, NULL, OUT, IN, NULL };
+    AsLinear nb = { w, NULL, OUT, IN, NULL, NULL };
     as_linear(x, N, &nb, y);
     double s = 0;
     for (int k = 0; k < IN; k++)

@@ -261,7 +261,7 @@ static void test_threaded_kernels(void)
     }
     for (int i = 0; i < NT * 3 * D; i++)
         qkv[i] = 3.0f * val((uint32_t)(2000000 + i));
-    AsLinear l1 = { w1, b1, HID, D, NULL }, l2 = { w2, b2, D, HID, NULL };
+    AsLinear l1 = { w1, b1, HID, D, NULL, NULL }, l2 = { w2, b2, D, HID, NULL, NULL };
     AsNorm nm = { nw, nb, D, 1e-6f };
 
     Outputs one = outputs_alloc(), two = outputs_alloc();

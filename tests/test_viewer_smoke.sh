@@ -16,8 +16,12 @@
 #     size drop-down leaves no GLib warning, Cancel then Segment Again, keep
 #     aspect, the similarity overlay follows the opacity, the photo shows
 #     without a model, head counts in the model line, a narrow window, the
-#     export notice, the scripting actions; and no run writes a GLib WARNING
-#     or CRITICAL to stderr.
+#     export notice, the scripting actions (each one documented in --help),
+#     translations and settings schema from the build tree (4.10), a run
+#     touching every control with G_DEBUG=fatal-warnings (4.11), real keys
+#     from xdotool on a focused slider and on the picture (4.12), the recent
+#     models list across runs (4.13); and no run
+#     writes a GLib WARNING or CRITICAL to stderr.
 # Each run prints one "state:" line on stdout (window-testhooks.c) that the
 # checks read.
 # Usage: test_viewer_smoke.sh VIEWER_BINARY   (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
@@ -70,8 +74,9 @@ MODEL="$DATA/reference/infer_tiny/alignseg.pth"
 IMAGE="$DATA/reference/infer_tiny/input.png"
 
 # 1. a real result
+# (opacity 1: the overlay shows the palette colours themselves; the legend may be scrolled away)
 rc=$(run "$TMP/ok.png" --encoder-heads 3 --decoder-heads 3 --size 64 -m "$MODEL" \
-    --export "$TMP/exp" "$IMAGE")
+    --action "win.opacity(1.0)" --export "$TMP/exp" "$IMAGE")
 if [ "$rc" != 0 ]; then
     echo "FAIL: viewer exited $rc on a good model and image"; cat "$TMP/log"; fail=1
 elif [ ! -s "$TMP/ok.png" ]; then
@@ -203,6 +208,22 @@ if [ "$rc" != 0 ] || [ "$rc2" != 0 ]; then
 elif ! state_has 'mass-label="Attention mass kept 0.23: the '; then
     echo "FAIL: the attention view does not say what the mass keeps:"; cat "$TMP/out"; fail=1
 else
+    tile=$(state fg-tile)
+    rc3=$(run "$TMP/mass_default.png" $T --size 64 --view attention "$CAT")
+    # the tile itself (where the window says it is) differs between 0.60 and 0.23
+    "$PY" - "$TMP/mass_default.png" "$TMP/mass_live.png" "$tile" "$rc3" <<'EOF' || fail=1
+import sys
+from PIL import Image, ImageChops
+a, b = (Image.open(p).convert("RGB") for p in sys.argv[1:3])
+x, y, w, h = (int(v) for v in (sys.argv[3] or "0,0,0,0").split(","))
+if sys.argv[4] != "0" or w < 20 or h < 20:
+    sys.exit("FAIL: no foreground tile in the attention view (exit %s, tile %s)" % (sys.argv[4], sys.argv[3]))
+box = (x, y, x + w, y + h)
+d = ImageChops.difference(a.crop(box), b.crop(box)).getbbox()
+if d is None:
+    sys.exit("FAIL: the foreground tile %s is pixel-identical at mass 0.60 and 0.23" % (box,))
+print("foreground tile %s changes with the mass slider (in %s)" % (box, d))
+EOF
     "$PY" - "$TMP/mass_live.png" "$TMP/mass_first.png" <<'EOF' || fail=1
 import sys
 from PIL import Image, ImageChops
@@ -236,16 +257,37 @@ if [ "$rc" = 99 ] || [ "$(state image)" != a_good.png ] || ! state_has 'error=""
     echo "FAIL: the error banner stays after a good image:"; cat "$TMP/out"; fail=1
 fi
 
+# 4.2b a model that fails to load, then one that loads: the banner clears
+rc=$(run "$TMP/modelok.png" -m "$TMP/truncated.pth" --size 64 --action win.random-model "$CAT")
+if [ "$rc" = 99 ] || [ "$(state input)" != 64x64 ] || ! state_has 'error=""'; then
+    echo "FAIL: the error banner stays after a model loaded (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+
 # 4.3 choosing an input size in the drop-down: re-segmented, no GLib warning (run checks)
 rc=$(run "$TMP/size224.png" $T --size 64 --action "win.input-size(224)" "$CAT")
 if [ "$rc" != 0 ] || [ "$(state input)" != 224x224 ]; then
     echo "FAIL: input size 224: exit $rc"; cat "$TMP/out"; fail=1
 fi
 
-# 4.4 Cancel, then Segment Again
-rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel "$CAT")
-if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || ! state_has "cancelled" || state_has 'notice=""'; then
-    echo "FAIL: after Cancel (exit $rc):"; cat "$TMP/out"; fail=1
+# 4.4 Cancel, then Segment Again. Cancelling a re-run of the photo shown (a new
+#     input size) leaves its previous result in the views (the attention view
+#     is not blank); cancelling a new photo leaves nothing of the previous one
+#     (no stale attention sentence) and offers Segment Again.
+rc=$(run "$TMP/cancel.png" $T --size 64 --threads 1 --view attention --action "win.input-size(896)" \
+    --action win.cancel "$CAT")
+tile=$(state fg-tile)
+if [ "$rc" != 0 ] || [ "$(state input)" != 64x64 ] || ! state_has 'notice="Cancelled: the views show the previous result (input 64×64)' ||
+   [ "${tile#*,*,}" = "0,0" ] || [ -z "$tile" ]; then
+    echo "FAIL: after cancelling a re-run at 896 px (exit $rc):"; cat "$TMP/out"; fail=1
+fi
+rc=$(run "$TMP/cancel2.png" $T --size 896 --threads 1 --view attention --action win.next \
+    --action win.cancel "$CAT")
+# (coffee.png may or may not have been read when the cancel comes: either way
+# nothing of chelsea.png stays)
+if [ "$rc" != 0 ] || [ "$(state input)" != 0x0 ] || [ "$(state image)" = chelsea.png ] ||
+   state_has 'status="chelsea' || ! state_has 'status="coffee.png' ||
+   ! state_has "cancelled" || state_has 'notice=""' || ! state_has 'mass-label=""'; then
+    echo "FAIL: after cancelling the next image (exit $rc):"; cat "$TMP/out"; fail=1
 fi
 rc=$(run "$TMP/rerun.png" $T --size 64 --threads 1 --action "win.input-size(896)" --action win.cancel \
     --action win.rerun "$CAT")
@@ -284,9 +326,9 @@ if ! state_has "width 48, 3 heads; decoder 5 prototypes, 3 heads"; then
     echo "FAIL: head counts not in the model line:"; cat "$TMP/out"; fail=1
 fi
 
-# 4.8 the window fits half of a 1920 px screen
+# 4.8 the window fits half of a 1920 px screen (900 px or less, window decorations included)
 mw=$(state min-width)
-if [ -z "$mw" ] || [ "$mw" -gt 960 ]; then
+if [ -z "$mw" ] || [ "$mw" -gt 900 ]; then
     echo "FAIL: the window cannot be narrower than $mw px"; fail=1
 fi
 
@@ -311,9 +353,154 @@ if cats != shown or masks != sorted(shown):
     sys.exit("FAIL: legend %s, COCO categories %s, masks %s" % (legend, cats, masks))
 print("export names match the legend: %s" % shown)
 EOF
+# every action the window has (the "actions:" line) is documented in --help
+help=$(LANGUAGE= LC_ALL=C.UTF-8 "$VIEWER" --help-all 2>&1)
+for a in $(sed -n 's/^actions: //p' "$TMP/out"); do
+    printf '%s\n' "$help" | grep -qF -- "$a" || { echo "FAIL: --help does not document $a"; fail=1; }
+done
+[ -n "$(sed -n 's/^actions: //p' "$TMP/out")" ] || { echo "FAIL: no actions line"; fail=1; }
 rc=$(run "$TMP/badaction.png" $T --size 64 --action "win.no-such-action" "$CAT")
 if [ "$rc" != 2 ] || ! grep -q "no-such-action" "$TMP/log"; then
     echo "FAIL: an unknown action: exit $rc, expected 2"; cat "$TMP/log"; fail=1
+fi
+
+# 4.11 a run that touches every control, with GLib warnings and criticals fatal
+#      (G_DEBUG=fatal-warnings: any of them aborts the viewer), e.g. bug 5's
+#      "invalid uninstantiatable type" of the input-size drop-down. A session
+#      bus (dbus-run-session) keeps GApplication from warning that it has none.
+if ! command -v dbus-run-session >/dev/null 2>&1; then
+    echo "SKIP 4.11: dbus-run-session missing (Debian package dbus-daemon)"
+else
+    rc=$(GTK_A11Y=none G_DEBUG=fatal-warnings dbus-run-session -- sh -c '"$@"' run_in_bus \
+        timeout 240 "$VIEWER" --screenshot "$TMP/touch.png" $T --size 64 \
+        --action 'win.group-visible((1,false))' --action 'win.group-visible((1,true))' \
+        --action 'win.prototype-count(3)' --action 'win.merge-threshold(0.5)' \
+        --action 'win.mass-kept(0.3)' --action 'win.opacity(0.8)' \
+        --action 'win.show-contours(false)' --action 'win.restrict-foreground(true)' \
+        --action 'win.smooth-heatmaps(true)' --action "win.view('prototypes')" \
+        --action 'win.cross-attention-head(1)' --action "win.view('attention')" \
+        --action "win.view('similarity')" --action win.zoom-in --action win.zoom-out \
+        --action win.zoom-one --action win.zoom-fit --action "win.view('segmentation')" \
+        --action 'win.keep-aspect(true)' --action 'win.input-size(224)' \
+        --action 'win.input-size(96)' --action win.next --action win.previous \
+        --action "win.export-folder('$TMP/touched')" --action win.open-model "$CAT" \
+        >"$TMP/out" 2>"$TMP/log"; echo $?)
+    if [ "$rc" != 0 ] || [ "$(state input)" != 96x64 ] || [ "$(state k)" != 3 ] ||
+       [ ! -f "$TMP/touched/coco/annotations.json" ]; then
+        echo "FAIL: touching every control with G_DEBUG=fatal-warnings: exit $rc"
+        cat "$TMP/out" "$TMP/log"; fail=1
+    fi
+fi
+
+# 4.12 real keys (xdotool through the X server): with the mass slider focused
+#      by a click, Right moves the slider and the image stays; with the picture
+#      clicked, Right goes to the next image of the folder. --hold prints where
+#      the controls are ("ready:") and waits for its file before the screenshot.
+held() { # held WIDGET KEY... : click WIDGET's centre, press the keys; state in $TMP/out
+    widget=$1
+    shift
+    rm -f "$TMP/hold"
+    timeout 240 "$VIEWER" --screenshot "$TMP/held.png" --hold "$TMP/hold" $T --size 64 "$CAT" \
+        >"$TMP/out" 2>"$TMP/log" &
+    pid=$!
+    i=0
+    while ! grep -q "^ready:" "$TMP/out" && [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do
+        sleep 0.2
+        i=$((i + 1))
+    done
+    b=$(sed -n "s/^ready:.* $widget=\([0-9,-]*\).*/\1/p" "$TMP/out")
+    x=$(echo "$b" | awk -F, '{print int($1 + $3 / 2)}')
+    y=$(echo "$b" | awk -F, '{print int($2 + $4 / 2)}')
+    win=$(xdotool search --onlyvisible --class alignseg-viewer | head -1)
+    if [ -n "$b" ] && [ -n "$win" ]; then
+        xdotool windowfocus --sync "$win" mousemove --window "$win" "$x" "$y" click 1
+        [ $# -gt 0 ] && xdotool key "$@"
+    else
+        echo "FAIL: no ready line or window for $widget"; cat "$TMP/out"
+    fi
+    sleep 1 # the keys reach the viewer before it looks for the file again
+    touch "$TMP/hold"
+    wait $pid
+}
+if ! command -v xdotool >/dev/null 2>&1; then
+    echo "SKIP 4.12: xdotool missing (Debian package xdotool)"
+else
+    held mass-scale
+    m0=$(state mass)
+    held mass-scale Right Right Right
+    m3=$(state mass)
+    if [ "$(state image)" != chelsea.png ] || ! state_has "2 of 4" || [ -z "$m0" ] ||
+       [ "$("$PY" -c "print(abs($m3 - $m0 - 0.03) < 1e-9)")" != True ]; then
+        echo "FAIL: a focused slider did not take Right (mass $m0 -> $m3):"; cat "$TMP/out"; fail=1
+    fi
+    held seg-area Right
+    if [ "$(state image)" != coffee.png ] || ! state_has "3 of 4"; then
+        echo "FAIL: Right over the picture does not go to the next image:"; cat "$TMP/out"; fail=1
+    fi
+fi
+
+# 4.13 recent models (the Model… dialog's list), kept in a keyfile between runs:
+#      newest first, no duplicates, a checkpoint that failed to load not listed
+if ! command -v gsettings >/dev/null 2>&1; then
+    echo "SKIP 4.13: gsettings missing (Debian package libglib2.0-bin)"
+else
+    cp "$MODEL" "$TMP/model_a.pth"
+    cp "$MODEL" "$TMP/model_b.pth"
+    for m in model_a.pth truncated.pth model_b.pth model_a.pth; do
+        rc=$(GSETTINGS_BACKEND=keyfile XDG_CONFIG_HOME="$TMP/cfg" \
+            run "$TMP/recent.png" --encoder-heads 3 --decoder-heads 3 -m "$TMP/$m" --size 64 "$CAT")
+        [ "$rc" = 99 ] && fail=1
+    done
+    recent=$(GSETTINGS_BACKEND=keyfile XDG_CONFIG_HOME="$TMP/cfg" gsettings get io.github.alignseg.Viewer recent-models)
+    if [ "$recent" != "['$TMP/model_a.pth', '$TMP/model_b.pth']" ]; then
+        echo "FAIL: recent models after loading a, a broken one, b, a: $recent"; fail=1
+    fi
+fi
+
+# 4.10 run from the build tree (as the README does) the window is translated and
+#      takes the build tree's settings schema, even over an installed one of an
+#      older version; a copy elsewhere (an installed binary) takes the installed
+#      schema only, never the build tree's. GSETTINGS_SCHEMA_DIR is unset here,
+#      XDG_DATA_DIRS points at a fake installed schema whose opacity default is 0.15.
+mkdir -p "$TMP/xdg/glib-2.0/schemas" "$TMP/noxdg" "$TMP/inst"
+for d in "$TMP/xdg" "$TMP/noxdg"; do # the MIME database, to recognise the SVG icon
+    [ -d /usr/share/mime ] && ln -s /usr/share/mime "$d/mime"
+done
+SCHEMA_SRC="$DATA/../../data/io.github.alignseg.Viewer.gschema.xml"
+if ! command -v glib-compile-schemas >/dev/null 2>&1; then
+    echo "SKIP 4.10: glib-compile-schemas missing (Debian package libglib2.0-bin)"
+else
+    "$PY" - "$SCHEMA_SRC" "$TMP/xdg/glib-2.0/schemas/io.github.alignseg.Viewer.gschema.xml" <<'EOF'
+import re, sys
+s = open(sys.argv[1]).read()
+s, n = re.subn(r'(<key name="opacity" type="d">.*?<default>)[^<]*(</default>)', r'\g<1>0.15\2', s, flags=re.S)
+assert n == 1, "no opacity key in the schema"
+open(sys.argv[2], "w").write(s)
+EOF
+    glib-compile-schemas "$TMP/xdg/glib-2.0/schemas"
+    cp "$VIEWER" "$TMP/inst/alignseg-viewer"
+    rc=$(unset GSETTINGS_SCHEMA_DIR; LANGUAGE=zh_CN LC_ALL=C.UTF-8 XDG_DATA_DIRS="$TMP/xdg" \
+        run "$TMP/zh.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 1 ] || [ "$(state opacity)" != 0.6 ]; then
+        echo "FAIL: from the build tree: exit $rc, settings $(state settings), opacity $(state opacity) (the build schema says 0.6)"
+        cat "$TMP/out"; fail=1
+    elif ! state_has '输入 64×64' || ! state_has '模型：'; then
+        echo "FAIL: run from the build tree with LANGUAGE=zh_CN, the window is not translated:"
+        cat "$TMP/out"; fail=1
+    fi
+    VIEWER_BUILD=$VIEWER
+    VIEWER="$TMP/inst/alignseg-viewer"
+    rc=$(unset GSETTINGS_SCHEMA_DIR; XDG_DATA_DIRS="$TMP/xdg" run "$TMP/inst1.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 1 ] || [ "$(state opacity)" != 0.15 ]; then
+        echo "FAIL: an installed copy does not take the installed schema (exit $rc, opacity $(state opacity))"
+        cat "$TMP/out"; fail=1
+    fi
+    rc=$(unset GSETTINGS_SCHEMA_DIR; XDG_DATA_DIRS="$TMP/noxdg" run "$TMP/inst2.png" $T --size 64 "$CAT")
+    if [ "$rc" != 0 ] || [ "$(state settings)" != 0 ]; then
+        echo "FAIL: an installed copy without an installed schema took one from the build tree (exit $rc)"
+        cat "$TMP/out"; fail=1
+    fi
+    VIEWER=$VIEWER_BUILD
 fi
 
 [ $fail = 0 ] && echo "viewer smoke test passed"

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "image.h"
@@ -385,6 +387,62 @@ static void test_export_numbering(void)
     CHECK(m == 2 && !memcmp(labels, want, sizeof want), "compacted labels (m = %d)", m);
 }
 
+/* Running uninstalled (issue 11, bug 11: run from build/ the UI stayed
+ * English): the executable's folder is compared with the build folder after
+ * resolving links, so a symbolic link to either, "..", or a trailing slash do
+ * not fool it, and an installed copy elsewhere is not taken for the build. */
+static void test_exe_in_dir(void)
+{
+    char root[] = "/tmp/viewer_units_XXXXXX";
+    CHECK(mkdtemp(root) != NULL, "mkdtemp");
+    char ui[300], exe[320], other[300], other_exe[320], link_dir[300], link_exe[320], dotdot[400];
+    snprintf(ui, sizeof ui, "%s/build/ui", root);
+    snprintf(exe, sizeof exe, "%s/alignseg-viewer", ui);
+    snprintf(other, sizeof other, "%s/bin", root);
+    snprintf(other_exe, sizeof other_exe, "%s/alignseg-viewer", other);
+    snprintf(link_dir, sizeof link_dir, "%s/linked-ui", root);
+    snprintf(link_exe, sizeof link_exe, "%s/viewer-link", other);
+    snprintf(dotdot, sizeof dotdot, "%s/build/ui/../ui/", root);
+    char build[300];
+    snprintf(build, sizeof build, "%s/build", root);
+    CHECK(mkdir(build, 0700) == 0 && mkdir(ui, 0700) == 0 && mkdir(other, 0700) == 0, "mkdir");
+    FILE *f = fopen(exe, "w");
+    FILE *g = fopen(other_exe, "w");
+    CHECK(f && g, "create files");
+    if (f)
+        fclose(f);
+    if (g)
+        fclose(g);
+    CHECK(symlink(ui, link_dir) == 0 && symlink(exe, link_exe) == 0, "symlinks");
+
+    CHECK(vu_exe_in_dir(exe, ui), "the build binary is in build/ui");
+    CHECK(vu_exe_in_dir(exe, dotdot), "build/ui/../ui/ is build/ui");
+    CHECK(vu_exe_in_dir(exe, link_dir), "a link to build/ui is build/ui");
+    CHECK(vu_exe_in_dir(link_exe, ui), "a link to the build binary runs the build binary");
+    CHECK(!vu_exe_in_dir(other_exe, ui), "a copy elsewhere (installed) is not the build");
+    CHECK(!vu_exe_in_dir(exe, build), "build/ is not build/ui");
+    CHECK(!vu_exe_in_dir(exe, "/nonexistent/build/ui"), "a build folder that is gone");
+    CHECK(!vu_exe_in_dir(NULL, ui) && !vu_exe_in_dir(exe, NULL) && !vu_exe_in_dir("", ui),
+          "NULL or empty");
+
+    /* the export dialog starts in the last export folder, or home when it is gone */
+    CHECK(vu_start_folder(ui, "/home") == ui, "an existing remembered folder");
+    CHECK(!strcmp(vu_start_folder("/nonexistent/exports", "/home"), "/home"), "gone: home");
+    CHECK(!strcmp(vu_start_folder(exe, "/home"), "/home"), "a file is not a folder");
+    CHECK(!strcmp(vu_start_folder(NULL, "/home"), "/home") &&
+              !strcmp(vu_start_folder("", "/home"), "/home"),
+          "nothing remembered: home");
+
+    unlink(link_exe);
+    unlink(link_dir);
+    unlink(exe);
+    unlink(other_exe);
+    rmdir(ui);
+    rmdir(build);
+    rmdir(other);
+    rmdir(root);
+}
+
 int main(void)
 {
     test_viridis();
@@ -400,6 +458,7 @@ int main(void)
     test_mass_curve();
     test_heads_hint();
     test_export_numbering();
+    test_exe_in_dir();
     bench_slider();
     return check_report("viewer_units");
 }

@@ -9,6 +9,7 @@
 
 #include "cpu.h"
 #include "pool.h"
+#include "vutil.h"
 #include "window.h"
 
 #ifndef ALIGNSEG_VERSION
@@ -101,6 +102,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     GVariantDict *d = g_application_command_line_get_options_dict(cl);
     ViewerOptions opt = { 0 };
     const char *model = NULL, *backbone = NULL, *shot = NULL, *view = NULL, *exp = NULL;
+    const char *hold = NULL;
     const char **acts = NULL;
     const char **rest = NULL;
     int eh = 0, dh = 0, size = 0, threads = 0;
@@ -110,6 +112,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_variant_dict_lookup(d, "screenshot", "^&ay", &shot);
     g_variant_dict_lookup(d, "view", "&s", &view);
     g_variant_dict_lookup(d, "export", "^&ay", &exp);
+    g_variant_dict_lookup(d, "hold", "^&ay", &hold);
     g_variant_dict_lookup(d, "action", "^a&s", &acts);
     g_variant_dict_lookup(d, "encoder-heads", "i", &eh);
     g_variant_dict_lookup(d, "decoder-heads", "i", &dh);
@@ -138,6 +141,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     char *aback = backbone ? g_canonicalize_filename(backbone, cwd) : NULL;
     char *ashot = shot ? g_canonicalize_filename(shot, cwd) : NULL;
     char *aexp = exp ? g_canonicalize_filename(exp, cwd) : NULL;
+    char *ahold = hold ? g_canonicalize_filename(hold, cwd) : NULL;
     for (int i = 0; rest && rest[i]; i++)
         g_ptr_array_add(abs, g_canonicalize_filename(rest[i], cwd));
     opt.model = amodel;
@@ -145,6 +149,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     opt.screenshot = ashot;
     opt.view = view;
     opt.export_dir = aexp;
+    opt.hold = ahold;
     opt.actions = acts;
     opt.mopt.encoder_heads = eh;
     opt.mopt.decoder_heads = dh;
@@ -160,6 +165,7 @@ static int command_line(GApplication *gapp, GApplicationCommandLine *cl, gpointe
     g_free(aback);
     g_free(ashot);
     g_free(aexp);
+    g_free(ahold);
     g_free(rest);
     g_free(acts);
     return 0;
@@ -171,6 +177,21 @@ static void on_shutdown(GApplication *app, gpointer data)
     g_exit_status = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(app), "exit-status"));
 }
 
+gboolean viewer_running_uninstalled(void)
+{
+    static int uninstalled = -1; /* decided once: the answer cannot change */
+    if (uninstalled < 0) {
+#ifdef VIEWER_BUILD_UIDIR
+        char *exe = g_file_read_link("/proc/self/exe", NULL);
+        uninstalled = vu_exe_in_dir(exe, VIEWER_BUILD_UIDIR);
+        g_free(exe);
+#else
+        uninstalled = 0;
+#endif
+    }
+    return uninstalled;
+}
+
 /* Where the translations are: ALIGNSEG_LOCALEDIR; the build tree's po/ when
  * this is the uninstalled binary (build/ui/alignseg-viewer, as the README
  * runs it); else the installed locale directory. Newly allocated. */
@@ -179,17 +200,8 @@ static char *locale_dir(void)
     const char *env = g_getenv("ALIGNSEG_LOCALEDIR");
     if (env && *env)
         return g_strdup(env);
-#if defined(VIEWER_BUILD_UIDIR) && defined(VIEWER_BUILD_LOCALEDIR)
-    char *exe = g_file_read_link("/proc/self/exe", NULL);
-    char *dir = exe ? g_path_get_dirname(exe) : NULL;
-    char *rdir = dir ? realpath(dir, NULL) : NULL, *rbuild = realpath(VIEWER_BUILD_UIDIR, NULL);
-    const gboolean uninstalled = rdir && rbuild && !strcmp(rdir, rbuild) &&
-                                 g_file_test(VIEWER_BUILD_LOCALEDIR, G_FILE_TEST_IS_DIR);
-    free(rdir);
-    free(rbuild);
-    g_free(dir);
-    g_free(exe);
-    if (uninstalled)
+#ifdef VIEWER_BUILD_LOCALEDIR
+    if (viewer_running_uninstalled())
         return g_strdup(VIEWER_BUILD_LOCALEDIR);
 #endif
     return g_strdup(VIEWER_LOCALEDIR);
@@ -245,6 +257,9 @@ int main(int argc, char **argv)
           N_("After the actions, write the window to this PNG file and quit"), N_("FILE") },
         { "export", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
           "Export the first result to DIR (as Ctrl+E does)", "DIR" },
+        { "hold", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, NULL,
+          "Before the screenshot, print where the controls are and wait for FILE to exist",
+          "FILE" },
         { "timing", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, NULL,
           "Measure slider updates and print the times", NULL },
         { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, NULL, NULL, NULL },
@@ -263,10 +278,29 @@ int main(int argc, char **argv)
           "  win.opacity(A)               overlay opacity, 0..1\n"
           "  win.input-size(PIXELS)       model input size\n"
           "  win.keep-aspect(true)        keep the photo's aspect ratio\n"
+          "  win.show-contours(false)     prototype contours on the overlay\n"
+          "  win.restrict-foreground(true)  label only the foreground mask\n"
+          "  win.smooth-heatmaps(true)    bilinear heat maps\n"
+          "  win.cross-attention-head(H)  0: mean of the heads, H: head H\n"
+          "  win.group-visible((G,false)) legend row G (from 0) shown or hidden\n"
           "  win.view('NAME')             segmentation, attention, prototypes, similarity\n"
           "  win.next, win.previous       another image of the folder\n"
+          "  win.zoom-in, win.zoom-out, win.zoom-one, win.zoom-fit  zoom the image\n"
           "  win.cancel, win.rerun        cancel the running job, segment again\n"
           "  win.export-folder('DIR')     export the current image into DIR\n"
+          "  win.open-image, win.open-folder, win.open-model, win.open-model-file,\n"
+          "  win.open-backbone, win.random-model              open a dialog or a model\n"
+          "  win.export-all('DIR')        export every image of the folder into DIR\n"
+          "  win.group-class((G,'NAME'))  name group G's class ('': prototype_G)\n"
+          "  win.export-hidden(true)      export hidden groups as class \"ignore\"\n"
+          "  win.export-formats('LIST')   voc,masks,coco,labelme (default all)\n"
+          "  win.export-replace(true)     replace images the dataset has without asking\n"
+          "  win.export, win.class-menu(G)  the export dialog, group G's class menu\n"
+          "  edit.tool('NAME')            move, brush, eraser or region (click to reassign)\n"
+          "  edit.class(G), edit.size(PX) the class a correction paints, the brush diameter\n"
+          "  edit.paint((X,Y)), edit.fill((X,Y))  a brush dab, a region reassigned, at photo pixel X,Y\n"
+          "  edit.undo, edit.redo, edit.clear      undo/redo (Ctrl+Z, Ctrl+Shift+Z), drop all corrections\n"
+          "  edit.save-labels('FILE')     the corrected label map as a grey PNG\n"
           "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
           "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* viridis at t = i/9, i = 0..9 (the ten-colour sampling published with the map) */
 static const uint8_t viridis_anchor[10][3] = {
@@ -483,4 +484,36 @@ int vu_compact_labels(int32_t *labels, size_t n, int g, const bool *visible,
     if (!index)
         free(map);
     return m;
+}
+
+/* ---------------------------------------------------------------- install location */
+
+bool vu_exe_in_dir(const char *exe_path, const char *dir)
+{
+    if (!exe_path || !dir || !*exe_path || !*dir)
+        return false;
+    bool same = false;
+    char *exe = realpath(exe_path, NULL), *rdir = realpath(dir, NULL);
+    if (exe && rdir) {
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            /* the executable's folder: "/" for "/x" */
+            if (slash == exe)
+                slash[1] = 0;
+            else
+                *slash = 0;
+            same = !strcmp(exe, rdir);
+        }
+    }
+    free(exe);
+    free(rdir);
+    return same;
+}
+
+const char *vu_start_folder(const char *remembered, const char *fallback)
+{
+    struct stat st;
+    if (remembered && *remembered && stat(remembered, &st) == 0 && S_ISDIR(st.st_mode))
+        return remembered;
+    return fallback;
 }

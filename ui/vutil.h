@@ -136,4 +136,16 @@ bool vu_is_image_name(const char *name);
  * wrapping around; cur < 0 gives the first (or last) entry. -1 if count == 0. */
 int vu_step_index(int cur, int count, int step);
 
+/* ---- where the program runs from ---- */
+
+/* True when the file exe_path lies directly in the directory dir, both
+ * resolved with realpath (symbolic links, "..", "." and trailing slashes do
+ * not matter): the viewer runs from its build tree (build/ui) and takes its
+ * translations and settings schema from there. False when either does not
+ * exist or is NULL. */
+bool vu_exe_in_dir(const char *exe_path, const char *dir);
+/* The folder a file chooser starts in: remembered when it is an existing
+ * directory, else fallback (e.g. the home folder). Either may be NULL. */
+const char *vu_start_folder(const char *remembered, const char *fallback);
+
 #endif

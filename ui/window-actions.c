@@ -6,12 +6,6 @@
 #include <string.h>
 
 #include "vutil.h"
-#if defined(__has_include)
-#if __has_include("export.h")
-#include "export.h"
-#define VIEWER_HAVE_EXPORT 1
-#endif
-#endif
 
 /* ---------------------------------------------------------------- dialogs */
 
@@ -97,8 +91,10 @@ static void run_dialog(ViewerWindow *w, DialogKind kind)
             start = g_path_get_dirname(last);
         g_free(last);
     } else if (kind == DLG_EXPORT) {
-        /* the dataset exported to last, not the photos' folder */
-        start = vw_settings_get_path(w, "last-export-folder");
+        /* the dataset exported to last, not the photos' folder; else home */
+        char *last = vw_settings_get_path(w, "last-export-folder");
+        start = g_strdup(vu_start_folder(last, g_get_home_dir()));
+        g_free(last);
     } else {
         start = vw_settings_get_path(w, "last-folder");
     }
@@ -111,85 +107,6 @@ static void run_dialog(ViewerWindow *w, DialogKind kind)
     gtk_native_dialog_set_modal(GTK_NATIVE_DIALOG(d), TRUE);
     g_signal_connect(d, "response", G_CALLBACK(dialog_response), w);
     gtk_native_dialog_show(GTK_NATIVE_DIALOG(d));
-}
-
-/* ---------------------------------------------------------------- export */
-
-#ifdef VIEWER_HAVE_EXPORT
-/* Labels at the original image size with the current merge and foreground
- * settings, written in all four formats. */
-static int viewer_export_all(ViewerWindow *w, const char *dir, AsError *err)
-{
-    const AsResult *r = &w->result->r;
-    int iw = w->image->img.w, ih = w->image->img.h;
-    int32_t *labels = g_try_new(int32_t, (size_t)iw * ih);
-    if (!labels)
-        return as_error_set(err, AS_ERR_NOMEM, "%s: image too large to export", w->image->path);
-    gboolean fg_only = gtk_check_button_get_active(GTK_CHECK_BUTTON(w->fg_check));
-    AsExporter *x = NULL;
-    AsExportOptions eo;
-    as_export_options_default(&eo);
-    eo.formats = AS_EXPORT_ALL;
-    eo.generator = "alignseg-viewer " ALIGNSEG_VERSION;
-    eo.model = w->model ? w->model->name : NULL;
-    eo.untrained = w->result->untrained;
-    char *base = g_path_get_basename(w->image->path);
-    char *dot = strrchr(base, '.');
-    if (dot && dot != base)
-        *dot = 0;
-    int rc = as_relabel(r->assign, r->gh, r->gw, r->q, w->group, w->ngroups, fg_only ? w->fg : NULL,
-                        ih, iw, NULL, labels, err);
-    /* hidden and empty groups are not exported; the rest are numbered as
-     * the legend shows them (prototype_0, ...) */
-    int exported = 0;
-    if (rc == 0) {
-        bool vis[AS_MAX_GROUPS];
-        for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
-            vis[g] = vw_group_visible(w, g);
-        exported = vu_compact_labels(labels, (size_t)iw * ih, w->ngroups, vis, AS_LABEL_BACKGROUND,
-                                     NULL);
-        if (exported < 0)
-            rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", w->image->path);
-    }
-    if (rc == 0)
-        rc = as_exporter_open(dir, &eo, &x, err);
-    if (rc == 0)
-        rc = as_exporter_add(x, base, w->image->path, labels, iw, ih, exported, err);
-    if (rc == 0)
-        as_exporter_set_input_size(x, r->in_w, r->in_h);
-    if (rc == 0)
-        rc = as_exporter_finish(x, err);
-    as_exporter_free(x);
-    g_free(base);
-    g_free(labels);
-    return rc;
-}
-#endif
-
-void vw_export_to(ViewerWindow *w, const char *dir)
-{
-    if (!w->result || !w->image) {
-        vw_show_error(w, _("Nothing to export yet: open an image and a model first."));
-        return;
-    }
-#ifdef VIEWER_HAVE_EXPORT
-    AsError err = { 0 };
-    if (viewer_export_all(w, dir, &err) != 0) {
-        vw_show_error(w, err.msg);
-        return;
-    }
-    if (w->settings)
-        g_settings_set_string(w->settings, "last-export-folder", dir);
-    char *base = g_path_get_basename(w->image->path);
-    char *t = g_strdup_printf(_("Exported %s (VOC, masks, COCO and labelme files) to %s"), base,
-                              dir);
-    vw_show_notice(w, t, FALSE);
-    g_free(t);
-    g_free(base);
-#else
-    (void)dir;
-    vw_show_error(w, _("Export is not available in this build (core/output/export.h is missing)."));
-#endif
 }
 
 /* ---------------------------------------------------------------- input size */
@@ -277,7 +194,6 @@ static const struct {
 } dialog_actions[] = {
     { "win.open-image", DLG_IMAGE },     { "win.open-folder", DLG_FOLDER },
     { "win.open-model-file", DLG_MODEL }, { "win.open-backbone", DLG_BACKBONE },
-    { "win.export", DLG_EXPORT },
 };
 
 static void act_dialog(GtkWidget *widget, const char *action, GVariant *param)
@@ -340,11 +256,19 @@ static void act_cancel(GtkWidget *widget, const char *action, GVariant *param)
     const gboolean running = w->last_job > w->done_job;
     worker_cancel_all(w->worker);
     vw_progress_hide(w);
+    vw_drop_other_image(w);
     if (running && !w->result) {
         w->cancelled = TRUE;
         vw_update_status(w);
         vw_show_notice(w, _("Cancelled. Segment Again (F5) runs the network on this image."),
                        TRUE);
+    } else if (running) { /* a re-run of the photo shown: its previous result stays */
+        char *t = g_strdup_printf(_("Cancelled: the views show the previous result (input "
+                                    "%d×%d). Segment Again (F5) runs the network with the "
+                                    "current settings."),
+                                  w->result->r.in_w, w->result->r.in_h);
+        vw_show_notice(w, t, TRUE);
+        g_free(t);
     }
 }
 
@@ -375,12 +299,6 @@ static void act_rerun(GtkWidget *widget, const char *action, GVariant *param)
     vw_segment_current(VIEWER_WINDOW(widget));
 }
 
-static void act_export_folder(GtkWidget *widget, const char *action, GVariant *param)
-{
-    (void)action;
-    vw_export_to(VIEWER_WINDOW(widget), g_variant_get_string(param, NULL));
-}
-
 /* The side panel's sliders as actions taking their value (for scripts and
  * the command line's --action). */
 static const struct {
@@ -406,6 +324,48 @@ static void act_slider(GtkWidget *widget, const char *action, GVariant *param)
     }
 }
 
+/* The side panel's check boxes as actions taking the state (for scripts). */
+static const struct {
+    const char *action;
+    size_t offset; /* of the GtkCheckButton in ViewerWindow */
+} check_actions[] = {
+    { "win.show-contours", G_STRUCT_OFFSET(ViewerWindow, contours_check) },
+    { "win.restrict-foreground", G_STRUCT_OFFSET(ViewerWindow, fg_check) },
+    { "win.smooth-heatmaps", G_STRUCT_OFFSET(ViewerWindow, smooth_check) },
+};
+
+static void act_check(GtkWidget *widget, const char *action, GVariant *param)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(check_actions); i++)
+        if (!strcmp(action, check_actions[i].action))
+            gtk_check_button_set_active(
+                G_STRUCT_MEMBER(GtkCheckButton *, widget, check_actions[i].offset),
+                g_variant_get_boolean(param));
+}
+
+/* The cross-attention head drop-down: 0 = the mean, h = head h. */
+static void act_head(GtkWidget *widget, const char *action, GVariant *param)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)action;
+    const int h = g_variant_get_int32(param);
+    GListModel *m = gtk_drop_down_get_model(GTK_DROP_DOWN(w->head_dropdown));
+    if (h >= 0 && m && (guint)h < g_list_model_get_n_items(m))
+        gtk_drop_down_set_selected(GTK_DROP_DOWN(w->head_dropdown), (guint)h);
+}
+
+/* A legend row's check box: (row from 0, shown). */
+static void act_group_visible(GtkWidget *widget, const char *action, GVariant *param)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)action;
+    gint32 g = 0;
+    gboolean on = TRUE;
+    g_variant_get(param, "(ib)", &g, &on);
+    if (w->result && g >= 0 && g < w->ngroups && g < AS_MAX_GROUPS && w->legend_check[g])
+        gtk_check_button_set_active(GTK_CHECK_BUTTON(w->legend_check[g]), on);
+}
+
 static void act_view(GtkWidget *widget, const char *action, GVariant *param)
 {
     (void)action;
@@ -428,10 +388,14 @@ void vw_actions_class_init(GtkWidgetClass *wc)
     gtk_widget_class_install_action(wc, "win.input-size", "i", act_input_size);
     gtk_widget_class_install_action(wc, "win.keep-aspect", "b", act_keep_aspect);
     gtk_widget_class_install_action(wc, "win.rerun", NULL, act_rerun);
-    gtk_widget_class_install_action(wc, "win.export-folder", "s", act_export_folder);
+    vw_export_class_init(wc); /* win.export, win.export-folder, ... (window-export.c) */
     for (size_t i = 0; i < G_N_ELEMENTS(slider_actions); i++)
         gtk_widget_class_install_action(wc, slider_actions[i].action, slider_actions[i].type,
                                         act_slider);
+    for (size_t i = 0; i < G_N_ELEMENTS(check_actions); i++)
+        gtk_widget_class_install_action(wc, check_actions[i].action, "b", act_check);
+    gtk_widget_class_install_action(wc, "win.cross-attention-head", "i", act_head);
+    gtk_widget_class_install_action(wc, "win.group-visible", "(ib)", act_group_visible);
     /* Bare keys in the widget's own (bubble-phase) shortcuts, not application
      * accelerators: a focused entry gets +/- first. (Left/Right: on_key.) */
     static const struct {

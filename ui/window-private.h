@@ -14,6 +14,8 @@
  *   window-model.c     the Model… dialog (head counts, backbone, recent models)
  *   window-testhooks.c the scripted run: --action, --view, --export,
  *                      --screenshot and --timing
+ *   window-export.c    the dataset export (dialog, task on the worker) and
+ *                      the legend's class names
  * Only these files include this header. */
 #ifndef ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
 #define ALIGNSEG_VIEWER_WINDOW_PRIVATE_H
@@ -61,7 +63,8 @@ struct _ViewerWindow {
 
     GSettings *settings; /* NULL when the schema is not installed */
     ViewerOptions opt;
-    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export;
+    char *opt_model, *opt_backbone, *opt_screenshot, *opt_view, *opt_export, *opt_hold;
+    gboolean holding; /* --hold: waiting for its file */
     char **opt_actions;    /* --action, run in order once the first result shows */
     int next_action;       /* index of the next one to run */
     guint action_tick_id;  /* the tick callback running them, 0 if none */
@@ -157,6 +160,9 @@ void vw_update_model_ui(ViewerWindow *w);
 void vw_segment_current(ViewerWindow *w);
 void vw_load_model(ViewerWindow *w, const char *path, const char *backbone, gboolean random);
 void vw_step_image(ViewerWindow *w, int step);
+/* the photo shown is not the current file (a job for another one was
+ * cancelled before it read its file): forget its picture and result */
+void vw_drop_other_image(ViewerWindow *w);
 /* a non-empty string setting, newly allocated, or NULL */
 char *vw_settings_get_path(ViewerWindow *w, const char *key);
 
@@ -220,6 +226,19 @@ void vw_edit_draw(ImgView *v, cairo_t *cr, gpointer data);
  * next relabel or edit. Computes the model's labels at that size once per
  * slider setting (as the export does). */
 const int32_t *vw_edit_export_labels(ViewerWindow *w, int width, int height);
+
+/* window-export.c */
+void vw_export_class_init(GtkWidgetClass *wc);
+/* The label map the export writes for the current image (image size, values
+ * 0..ngroups-1 or AS_LABEL_BACKGROUND), NULL if none; owned by the window,
+ * valid until the next call. */
+const int32_t *vw_export_labels(ViewerWindow *w, int *width, int *height);
+/* The class name given to group g (NULL: none, exported as prototype_<g>). */
+const char *vw_group_class(ViewerWindow *w, int g);
+/* The legend's text for group g, members e.g. "0+2" (newly allocated). */
+char *vw_group_label(ViewerWindow *w, int g, const char *members);
+/* The legend's pencil button: a menu naming group g's class. */
+GtkWidget *vw_class_button_new(ViewerWindow *w, int g);
 
 /* window-testhooks.c */
 void vw_testhooks_start(ViewerWindow *w);

@@ -30,9 +30,15 @@ static void print_state(ViewerWindow *w)
             g_string_append_printf(legend, "%s%s", g ? ";" : "",
                                    gtk_label_get_text(GTK_LABEL(w->legend_name[g])));
     char *img = w->image ? g_path_get_basename(w->image->path) : g_strdup("");
+    /* where the attention view's foreground-mask tile is drawn, in window
+     * (= screenshot) pixels, so a test can compare exactly that tile */
+    graphene_rect_t fb = GRAPHENE_RECT_INIT(0, 0, 0, 0);
+    if (!w->fg_area || !gtk_widget_get_mapped(w->fg_area) ||
+        !gtk_widget_compute_bounds(w->fg_area, GTK_WIDGET(w), &fb))
+        fb = GRAPHENE_RECT_INIT(0, 0, 0, 0);
     printf("state: page=%s view=%s image=%s input=%dx%d groups=%d export=%s k=%g merge=%g "
            "mass=%g opacity=%g min-width=%d status=\"%s\" error=\"%s\" notice=\"%s\" "
-           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\"\n",
+           "nomodel=%d model=\"%s\" mass-label=\"%s\" legend=\"%s\" fg-tile=%d,%d,%d,%d settings=%d\n",
            gtk_stack_get_visible_child_name(GTK_STACK(w->content)),
            gtk_stack_get_visible_child_name(GTK_STACK(w->views)), img,
            w->result ? w->result->r.in_w : 0, w->result ? w->result->r.in_h : 0, w->ngroups,
@@ -43,11 +49,82 @@ static void print_state(ViewerWindow *w)
            revealed_text(w->banner_revealer, w->banner_label),
            revealed_text(w->notice_revealer, w->notice_label),
            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)),
-           model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str);
+           model, gtk_label_get_text(GTK_LABEL(w->mass_label)), legend->str, (int)fb.origin.x,
+           (int)fb.origin.y, (int)fb.size.width, (int)fb.size.height, w->settings != NULL);
     g_string_free(legend, TRUE);
+    /* the actions a script can use, so a test can hold --help to them */
+    GtkWidgetClass *wc = GTK_WIDGET_GET_CLASS(w);
+    GType owner;
+    const char *name, *property;
+    const GVariantType *type;
+    printf("actions:");
+    for (guint i = 0; gtk_widget_class_query_action(wc, i, &owner, &name, &type, &property); i++)
+        if (g_str_has_prefix(name, "win.")) /* not GtkWindow's own window.* */
+            printf(" %s", name);
+    printf("\n");
     fflush(stdout);
     g_free(img);
     g_free(model);
+}
+
+/* Revealers still animating or a view transition running (the screenshot waits, at most ~2 s). */
+static gboolean settling(ViewerWindow *w)
+{
+    return gtk_revealer_get_child_revealed(GTK_REVEALER(w->progress_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->progress_revealer)) ||
+           gtk_revealer_get_child_revealed(GTK_REVEALER(w->banner_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->banner_revealer)) ||
+           gtk_revealer_get_child_revealed(GTK_REVEALER(w->notice_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->notice_revealer)) ||
+           gtk_revealer_get_child_revealed(GTK_REVEALER(w->nomodel_revealer)) !=
+               gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)) ||
+           gtk_stack_get_transition_running(GTK_STACK(w->views));
+}
+
+/* Where a widget is on the window's X surface ("x,y,w,h"), for a test's clicks. */
+static void print_bounds(ViewerWindow *w, const char *name, GtkWidget *widget)
+{
+    graphene_rect_t b;
+    double sx = 0, sy = 0;
+    gtk_native_get_surface_transform(GTK_NATIVE(w), &sx, &sy);
+    if (!gtk_widget_compute_bounds(widget, GTK_WIDGET(w), &b))
+        b = GRAPHENE_RECT_INIT(0, 0, 0, 0);
+    printf(" %s=%d,%d,%d,%d", name, (int)(b.origin.x + sx), (int)(b.origin.y + sy),
+           (int)b.size.width, (int)b.size.height);
+}
+
+static void start_screenshot(ViewerWindow *w);
+
+static gboolean hold_poll(gpointer data)
+{
+    ViewerWindow *w = data;
+    if (!g_file_test(w->opt_hold, G_FILE_TEST_EXISTS))
+        return G_SOURCE_CONTINUE;
+    w->holding = FALSE;
+    g_clear_pointer(&w->opt_hold, g_free);
+    start_screenshot(w);
+    return G_SOURCE_REMOVE;
+}
+
+/* --hold: once the window is laid out and drawn, say where its controls are,
+ * then wait for the file. */
+static gboolean hold_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
+{
+    ViewerWindow *w = VIEWER_WINDOW(widget);
+    (void)clock;
+    (void)data;
+    if (++w->shot_frames < 4 || ((settling(w) || gtk_widget_get_width(w->mass_scale) < 30) &&
+                                 w->shot_frames < 120)) {
+        gtk_widget_queue_draw(widget);
+        return G_SOURCE_CONTINUE;
+    }
+    printf("ready:");
+    print_bounds(w, "mass-scale", w->mass_scale);
+    print_bounds(w, "seg-area", w->seg_area);
+    printf("\n");
+    fflush(stdout);
+    g_timeout_add(100, hold_poll, w);
+    return G_SOURCE_REMOVE;
 }
 
 static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data)
@@ -55,22 +132,10 @@ static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data
     ViewerWindow *w = VIEWER_WINDOW(widget);
     (void)clock;
     (void)data;
-    /* let revealers finish their animations (at most ~2 s) */
-    gboolean settling =
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->progress_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->progress_revealer)) ||
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->banner_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->banner_revealer)) ||
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->notice_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->notice_revealer)) ||
-        gtk_revealer_get_child_revealed(GTK_REVEALER(w->nomodel_revealer)) !=
-            gtk_revealer_get_reveal_child(GTK_REVEALER(w->nomodel_revealer)) ||
-        gtk_stack_get_transition_running(GTK_STACK(w->views));
-    if (++w->shot_frames < 4 || (settling && w->shot_frames < 120)) {
+    if (++w->shot_frames < 4 || (settling(w) && w->shot_frames < 120)) {
         gtk_widget_queue_draw(widget);
         return G_SOURCE_CONTINUE;
     }
-    print_state(w);
     int wd = gtk_widget_get_width(widget), ht = gtk_widget_get_height(widget);
     GdkPaintable *p = gtk_widget_paintable_new(widget);
     GtkSnapshot *snap = gtk_snapshot_new();
@@ -81,6 +146,7 @@ static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data
         gtk_widget_queue_draw(widget);
         return G_SOURCE_CONTINUE;
     }
+    print_state(w); /* once, as the picture is taken */
     gboolean ok = FALSE;
     if (node) {
         GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(widget));
@@ -108,8 +174,14 @@ static gboolean shot_tick(GtkWidget *widget, GdkFrameClock *clock, gpointer data
 
 static void start_screenshot(ViewerWindow *w)
 {
-    if (!w->opt_screenshot || w->shot_started)
+    if (!w->opt_screenshot || w->shot_started || w->holding)
         return;
+    if (w->opt_hold) { /* a test sends keys and clicks now (--hold) */
+        w->holding = TRUE;
+        w->shot_frames = 0;
+        gtk_widget_add_tick_callback(GTK_WIDGET(w), hold_tick, NULL, NULL);
+        return;
+    }
     w->shot_started = TRUE;
     w->shot_frames = 0;
     gtk_widget_add_tick_callback(GTK_WIDGET(w), shot_tick, NULL, NULL);
@@ -258,6 +330,8 @@ void vw_maybe_finish_startup(ViewerWindow *w)
     if (w->opt_export && w->result && !w->exported) {
         w->exported = TRUE;
         vw_export_to(w, w->opt_export);
+        if (w->last_job > w->done_job)
+            return; /* the export runs on the worker: resumes when it ends */
     }
     if (w->opt.timing && w->result && w->timing_step == 0) {
         start_timing(w);

@@ -58,30 +58,29 @@ static char *group_name(ViewerWindow *w, int g)
     char *t = members > 1 ? g_strdup_printf(_("Prototypes %s"), s->str)
                           : g_strdup_printf(_("Prototype %s"), s->str);
     g_string_free(s, TRUE);
+    const char *cls = vw_group_class(w, g); /* the class named in the legend */
+    if (cls) {
+        char *n = g_strdup_printf("%s (%s)", cls, t);
+        g_free(t);
+        t = n;
+    }
     return t;
 }
 
-/* The legend's name of group g: its name in an export (prototype_N, N from 0
- * over the shown, non-empty groups) and the prototypes it merges. */
-static char *legend_name(ViewerWindow *w, int g, const int32_t *index)
+/* The legend's name of group g: its class in an export (window-export.c:
+ * the name given with the pencil, else prototype_<g>, g from 0 as in the
+ * files; hidden and empty groups are not exported) and the prototypes it
+ * merges. */
+static char *legend_name(ViewerWindow *w, int g)
 {
     const AsResult *r = &w->result->r;
     GString *m = g_string_new(NULL); /* the merged prototypes, e.g. "0+2" */
     for (int k = 0; k < r->q; k++)
         if (w->group[k] == g)
             g_string_append_printf(m, m->len ? "+%d" : "%d", k);
-    char *t = index[g] >= 0 ? g_strdup_printf("prototype_%d (%s)", index[g], m->str)
-                            : g_strdup_printf(_("not exported (%s)"), m->str);
+    char *t = vw_group_label(w, g, m->str);
     g_string_free(m, TRUE);
     return t;
-}
-
-static void legend_export_index(ViewerWindow *w, int32_t *index)
-{
-    bool vis[AS_MAX_GROUPS];
-    for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
-        vis[g] = vw_group_visible(w, g);
-    vu_export_index(w->share, vis, w->ngroups < AS_MAX_GROUPS ? w->ngroups : AS_MAX_GROUPS, index);
 }
 
 bool vw_group_visible(ViewerWindow *w, int g)
@@ -103,10 +102,8 @@ static void rebuild_legend(ViewerWindow *w)
     if (w->result && w->legend_sig && w->legend_groups == w->ngroups &&
         !memcmp(w->legend_sig, w->group, (size_t)q * sizeof *w->group)) {
         w->legend_building = TRUE;
-        int32_t index[AS_MAX_GROUPS];
-        legend_export_index(w, index);
         for (int g = 0; g < w->ngroups; g++) {
-            char *name = legend_name(w, g, index);
+            char *name = legend_name(w, g);
             gtk_label_set_text(GTK_LABEL(w->legend_name[g]), name);
             g_free(name);
             char pc[32];
@@ -127,8 +124,6 @@ static void rebuild_legend(ViewerWindow *w)
         w->legend_building = FALSE;
         return;
     }
-    int32_t index[AS_MAX_GROUPS];
-    legend_export_index(w, index);
     for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++) {
         GtkWidget *row = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
         gtk_widget_set_margin_start(row, 6);
@@ -136,7 +131,7 @@ static void rebuild_legend(ViewerWindow *w)
         gtk_widget_set_margin_top(row, 4);
         gtk_widget_set_margin_bottom(row, 4);
         gtk_box_append(GTK_BOX(row), vw_swatch_new(g, 18));
-        char *name = legend_name(w, g, index);
+        char *name = legend_name(w, g);
         GtkWidget *l = gtk_label_new(name);
         g_free(name);
         w->legend_name[g] = l;
@@ -152,6 +147,7 @@ static void rebuild_legend(ViewerWindow *w)
         gtk_widget_add_css_class(sl, "legend-share");
         gtk_widget_add_css_class(sl, "dim-label");
         gtk_box_append(GTK_BOX(row), sl);
+        gtk_box_append(GTK_BOX(row), vw_class_button_new(w, g));
         GtkWidget *cb = gtk_check_button_new();
         gtk_widget_set_tooltip_text(cb, _("Show this prototype"));
         gtk_check_button_set_active(GTK_CHECK_BUTTON(cb), vw_group_visible(w, g));

@@ -18,18 +18,21 @@ G_DEFINE_FINAL_TYPE(ViewerWindow, viewer_window, GTK_TYPE_APPLICATION_WINDOW)
 #define VIEWER_SCHEMA_BUILDDIR ""
 #endif
 
+/* The build tree's schema (data/gschemas.compiled) when this is the
+ * uninstalled binary, ahead of any installed one of an older version; the
+ * installed schema otherwise. NULL when there is none. */
 static GSettings *settings_new(void)
 {
     GSettingsSchemaSource *src = g_settings_schema_source_get_default();
-    GSettingsSchema *schema = src ? g_settings_schema_source_lookup(src, APP_ID, TRUE) : NULL;
-    if (!schema && VIEWER_SCHEMA_BUILDDIR[0]) {
-        GSettingsSchemaSource *b =
-            g_settings_schema_source_new_from_directory(VIEWER_SCHEMA_BUILDDIR, src, FALSE, NULL);
-        if (b) {
-            schema = g_settings_schema_source_lookup(b, APP_ID, FALSE);
-            g_settings_schema_source_unref(b);
-        }
-    }
+    GSettingsSchemaSource *build = NULL;
+    if (VIEWER_SCHEMA_BUILDDIR[0] && viewer_running_uninstalled())
+        build = g_settings_schema_source_new_from_directory(VIEWER_SCHEMA_BUILDDIR, src, FALSE,
+                                                            NULL);
+    GSettingsSchema *schema =
+        build ? g_settings_schema_source_lookup(build, APP_ID, TRUE)
+              : src ? g_settings_schema_source_lookup(src, APP_ID, TRUE) : NULL;
+    if (build)
+        g_settings_schema_source_unref(build);
     if (!schema)
         return NULL;
     GSettings *s = g_settings_new_full(schema, NULL, NULL);
@@ -280,6 +283,9 @@ static void clear_result(ViewerWindow *w)
     imgview_set_overlay(w->sim_view, NULL, 0, FALSE);
     vw_rebuild_tiles(w);
     vw_relabel(w);
+    /* the attention view's sentence described the result that is gone */
+    gtk_label_set_text(GTK_LABEL(w->mass_label), "");
+    gtk_widget_queue_draw(w->mass_curve);
     vw_update_model_ui(w);
 }
 
@@ -292,6 +298,19 @@ static void set_image(ViewerWindow *w, ViewerImage *im)
     gtk_label_set_text(GTK_LABEL(w->hover_label), "");
     imgview_set_image_levels(w->seg_view, im ? im->level : NULL, im ? im->nlevels : 0);
     imgview_set_image_levels(w->sim_view, im ? im->level : NULL, im ? im->nlevels : 0);
+}
+
+void vw_drop_other_image(ViewerWindow *w)
+{
+    const char *path = w->files && w->file_index >= 0 && w->file_index < (int)w->files->len
+                           ? g_ptr_array_index(w->files, w->file_index)
+                           : NULL;
+    if (!w->image || !g_strcmp0(w->image->path, path))
+        return;
+    set_image(w, NULL);
+    if (w->result)
+        clear_result(w);
+    vw_update_status(w);
 }
 
 static void on_worker_event(const WorkerEvent *ev, gpointer user)
@@ -330,11 +349,18 @@ static void on_worker_event(const WorkerEvent *ev, gpointer user)
     case WORKER_EV_IMAGE:
         if (ev->job != w->image_job)
             break;
+    {
+        /* the same photo again (another input size, keep aspect, Segment
+         * Again): its previous result stays in the views until the new one
+         * replaces it, or after a Cancel; another photo: nothing of the
+         * previous one stays */
+        const gboolean same = w->image && ev->image && !g_strcmp0(w->image->path, ev->image->path);
         set_image(w, ev->image);
-        if (w->result)
+        if (w->result && !same)
             clear_result(w);
         vw_update_status(w);
         break;
+    }
     case WORKER_EV_RESULT:
         if (ev->job != w->image_job)
             break;
@@ -512,6 +538,7 @@ static void viewer_window_finalize(GObject *o)
     g_free(w->opt_screenshot);
     g_free(w->opt_view);
     g_free(w->opt_export);
+    g_free(w->opt_hold);
     g_strfreev(w->opt_actions);
     G_OBJECT_CLASS(viewer_window_parent_class)->finalize(o);
 }
@@ -610,6 +637,10 @@ static void viewer_window_class_init(ViewerWindowClass *klass)
 static void viewer_window_init(ViewerWindow *w)
 {
     gtk_widget_init_template(GTK_WIDGET(w));
+    /* the strips' texts can be selected with the mouse but do not take the
+     * keyboard focus, which selected the whole text whenever one appeared */
+    gtk_widget_set_focusable(w->notice_label, FALSE);
+    gtk_widget_set_focusable(w->banner_label, FALSE);
     w->file_index = -1;
     w->isolate = -1;
     w->sim_patch = -1;
@@ -658,6 +689,7 @@ ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt)
     w->opt_screenshot = g_strdup(opt->screenshot);
     w->opt_view = g_strdup(opt->view);
     w->opt_export = g_strdup(opt->export_dir);
+    w->opt_hold = g_strdup(opt->hold);
     w->opt_actions = g_strdupv((char **)opt->actions);
     if (opt->input_size > 0)
         w->input_size = opt->input_size;

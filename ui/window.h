@@ -27,6 +27,8 @@ typedef struct {
     gboolean timing;       /* hidden: print relabel timings to stdout */
     const char *export_dir;/* hidden: export the first result there (as Ctrl+E does) */
     const char *const *actions; /* NULL-terminated: activated in order once the result shows */
+    const char *hold;      /* hidden: before the screenshot, print where the controls are
+                            * and wait until this file exists (a test's keys and clicks) */
 } ViewerOptions;
 
 ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt);
@@ -34,6 +36,10 @@ ViewerWindow *viewer_window_new(GtkApplication *app, const ViewerOptions *opt);
 void viewer_window_open_paths(ViewerWindow *win, char **paths, int n);
 /* Exit status for --screenshot runs: 0 ok, 1 an error was shown. */
 int viewer_window_exit_status(ViewerWindow *win);
+/* TRUE when this process is the build tree's binary (build/ui, as the
+ * README runs it): translations and the settings schema then come from the
+ * build tree; an installed binary uses the installed ones (main.c). */
+gboolean viewer_running_uninstalled(void);
 
 G_END_DECLS
 

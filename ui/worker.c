@@ -56,7 +56,7 @@ void viewer_result_unref(ViewerResult *r)
 
 /* ---- jobs ---- */
 
-typedef enum { JOB_MODEL = 1, JOB_IMAGE = 2, JOB_QUIT = 4 } JobKind;
+typedef enum { JOB_MODEL = 1, JOB_IMAGE = 2, JOB_QUIT = 4, JOB_TASK = 8 } JobKind;
 
 typedef struct {
     JobKind kind;
@@ -68,6 +68,9 @@ typedef struct {
     ViewerModel *model;
     int input_size;
     gboolean keep_aspect;
+    WorkerTaskFn task; /* JOB_TASK */
+    gpointer task_data;
+    GDestroyNotify task_free;
     /* progress throttling (worker thread only) */
     char last_stage[64];
     double last_fraction;
@@ -94,6 +97,8 @@ static void job_free(Job *j)
     g_free(j->path);
     g_free(j->backbone);
     viewer_model_unref(j->model);
+    if (j->task_free)
+        j->task_free(j->task_data);
     g_free(j);
 }
 
@@ -359,7 +364,9 @@ static gpointer thread_main(gpointer data)
             break;
         }
         if (!j->cancel) {
-            if (j->kind == JOB_MODEL)
+            if (j->kind == JOB_TASK)
+                j->task(j->task_data, &j->cancel);
+            else if (j->kind == JOB_MODEL)
                 run_model(j);
             else
                 run_image(j);
@@ -442,7 +449,30 @@ guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_
 void worker_cancel_all(Worker *w)
 {
     g_mutex_lock(&w->lock);
-    cancel_locked(w, JOB_MODEL | JOB_IMAGE);
+    cancel_locked(w, JOB_MODEL | JOB_IMAGE | JOB_TASK);
+    g_mutex_unlock(&w->lock);
+}
+
+guint worker_run_task(Worker *w, WorkerTaskFn fn, gpointer data, GDestroyNotify free_data)
+{
+    Job *j = g_new0(Job, 1);
+    j->kind = JOB_TASK;
+    j->task = fn;
+    j->task_data = data;
+    j->task_free = free_data;
+    return submit(w, j, 0);
+}
+
+void worker_cancel_job(Worker *w, guint id)
+{
+    g_mutex_lock(&w->lock);
+    if (w->current && w->current->id == id)
+        w->current->cancel = 1;
+    for (GList *l = w->queue.head; l; l = l->next) {
+        Job *j = l->data;
+        if (j->id == id)
+            j->cancel = 1;
+    }
     g_mutex_unlock(&w->lock);
 }
 
@@ -453,7 +483,7 @@ void worker_free(Worker *w)
     w->notify = NULL;
     Job *q = g_new0(Job, 1);
     q->kind = JOB_QUIT;
-    submit(w, q, JOB_MODEL | JOB_IMAGE);
+    submit(w, q, JOB_MODEL | JOB_IMAGE | JOB_TASK);
     g_thread_join(w->thread);
     worker_unref(w);
 }

@@ -93,4 +93,14 @@ guint worker_segment(Worker *w, const char *path, ViewerModel *model, int input_
 /* Cancel everything running or queued. */
 void worker_cancel_all(Worker *w);
 
+/* A task run on the worker thread after the jobs queued before it (e.g. a
+ * dataset export, window-export.c): fn(data, cancel) reports through its own
+ * g_idle_add calls; *cancel becomes non-zero on worker_cancel_all or
+ * worker_cancel_job. Only its WORKER_EV_IDLE event is posted. free_data (may
+ * be NULL) runs on the worker thread afterwards. Returns a job id. */
+typedef void (*WorkerTaskFn)(gpointer data, const volatile int *cancel);
+guint worker_run_task(Worker *w, WorkerTaskFn fn, gpointer data, GDestroyNotify free_data);
+/* Cancel one job (running or queued) by its id. */
+void worker_cancel_job(Worker *w, guint id);
+
 #endif

@@ -7,23 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-typedef enum {
-    AS_OK = 0,
-    AS_ERR_IO,          /* cannot open / read / write a file */
-    AS_ERR_FORMAT,      /* file is malformed, truncated or hostile */
-    AS_ERR_UNSUPPORTED, /* valid but not supported (old torch format, dtype...) */
-    AS_ERR_SHAPE,       /* tensor shapes do not fit together */
-    AS_ERR_NOMEM,       /* allocation failed or a size is absurd */
-    AS_ERR_ARG,         /* bad argument from the caller / user */
-    AS_ERR_CANCELLED    /* the caller asked to stop */
-} AsStatus;
-
-#define AS_ERROR_MSG_MAX 1024
-
-typedef struct {
-    AsStatus code;
-    char msg[AS_ERROR_MSG_MAX];
-} AsError;
+/* AsStatus, AsError and AS_ERROR_MSG_MAX are public (the API of libalignseg). */
+#include <alignseg/error.h>
 
 #if defined(__GNUC__)
 #define AS_PRINTF(a, b) __attribute__((format(printf, a, b)))

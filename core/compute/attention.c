@@ -131,43 +131,53 @@ void as_mha_lowmem(const float *q, int ldq, const float *k, int ldk, const float
 #define PK_BLK 48 /* query rows per item, a multiple of PK_R */
 #define PK_R 6
 
-size_t as_mha_packed_scratch(int nq, int nk, int dim, int heads, int threads)
+size_t as_mha_packed_batch_scratch(int count, int nq, int nk, int dim, int heads, int threads)
 {
     (void)nq;
-    if (nk <= 0 || heads <= 0 || dim <= 0 || threads < 1)
+    if (count <= 0 || nk <= 0 || heads <= 0 || dim <= 0 || threads < 1)
         return 0;
     const size_t nkp = ((size_t)nk + 15) / 16 * 16;
-    return (size_t)heads * PK_HD * (nkp + (size_t)nk) + (size_t)threads * PK_R * nkp;
+    return (size_t)count * heads * PK_HD * (nkp + (size_t)nk) + (size_t)threads * PK_R * nkp;
+}
+
+size_t as_mha_packed_scratch(int nq, int nk, int dim, int heads, int threads)
+{
+    return as_mha_packed_batch_scratch(1, nq, nk, dim, heads, threads);
 }
 
 #ifdef AS_X86_SIMD
 typedef struct {
     const float *q, *k, *v;
     int ldq, ldk, ldv, nq, nk, nkp, dim, heads, nblk;
-    float *kp, *vp, *s; /* packed keys, packed values, per-thread (PK_R, nkp) scores */
+    float *kp, *vp, *s; /* packed keys, packed values (per image and head), per-thread
+                         * (PK_R, nkp) scores */
     float *row0, *out;
     bool avx512; /* the AVX-512 tiles (attn_avx512.h) instead of pk_tile */
 } PackedAttn;
 
-static void pk_pack(void *ctx, int h, int tid)
+/* item: image item / heads, head item % heads */
+static void pk_pack(void *ctx, int item, int tid)
 {
     (void)tid;
     const PackedAttn *j = ctx;
-    float *kp = j->kp + (size_t)h * j->nkp * PK_HD;
+    const int img = item / j->heads, h = item % j->heads;
+    const float *kimg = j->k + (size_t)img * j->nk * j->ldk;
+    const float *vimg = j->v + (size_t)img * j->nk * j->ldv;
+    float *kp = j->kp + (size_t)item * j->nkp * PK_HD;
     for (int p = 0; p < j->nkp / 16; p++) {
         float *panel = kp + (size_t)p * PK_HD * 16;
         for (int jj = 0; jj < 16; jj++) {
             const int key = p * 16 + jj;
-            const float *kr = j->k + (size_t)key * j->ldk + (size_t)h * PK_HD;
+            const float *kr = kimg + (size_t)key * j->ldk + (size_t)h * PK_HD;
             for (int d = 0; d < PK_HD; d++)
                 panel[d * 16 + jj] = key < j->nk ? kr[d] * 0.125f : 0.0f;
         }
     }
-    float *vp = j->vp + (size_t)h * j->nk * PK_HD;
+    float *vp = j->vp + (size_t)item * j->nk * PK_HD;
     for (int c = 0; c < PK_HD / 16; c++)
         for (int key = 0; key < j->nk; key++)
             memcpy(vp + ((size_t)c * j->nk + key) * 16,
-                   j->v + (size_t)key * j->ldv + (size_t)h * PK_HD + c * 16, 16 * sizeof(float));
+                   vimg + (size_t)key * j->ldv + (size_t)h * PK_HD + c * 16, 16 * sizeof(float));
 }
 
 /* s (R, nkp) = q (R, 64) kp^T for R query rows. */
@@ -253,20 +263,24 @@ __attribute__((target("avx2,fma"))) static void pk_tile(const PackedAttn *j, con
     }
 }
 
+/* item: (image, head) item / nblk, block of query rows item % nblk */
 static void pk_item(void *ctx, int item, int tid)
 {
     const PackedAttn *j = ctx;
-    const int h = item / j->nblk, b = item % j->nblk;
+    const int ih = item / j->nblk, b = item % j->nblk;
+    const int img = ih / j->heads, h = ih % j->heads;
     const int r0 = b * PK_BLK;
     const int r1 = j->nq - r0 < PK_BLK ? j->nq : r0 + PK_BLK;
-    const float *kp = j->kp + (size_t)h * j->nkp * PK_HD;
-    const float *vp = j->vp + (size_t)h * j->nk * PK_HD;
+    const float *kp = j->kp + (size_t)ih * j->nkp * PK_HD;
+    const float *vp = j->vp + (size_t)ih * j->nk * PK_HD;
     float *s = j->s + (size_t)tid * PK_R * j->nkp; /* one tile's scores, in L1 */
+    const float *qimg = j->q + (size_t)img * j->nq * j->ldq;
+    float *oimg = j->out + (size_t)img * j->nq * j->dim;
     for (int r = r0; r < r1; r += PK_R) {
         const int rows = r1 - r < PK_R ? r1 - r : PK_R;
-        const float *q = j->q + (size_t)r * j->ldq + (size_t)h * PK_HD;
-        float *o = j->out + (size_t)r * j->dim + (size_t)h * PK_HD;
-        float *r0w = r == 0 && j->row0 ? j->row0 + (size_t)h * j->nk : NULL;
+        const float *q = qimg + (size_t)r * j->ldq + (size_t)h * PK_HD;
+        float *o = oimg + (size_t)r * j->dim + (size_t)h * PK_HD;
+        float *r0w = r == 0 && j->row0 ? j->row0 + (size_t)ih * j->nk : NULL;
         if (j->avx512)
             attn_tile_avx512(q, j->ldq, kp, j->nkp, vp, j->nk, s, o, j->dim, rows, r0w);
         else
@@ -275,26 +289,55 @@ static void pk_item(void *ctx, int item, int tid)
 }
 #endif
 
+void as_mha_packed_batch(int count, const float *q, int ldq, const float *k, int ldk,
+                         const float *v, int ldv, int nq, int nk, int dim, int heads,
+                         float *scratch, size_t scratch_floats, float *row0, float *out)
+{
+    if (count <= 0 || nq <= 0 || nk <= 0 || heads <= 0)
+        return;
+#ifdef AS_X86_SIMD
+    const int nt = as_threads();
+    if (as_cpu_path() >= AS_CPU_AVX2 && dim == heads * PK_HD &&
+        (size_t)nk * PK_HD * heads * count < INT32_MAX && (size_t)count * heads < INT32_MAX / 64 &&
+        as_mha_packed_batch_scratch(count, nq, nk, dim, heads, nt) <= scratch_floats) {
+        const int nkp = (nk + 15) / 16 * 16;
+        const size_t ih = (size_t)count * heads;
+        PackedAttn j = { q, k, v, ldq, ldk, ldv, nq, nk, nkp, dim, heads,
+                         (nq + PK_BLK - 1) / PK_BLK, scratch,
+                         scratch + ih * nkp * PK_HD,
+                         scratch + ih * PK_HD * ((size_t)nkp + nk), row0, out,
+                         as_cpu_path() == AS_CPU_AVX512 };
+        as_parallel_for((int)ih, pk_pack, &j);
+        as_parallel_for((int)ih * j.nblk, pk_item, &j);
+        return;
+    }
+#endif
+    /* one image at a time, each on all threads, in blocks of rows that do not
+     * depend on the thread count (every row's numbers are then the same
+     * with any threads and batch); as_mha_lowmem when the scratch is short */
+    const int nthr = as_threads(), blk = nq < ATTN_ROWS ? nq : ATTN_ROWS;
+    if ((size_t)nthr * blk * nk <= scratch_floats) {
+        const int hd = dim / heads;
+        for (int i = 0; i < count; i++) {
+            AttnJob j = { q + (size_t)i * nq * ldq, k + (size_t)i * nk * ldk,
+                          v + (size_t)i * nk * ldv, ldq, ldk, ldv, nq, nk, hd, heads, blk, 0,
+                          dim, 1.0f / sqrtf((float)hd), scratch, false,
+                          row0 ? row0 + (size_t)i * heads * nk : NULL,
+                          out + (size_t)i * nq * dim };
+            attn_run(&j);
+        }
+        return;
+    }
+    for (int i = 0; i < count; i++)
+        as_mha_lowmem(q + (size_t)i * nq * ldq, ldq, k + (size_t)i * nk * ldk, ldk,
+                      v + (size_t)i * nk * ldv, ldv, nq, nk, dim, heads, scratch,
+                      row0 ? row0 + (size_t)i * heads * nk : NULL, out + (size_t)i * nq * dim);
+}
+
 void as_mha_packed(const float *q, int ldq, const float *k, int ldk, const float *v, int ldv,
                    int nq, int nk, int dim, int heads, float *scratch, size_t scratch_floats,
                    float *row0, float *out)
 {
-    if (nq <= 0 || nk <= 0 || heads <= 0)
-        return;
-#ifdef AS_X86_SIMD
-    const int nt = as_threads();
-    if (as_cpu_path() >= AS_CPU_AVX2 && dim == heads * PK_HD && (size_t)nk * PK_HD * heads < INT32_MAX &&
-        as_mha_packed_scratch(nq, nk, dim, heads, nt) <= scratch_floats) {
-        const int nkp = (nk + 15) / 16 * 16;
-        PackedAttn j = { q, k, v, ldq, ldk, ldv, nq, nk, nkp, dim, heads,
-                         (nq + PK_BLK - 1) / PK_BLK, scratch,
-                         scratch + (size_t)heads * nkp * PK_HD,
-                         scratch + (size_t)heads * PK_HD * ((size_t)nkp + nk), row0, out,
-                         as_cpu_path() == AS_CPU_AVX512 };
-        as_parallel_for(heads, pk_pack, &j);
-        as_parallel_for(heads * j.nblk, pk_item, &j);
-        return;
-    }
-#endif
-    as_mha_lowmem(q, ldq, k, ldk, v, ldv, nq, nk, dim, heads, scratch, row0, out);
+    as_mha_packed_batch(1, q, ldq, k, ldk, v, ldv, nq, nk, dim, heads, scratch, scratch_floats,
+                        row0, out);
 }

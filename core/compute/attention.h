@@ -32,4 +32,16 @@ void as_mha_packed(const float *q, int ldq, const float *k, int ldk, const float
                    int nq, int nk, int dim, int heads, float *scratch, size_t scratch_floats,
                    float *row0, float *out);
 
+/* as_mha_packed on count images at once, their attention kept apart: image
+ * i's rows are q + i nq ldq, k + i nk ldk, v + i nk ldv, out + i nq dim, its
+ * row0 (if given) row0 + i heads nk. The (image, head) pairs and their
+ * blocks of query rows are spread over the pool together; every row's
+ * numbers are those of as_mha_packed on its image alone. The fast path
+ * needs as_mha_packed_batch_scratch(count, ...) floats, otherwise the
+ * images run one after the other through as_mha_lowmem (nq * nk). */
+size_t as_mha_packed_batch_scratch(int count, int nq, int nk, int dim, int heads, int threads);
+void as_mha_packed_batch(int count, const float *q, int ldq, const float *k, int ldk,
+                         const float *v, int ldv, int nq, int nk, int dim, int heads,
+                         float *scratch, size_t scratch_floats, float *row0, float *out);
+
 #endif

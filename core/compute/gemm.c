@@ -5,12 +5,14 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "cpu.h"
 #include "gemm_kern.h"
 #include "activations.h"
 #include "pool.h"
+#include "simd512.h"
 
 #define NR GEMM_NR
 #define KC GEMM_KC
@@ -221,6 +223,168 @@ void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, cons
     else
         for (int i = 0; i < items; i++)
             packed_item(&j, i, 0);
+}
+
+/* ---- bfloat16 products ------------------------------------------------------------ */
+
+bool as_gemm_bf16_available(void)
+{
+    return as_cpu_path() == AS_CPU_AVX512 && as_cpu_has_bf16();
+}
+
+size_t as_gemm_packed_bf16_count(int out, int in)
+{
+    if (out <= 0 || in <= 0)
+        return 0;
+    return (size_t)(out + NR - 1) / NR * NR * (size_t)((in + 1) / 2 * 2);
+}
+
+/* float -> bfloat16, rounded to nearest even (as vcvtneps2bf16 for normal
+ * numbers) */
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u) /* inf, nan: keep */
+        return (uint16_t)((u >> 16) | ((u & 0xffffu) ? 0x40u : 0u));
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+void as_gemm_pack_bf16(const float *w, int out, int in, uint16_t *dst)
+{
+    const int in2 = (in + 1) / 2, panels = (out + NR - 1) / NR;
+    for (int p = 0; p < panels; p++) {
+        uint16_t *d = dst + (size_t)p * in2 * 32;
+        for (int k2 = 0; k2 < in2; k2++)
+            for (int j = 0; j < NR; j++) {
+                const int o = p * NR + j;
+                for (int t = 0; t < 2; t++) {
+                    const int k = 2 * k2 + t;
+                    d[((size_t)k2 * NR + j) * 2 + t] =
+                        o < out && k < in ? to_bf16(w[(size_t)o * in + k]) : 0;
+                }
+            }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define AS_TARGET_BF16C                                                                         \
+    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
+
+/* The float32 panels of pack_rows (kc x mr each, mr = 8) as bfloat16 depth
+ * pairs: panel i (kc2 x 8 pairs) at dst + i kc2 16; an odd last depth pairs
+ * with zero. */
+AS_TARGET_BF16C static void panels_to_bf16(const float *src, int npanels, int kc, uint16_t *dst)
+{
+    const int kc2 = (kc + 1) / 2;
+    const __m512i idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int i = 0; i < npanels; i++) {
+        const float *s = src + (size_t)i * kc * 8;
+        uint16_t *d = dst + (size_t)i * kc2 * 16;
+        for (int k2 = 0; k2 < kc2; k2++) {
+            const __m256 ev = _mm256_loadu_ps(s + (size_t)2 * k2 * 8);
+            const __m256 od = 2 * k2 + 1 < kc ? _mm256_loadu_ps(s + (size_t)(2 * k2 + 1) * 8)
+                                              : _mm256_setzero_ps();
+            const __m512 v = _mm512_permutex2var_ps(_mm512_castps256_ps512(ev), idx,
+                                                    _mm512_castps256_ps512(od));
+            _mm256_storeu_si256((__m256i *)(void *)(d + (size_t)k2 * 16),
+                                (__m256i)_mm512_cvtneps_pbh(v));
+        }
+    }
+}
+
+typedef struct {
+    const float *x, *bias;
+    const uint16_t *packed;
+    const AsGemmNorm *norm;
+    int n, ldx, out, in, ldy, rows_per;
+    AsEpilogue epi;
+    float *y;
+} Bf16Job;
+
+static _Thread_local uint16_t g_hbuf[GEMM_MC_MAX * (KC + 2) + 64] __attribute__((aligned(64)));
+
+static void bf16_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const Bf16Job *j = ctx;
+    const GemmKernels *kf = &gemm_avx512; /* float32 packing of the activations */
+    const GemmBf16Kernels *kn = &gemm_bf16;
+    const int mr_full = kn->mr, np = kn->np, mcb = kn->mc;
+    const int panels = (j->out + NR - 1) / NR;
+    const size_t bs = (size_t)(j->in + 1) / 2 * 32; /* uint16 between weight panels */
+    const int r_begin = item * j->rows_per;
+    const int r_end = r_begin + j->rows_per < j->n ? r_begin + j->rows_per : j->n;
+    const int passes = (j->in + KC - 1) / KC;
+    int kc_even = (j->in + passes - 1) / passes;
+    kc_even += kc_even & 1; /* whole depth pairs per pass */
+    for (int r0 = r_begin; r0 < r_end; r0 += mcb) {
+        const int mc = r_end - r0 < mcb ? r_end - r0 : mcb;
+        const int mc_pad = (mc + mr_full - 1) / mr_full * mr_full;
+        float mean[GEMM_MC_MAX], rstd[GEMM_MC_MAX];
+        if (j->norm)
+            for (int r = 0; r < mc; r++)
+                as_layernorm_stats(j->x + (size_t)(r0 + r) * j->ldx, j->in, j->norm->eps,
+                                   &mean[r], &rstd[r]);
+        for (int k0 = 0; k0 < j->in; k0 += kc_even) {
+            const int kc = j->in - k0 < kc_even ? j->in - k0 : kc_even;
+            const int kc2 = (kc + 1) / 2;
+            const bool first = k0 == 0, last = k0 + kc == j->in;
+            kf->pack_rows(mr_full, j->x, r0 + mc, j->ldx, r0, mc_pad, k0, kc, j->norm, mean,
+                          rstd, g_abuf);
+            panels_to_bf16(g_abuf, mc_pad / mr_full, kc, g_hbuf);
+            for (int p = 0; p < panels; p += np) {
+                const int pn = panels - p < np ? panels - p : np;
+                const int c0 = p * NR;
+                const int nr = j->out - c0 < pn * NR ? j->out - c0 : pn * NR;
+                const uint16_t *bp = j->packed + (size_t)p * bs + (size_t)(k0 / 2) * 32;
+                const GemmEpi e = { !first || j->epi == AS_EPI_ACCUMULATE,
+                                    first && j->bias ? j->bias + c0 : NULL,
+                                    last && j->epi == AS_EPI_GELU };
+                const GemmTileBf16Fn tile = kn->tile[pn - 1];
+                for (int i = 0; i < mc; i += mr_full) {
+                    const int mr = mc - i < mr_full ? mc - i : mr_full;
+                    tile(kc2, g_hbuf + (size_t)i * kc2 * 2, bp, bs,
+                         j->y + (size_t)(r0 + i) * j->ldy + c0, j->ldy, mr, nr, &e);
+                }
+            }
+        }
+    }
+}
+#endif
+
+int as_gemm_packed_bf16(const float *x, int n, int ldx, const AsGemmNorm *norm,
+                        const uint16_t *packed, int out, int in, const float *bias,
+                        AsEpilogue epi, float *y, int ldy)
+{
+    if (!as_gemm_bf16_available())
+        return AS_ERR_UNSUPPORTED;
+    if (n <= 0 || out <= 0 || in <= 0)
+        return 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+    const GemmBf16Kernels *kn = &gemm_bf16;
+    int nt = as_threads();
+    if (2.0 * n * out * (double)in < GEMM_PAR_FLOPS)
+        nt = 1;
+    const int tiles = (n + kn->mr - 1) / kn->mr;
+    int items = nt;
+    if (items > tiles)
+        items = tiles;
+    while ((tiles + items - 1) / items * kn->mr > kn->mc)
+        items += nt;
+    const int per = (tiles + items - 1) / items * kn->mr;
+    items = (n + per - 1) / per;
+    Bf16Job j = { x, bias, packed, norm, n, ldx, out, in, ldy, per, epi, y };
+    if (nt > 1 && items > 1)
+        as_parallel_for(items, bf16_item, &j);
+    else
+        for (int i = 0; i < items; i++)
+            bf16_item(&j, i, 0);
+#else
+    (void)x, (void)ldx, (void)norm, (void)packed, (void)bias, (void)epi, (void)y, (void)ldy;
+#endif
+    return 0;
 }
 
 /* ---- arithmetic ceiling ---------------------------------------------------------- */

@@ -8,7 +8,9 @@
 #ifndef ALIGNSEG_GEMM_H
 #define ALIGNSEG_GEMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Floats needed to pack a (out, in) weight matrix: out rounded up to 16, times in. */
 size_t as_gemm_packed_floats(int out, int in);
@@ -37,6 +39,23 @@ typedef struct {
  * threads. */
 void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, const float *packed,
                     int out, int in, const float *bias, AsEpilogue epi, float *y, int ldy);
+
+/* ---- bfloat16 (as_model_use_bf16; not on the command line, see model.h) ----
+ * The same products with both operands rounded to bfloat16 (to nearest
+ * even) and float32 sums (vdpbf16ps), on CPUs with AVX512_BF16 on the
+ * AVX-512 path only. Weights are packed once into panels of 16 output
+ * columns holding depth pairs; activations are rounded while they are
+ * packed (after the LayerNorm when norm is given). */
+bool as_gemm_bf16_available(void);
+/* uint16 values needed to pack a (out, in) weight matrix */
+size_t as_gemm_packed_bf16_count(int out, int in);
+void as_gemm_pack_bf16(const float *w, int out, int in, uint16_t *dst);
+/* As as_gemm_packed with bfloat16 weights packed by as_gemm_pack_bf16;
+ * AS_ERR_UNSUPPORTED (nothing computed) when as_gemm_bf16_available() is
+ * false. */
+int as_gemm_packed_bf16(const float *x, int n, int ldx, const AsGemmNorm *norm,
+                        const uint16_t *packed, int out, int in, const float *bias,
+                        AsEpilogue epi, float *y, int ldy);
 
 /* GFLOPS of a register-only loop of independent FMAs, as wide as the path's
  * vectors, on as_threads() threads for about `seconds`: the arithmetic

@@ -6,11 +6,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gemm.h"
 
 #define GEMM_NR 16      /* width of a packed weight panel (columns) */
-#define GEMM_KC 256     /* most depths of one pass */
+#ifndef GEMM_KC
+#define GEMM_KC 256 /* most depths of one pass */
+#endif
 #define GEMM_MC_MAX 128 /* most rows of activations packed per pass */
 #define GEMM_NP_MAX 3   /* most weight panels one register tile spans */
 
@@ -53,7 +56,18 @@ void gemm_tile_write(const float *t, int ldt, float *y, int ldy, int mr, int nr,
 void gemm_pack_rows_c(int mr, const float *x, int n, int ldx, int r0, int mc, int k0, int kc,
                       const AsGemmNorm *nm, const float *mean, const float *rstd, float *dst);
 
+/* bfloat16 variant (gemm.h as_gemm_packed_bf16): a tile over kc2 depth pairs
+ * of the activation panel a (kc2 x MR pairs) and np weight panels from b (kc2
+ * x 16 pairs each, bs uint16 apart), float32 sums, the same epilogue. */
+typedef void (*GemmTileBf16Fn)(int kc2, const uint16_t *a, const uint16_t *b, size_t bs,
+                               float *y, int ldy, int mr, int nr, const GemmEpi *e);
+typedef struct {
+    int mr, np, mc;
+    GemmTileBf16Fn tile[GEMM_NP_MAX];
+} GemmBf16Kernels;
+
 #if defined(__x86_64__) && defined(__GNUC__)
+extern const GemmBf16Kernels gemm_bf16;
 extern const GemmKernels gemm_avx2;
 extern const GemmKernels gemm_avx512;
 void gemm_pack_rows_avx2(int mr, const float *x, int n, int ldx, int r0, int mc, int k0, int kc,

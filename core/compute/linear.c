@@ -224,6 +224,9 @@ static bool linear_small(const float *x, int n, const AsLinear *l, float *y)
 #define LINEAR_PACK_MIN_ROWS 32
 static bool linear_packed(const float *x, int n, const AsLinear *l, AsEpilogue epi, float *y)
 {
+    if (l->packed_bf16 && as_gemm_packed_bf16(x, n, l->in, NULL, l->packed_bf16, l->out, l->in,
+                                              l->b, epi, y, l->out) == 0)
+        return true;
     if (l->packed) {
         as_gemm_packed(x, n, l->in, NULL, l->packed, l->out, l->in, l->b, epi, y, l->out);
         return true;
@@ -272,6 +275,12 @@ void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y)
 void as_linear_norm(const float *x, int n, const AsNorm *nm, const AsLinear *l, bool gelu,
                     float *scratch, float *y)
 {
+    if (l->packed_bf16 && nm->dim == l->in) {
+        const AsGemmNorm g = { nm->w, nm->b, nm->eps };
+        if (as_gemm_packed_bf16(x, n, l->in, &g, l->packed_bf16, l->out, l->in, l->b,
+                                gelu ? AS_EPI_GELU : AS_EPI_STORE, y, l->out) == 0)
+            return;
+    }
     if (l->packed && nm->dim == l->in) {
         const AsGemmNorm g = { nm->w, nm->b, nm->eps };
         as_gemm_packed(x, n, l->in, &g, l->packed, l->out, l->in, l->b,

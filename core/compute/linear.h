@@ -9,12 +9,20 @@
 #define ALIGNSEG_LINEAR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "activations.h"
 
 /* A linear layer: weight W (out, in) row-major as PyTorch stores it, bias b
- * (out) or NULL, and W packed for gemm.h (or NULL). */
-typedef struct { float *w, *b; int out, in; const float *packed; } AsLinear;
+ * (out) or NULL, and W packed for gemm.h (or NULL); with packed_bf16 (W
+ * packed by as_gemm_pack_bf16, only where as_gemm_bf16_available()) the
+ * layer's products run in bfloat16 (as_model_use_bf16). */
+typedef struct {
+    float *w, *b;
+    int out, in;
+    const float *packed;
+    const uint16_t *packed_bf16;
+} AsLinear;
 
 /* y (n,out) = x (n,in) W^T + b */
 void as_linear(const float *x, int n, const AsLinear *l, float *y);

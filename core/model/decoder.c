@@ -67,7 +67,8 @@ int as_decoder_workspace_prepare(AsDecoderWorkspace *ws, const AsDecoder *dec, i
 /* Rows [r0, r0+rows) of a linear layer as a linear layer of its own. */
 static AsLinear linear_rows(const AsLinear *l, int r0, int rows)
 {
-    AsLinear s = { l->w + (size_t)r0 * l->in, l->b ? l->b + r0 : NULL, rows, l->in, NULL };
+    AsLinear s = { l->w + (size_t)r0 * l->in, l->b ? l->b + r0 : NULL, rows, l->in, NULL,
+                   NULL };
     return s;
 }
 

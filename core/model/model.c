@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "cpu.h"
 #include "decoder_params.h"
 #include "gemm.h"
 #include "rng.h"
@@ -341,6 +342,49 @@ static int pack_encoder(AsModel *m, AsError *err)
     return 0;
 }
 
+int as_model_use_bf16(AsModel *m, AsError *err)
+{
+    if (!as_gemm_bf16_available())
+        return as_error_set(err, AS_ERR_UNSUPPORTED,
+                            "bf16 products need a CPU with AVX512_BF16 on the avx512 path "
+                            "(this one runs the %s path%s)",
+                            as_cpu_path_name(as_cpu_path()),
+                            as_cpu_has_bf16() ? "" : " and has no AVX512_BF16");
+    if (m->packed_bf16)
+        return 0;
+    AsEncoder *e = &m->enc;
+    const int depth = e->cfg.depth, nl = 1 + 4 * depth;
+    AsLinear **ls = malloc((size_t)nl * sizeof *ls);
+    if (!ls)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory packing the encoder (bf16)");
+    int k = 0;
+    ls[k++] = &e->patch;
+    for (int i = 0; i < depth; i++) {
+        ls[k++] = &e->blocks[i].qkv;
+        ls[k++] = &e->blocks[i].proj;
+        ls[k++] = &e->blocks[i].fc1;
+        ls[k++] = &e->blocks[i].fc2;
+    }
+    size_t total = 0;
+    for (int i = 0; i < nl; i++)
+        total += round16(as_gemm_packed_bf16_count(ls[i]->out, ls[i]->in));
+    m->packed_bf16 = total ? aligned_alloc(64, total * sizeof(uint16_t)) : NULL;
+    if (!m->packed_bf16) {
+        free(ls);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory packing the encoder in bf16 "
+                            "(%zu MiB)", total * sizeof(uint16_t) >> 20);
+    }
+    uint16_t *dst = m->packed_bf16;
+    for (int i = 0; i < nl; i++) {
+        as_gemm_pack_bf16(ls[i]->w, ls[i]->out, ls[i]->in, dst);
+        ls[i]->packed_bf16 = dst;
+        release_pages(&m->weights, ls[i]->w);
+        dst += round16(as_gemm_packed_bf16_count(ls[i]->out, ls[i]->in));
+    }
+    free(ls);
+    return 0;
+}
+
 int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt, AsModel **out,
                           AsError *err)
 {
@@ -374,6 +418,7 @@ void as_model_free(AsModel *m)
     free(m->enc.blocks);
     free(m->dec.layers);
     free(m->packed);
+    free(m->packed_bf16);
     as_tmap_free(&m->weights);
     free(m->source);
     free(m);

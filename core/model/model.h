@@ -72,6 +72,7 @@ typedef struct {
     bool untrained;   /* weights are a random initialisation */
     AsTensorMap weights; /* owns every tensor the structs point into */
     float *packed;       /* the encoder's linear weights packed for gemm.h (or NULL) */
+    uint16_t *packed_bf16; /* their bfloat16 copies (--precision bf16), or NULL */
     char *source;        /* human-readable origin (file names) */
 } AsModel;
 
@@ -94,6 +95,14 @@ int as_model_load(const char *model_path, const char *backbone_path,
  * Encoder heads: opt->encoder_heads or D/64; decoder heads: opt->decoder_heads or 3. */
 int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt,
                           AsModel **out, AsError *err);
+
+/* The encoder's linear layers (not its attention, not the decoder) compute
+ * in bfloat16 from now on (gemm.h), their weights packed once more. Not
+ * offered on the command line: on the reference cases it changes 2% of the
+ * patch labels (docs/PERFORMANCE.md, "bfloat16"), more than the 1% allowed.
+ * Refused with a one-line error (AS_ERR_UNSUPPORTED, nothing changed)
+ * unless the CPU has AVX512_BF16 and the AVX-512 path is in use. */
+int as_model_use_bf16(AsModel *m, AsError *err);
 
 typedef enum { AS_ARCH_VIT_SMALL, AS_ARCH_VIT_BASE } AsArch;
 /* Random initialisation of the published shapes (DINO ViT-S or ViT-B, patch

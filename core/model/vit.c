@@ -51,24 +51,24 @@ static float *alloc_floats(size_t n)
 }
 
 /* Attention scratch: the (ntok, ntok) block of as_mha_lowmem, or the packed
- * keys/values of as_mha_packed with one score block for each of up to
+ * keys/values of as_mha_packed_batch with one score block for each of up to
  * ATTN_THREADS threads (more threads fall back to as_mha_lowmem), whichever
  * is larger; 0 when too large. */
 #define ATTN_THREADS 16
-static size_t probs_floats(size_t ntok, const AsEncoderConfig *c)
+static size_t probs_floats(size_t ntok, size_t count, const AsEncoderConfig *c)
 {
     size_t s = mulf(ntok, ntok);
-    if (s && ntok <= INT32_MAX / 4) {
-        const size_t pk =
-            as_mha_packed_scratch((int)ntok, (int)ntok, c->dim, c->heads, ATTN_THREADS);
+    if (s && ntok <= INT32_MAX / 4 && count <= INT32_MAX / 4) {
+        const size_t pk = as_mha_packed_batch_scratch((int)count, (int)ntok, (int)ntok, c->dim,
+                                                      c->heads, ATTN_THREADS);
         if (pk > s)
             s = pk < VIT_MAX_FLOATS ? pk : 0;
     }
     return s;
 }
 
-int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
-                             AsError *err)
+int as_vit_workspace_prepare_batch(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
+                                   int count, AsError *err)
 {
     const AsEncoderConfig *c = &enc->cfg;
     const int p = c->patch;
@@ -76,20 +76,26 @@ int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, in
         return as_error_set(err, AS_ERR_ARG,
                             "input %dx%d: width and height must be positive multiples of the "
                             "patch size %d", w, h, p);
-    if (ws->x && ws->h == h && ws->w == w && ws->dim == c->dim && ws->heads == c->heads &&
-        ws->mlp_hidden == c->mlp_hidden && ws->patch == p)
+    if (count <= 0)
+        return as_error_set(err, AS_ERR_ARG, "encoder batch of %d images", count);
+    if (ws->x && ws->cap >= count && ws->h == h && ws->w == w && ws->dim == c->dim &&
+        ws->heads == c->heads && ws->mlp_hidden == c->mlp_hidden && ws->patch == p) {
+        ws->count = count;
         return 0;
+    }
     as_vit_workspace_free(ws);
     const int gh = h / p, gw = w / p;
-    const size_t n = (size_t)gh * gw, ntok = n + 1, d = (size_t)c->dim;
-    const size_t s_x = mulf(ntok, d), s_pp = mulf(n, 3 * (size_t)p * p),
-                 s_qkv = mulf(ntok, 3 * d), s_hid = mulf(ntok, (size_t)c->mlp_hidden),
-                 s_cls = mulf((size_t)c->heads, ntok);
-    const size_t s_probs = probs_floats(ntok, c);
-    if (!s_x || !s_pp || !s_qkv || !s_hid || !s_probs || !s_cls || ntok > INT32_MAX)
+    const size_t n = (size_t)gh * gw, ntok = n + 1, d = (size_t)c->dim, b = (size_t)count;
+    const size_t rows = mulf(b, ntok);
+    const size_t s_pos = mulf(ntok, d), s_x = mulf(rows, d),
+                 s_pp = mulf(mulf(b, n), 3 * (size_t)p * p), s_qkv = mulf(rows, 3 * d),
+                 s_hid = mulf(rows, (size_t)c->mlp_hidden),
+                 s_cls = mulf(b, mulf((size_t)c->heads, ntok));
+    const size_t s_probs = probs_floats(ntok, b, c);
+    if (!s_pos || !s_x || !s_pp || !s_qkv || !s_hid || !s_probs || !s_cls || rows > INT32_MAX)
         return as_error_set(err, AS_ERR_NOMEM, "input %dx%d is too large for the encoder", w, h);
     ws->x = alloc_floats(s_x);
-    ws->pos = alloc_floats(s_x);
+    ws->pos = alloc_floats(s_pos);
     ws->xn = alloc_floats(s_x);
     ws->attn_out = alloc_floats(s_x);
     ws->patches = alloc_floats(s_pp);
@@ -97,13 +103,14 @@ int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, in
     ws->hidden = alloc_floats(s_hid);
     ws->probs = alloc_floats(s_probs);
     ws->cls_row = alloc_floats(s_cls);
-    ws->cls_attn = alloc_floats(mulf((size_t)c->heads, n));
+    ws->cls_attn = alloc_floats(mulf(b, mulf((size_t)c->heads, n)));
     if (!ws->x || !ws->pos || !ws->xn || !ws->attn_out || !ws->patches || !ws->qkv ||
         !ws->hidden || !ws->probs || !ws->cls_row || !ws->cls_attn) {
         as_vit_workspace_free(ws);
-        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %dx%d encoder workspace", w,
-                            h);
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory for a %dx%d encoder workspace%s",
+                            w, h, count > 1 ? " batch" : "");
     }
+    ws->cap = ws->count = count;
     ws->h = h;
     ws->w = w;
     ws->gh = gh;
@@ -114,9 +121,16 @@ int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, in
     ws->heads = c->heads;
     ws->mlp_hidden = c->mlp_hidden;
     ws->patch = p;
+    ws->probs_floats = s_probs;
     ws->tokens = ws->x + d;
     ws->cls = ws->x;
     return 0;
+}
+
+int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
+                             AsError *err)
+{
+    return as_vit_workspace_prepare_batch(ws, enc, h, w, 1, err);
 }
 
 void as_vit_pos_embed(const AsEncoder *enc, int gh, int gw, float *out)
@@ -182,15 +196,17 @@ static void lap(AsVitTiming *timing, AsVitStage s, double *t)
     *t = now;
 }
 
+/* One block on the ws->count images stacked in ws->x. */
 static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsVitWorkspace *ws,
                           float *cls_row, AsVitTiming *timing)
 {
-    const int nt = ws->ntok, d = c->dim;
+    const int nt = ws->ntok * ws->count, d = c->dim;
     double t = timing ? now_s() : 0.0;
     as_linear_norm(ws->x, nt, &b->norm1, &b->qkv, false, ws->xn, ws->qkv);
     lap(timing, AS_VIT_QKV, &t);
-    as_mha_packed(ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d, nt, nt, d,
-                  c->heads, ws->probs, probs_floats((size_t)nt, c), cls_row, ws->attn_out);
+    as_mha_packed_batch(ws->count, ws->qkv, 3 * d, ws->qkv + d, 3 * d, ws->qkv + 2 * d, 3 * d,
+                        ws->ntok, ws->ntok, d, c->heads, ws->probs, ws->probs_floats, cls_row,
+                        ws->attn_out);
     lap(timing, AS_VIT_ATTENTION, &t);
     as_linear_accumulate(ws->attn_out, nt, &b->proj, ws->x); /* x += proj(attn) */
     lap(timing, AS_VIT_PROJ, &t);
@@ -200,23 +216,33 @@ static void block_forward(const AsEncoderBlock *b, const AsEncoderConfig *c, AsV
     lap(timing, AS_VIT_FC2, &t);
 }
 
-int as_vit_forward_timed(const AsEncoder *enc, const float *input, int h, int w,
-                         AsVitWorkspace *ws, const AsHooks *hooks, AsVitTiming *timing,
-                         AsError *err)
+static int forward(const AsEncoder *enc, const float *const *inputs, int count, int h, int w,
+                   AsVitWorkspace *ws, const AsHooks *hooks, AsVitTiming *timing, AsError *err)
 {
     const AsEncoderConfig *c = &enc->cfg;
     if (timing)
         memset(timing, 0, sizeof *timing);
-    int rc = as_vit_workspace_prepare(ws, enc, h, w, err);
+    int rc = as_vit_workspace_prepare_batch(ws, enc, h, w, count, err);
     if (rc)
         return rc;
-    const int d = c->dim, n = ws->n;
+    const int d = c->dim, n = ws->n, ntok = ws->ntok;
+    const size_t pp = 3 * (size_t)c->patch * c->patch, td = (size_t)ntok * d;
     double t = timing ? now_s() : 0.0;
     as_vit_pos_embed(enc, ws->gh, ws->gw, ws->pos);
-    im2patches(input, h, w, c->patch, ws->patches);
-    memcpy(ws->x, enc->cls_token, (size_t)d * sizeof *ws->x);
-    as_linear(ws->patches, n, &enc->patch, ws->x + d);
-    as_add_inplace(ws->x, ws->pos, (long)ws->ntok * d);
+    for (int i = 0; i < count; i++)
+        im2patches(inputs[i], h, w, c->patch, ws->patches + (size_t)i * n * pp);
+    if (count == 1) {
+        as_linear(ws->patches, n, &enc->patch, ws->x + d);
+    } else { /* one product for all patches, then each image's rows after its CLS row */
+        as_linear(ws->patches, count * n, &enc->patch, ws->attn_out);
+        for (int i = count - 1; i >= 0; i--)
+            memcpy(ws->x + i * td + d, ws->attn_out + (size_t)i * n * d,
+                   (size_t)n * d * sizeof *ws->x);
+    }
+    for (int i = 0; i < count; i++) {
+        memcpy(ws->x + i * td, enc->cls_token, (size_t)d * sizeof *ws->x);
+        as_add_inplace(ws->x + i * td, ws->pos, (long)td);
+    }
     lap(timing, AS_VIT_PATCH, &t);
     for (int i = 0; i < c->depth; i++) {
         if (as_hooks_cancelled(hooks))
@@ -225,18 +251,33 @@ int as_vit_forward_timed(const AsEncoder *enc, const float *input, int h, int w,
         block_forward(&enc->blocks[i], c, ws, last ? ws->cls_row : NULL, timing);
         as_hooks_progress(hooks, "encoder", i + 1, c->depth);
     }
-    for (int hd = 0; hd < c->heads; hd++)
-        memcpy(ws->cls_attn + (size_t)hd * n, ws->cls_row + (size_t)hd * ws->ntok + 1,
-               (size_t)n * sizeof *ws->cls_attn);
+    for (int i = 0; i < count; i++)
+        for (int hd = 0; hd < c->heads; hd++)
+            memcpy(ws->cls_attn + ((size_t)i * c->heads + hd) * n,
+                   ws->cls_row + ((size_t)i * c->heads + hd) * ntok + 1,
+                   (size_t)n * sizeof *ws->cls_attn);
     if (timing)
         t = now_s();
-    as_layernorm(ws->x, ws->ntok, &enc->norm, ws->x);
+    as_layernorm(ws->x, ntok * count, &enc->norm, ws->x);
     lap(timing, AS_VIT_NORM, &t);
     return 0;
+}
+
+int as_vit_forward_timed(const AsEncoder *enc, const float *input, int h, int w,
+                         AsVitWorkspace *ws, const AsHooks *hooks, AsVitTiming *timing,
+                         AsError *err)
+{
+    return forward(enc, &input, 1, h, w, ws, hooks, timing, err);
 }
 
 int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
                    const AsHooks *hooks, AsError *err)
 {
-    return as_vit_forward_timed(enc, input, h, w, ws, hooks, NULL, err);
+    return forward(enc, &input, 1, h, w, ws, hooks, NULL, err);
+}
+
+int as_vit_forward_batch(const AsEncoder *enc, const float *const *inputs, int count, int h,
+                         int w, AsVitWorkspace *ws, const AsHooks *hooks, AsError *err)
+{
+    return forward(enc, inputs, count, h, w, ws, hooks, NULL, err);
 }

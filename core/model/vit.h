@@ -13,24 +13,29 @@
 
 typedef struct {
     /* geometry of the current allocation */
+    int cap;           /* images allocated for */
+    int count;         /* images of the current pass (1 for as_vit_forward) */
     int h, w;          /* input size in pixels */
     int gh, gw, n;     /* patch grid, n = gh*gw */
     int ntok;          /* n + 1 (CLS first) */
     int dim, heads, mlp_hidden, patch;
-    /* outputs, valid after as_vit_forward */
-    float *x;          /* (ntok, D): row 0 the CLS token, rows 1.. the patch tokens */
+    /* outputs, valid after as_vit_forward; a batched pass (as_vit_forward_batch)
+     * stacks its count images: image i's rows start at x + i ntok D, its CLS
+     * attention at cls_attn + i heads n (tokens and cls are image 0's) */
+    float *x;          /* (count ntok, D): row 0 the CLS token, rows 1.. the patch tokens */
     float *tokens;     /* = x + D: (n, D) patch tokens after the final norm */
     float *cls;        /* = x: (D) CLS token after the final norm */
-    float *cls_attn;   /* (heads, n) last block CLS->patch attention */
+    float *cls_attn;   /* (count, heads, n) last block CLS->patch attention */
     float *pos;        /* (ntok, D) position embedding for this grid */
     /* scratch */
-    float *patches;    /* (n, 3*p*p) */
-    float *xn;         /* (ntok, D) */
-    float *qkv;        /* (ntok, 3D) */
-    float *attn_out;   /* (ntok, D) */
-    float *hidden;     /* (ntok, mlp_hidden) */
-    float *probs;      /* (ntok, ntok): attention scratch, a block of rows per thread */
-    float *cls_row;    /* (heads, ntok) */
+    float *patches;    /* (count n, 3*p*p) */
+    float *xn;         /* (count ntok, D) */
+    float *qkv;        /* (count ntok, 3D) */
+    float *attn_out;   /* (count ntok, D) */
+    float *hidden;     /* (count ntok, mlp_hidden) */
+    float *probs;      /* attention scratch (as_mha_packed_batch) */
+    size_t probs_floats;
+    float *cls_row;    /* (count, heads, ntok) */
 } AsVitWorkspace;
 
 void as_vit_workspace_init(AsVitWorkspace *ws); /* all zero: no allocation yet */
@@ -38,6 +43,10 @@ void as_vit_workspace_init(AsVitWorkspace *ws); /* all zero: no allocation yet *
 int as_vit_workspace_prepare(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
                              AsError *err);
 void as_vit_workspace_free(AsVitWorkspace *ws);
+/* The same for batched passes of count images of h x w at once; a workspace
+ * already sized for at least count such images is kept. */
+int as_vit_workspace_prepare_batch(AsVitWorkspace *ws, const AsEncoder *enc, int h, int w,
+                                   int count, AsError *err);
 
 /* The patch part of pos_embed resized to a gh x gw grid as DINO does it
  * (bicubic, scale factors ((gh+0.1)/g, (gw+0.1)/g)); out (1 + gh*gw, D)
@@ -49,6 +58,16 @@ void as_vit_pos_embed(const AsEncoder *enc, int gh, int gw, float *out);
  * is checked before each block, progress "encoder" reports blocks done of depth. */
 int as_vit_forward(const AsEncoder *enc, const float *input, int h, int w, AsVitWorkspace *ws,
                    const AsHooks *hooks, AsError *err);
+
+/* The forward pass on count inputs of the same size at once (inputs[i] a
+ * normalised (3, h, w) image): their tokens stacked into one matrix, so that
+ * every linear layer is one matrix product over all images on the pool's
+ * threads, and the attention of every (image, head) spread over the pool.
+ * Each image's numbers are exactly those of as_vit_forward on it alone (the
+ * products reduce every row in the same order whatever the rows around it).
+ * Results in ws (see AsVitWorkspace); hooks as for as_vit_forward. */
+int as_vit_forward_batch(const AsEncoder *enc, const float *const *inputs, int count, int h,
+                         int w, AsVitWorkspace *ws, const AsHooks *hooks, AsError *err);
 
 /* The stages of the forward pass, in the order they run (the block stages
  * once per block). */

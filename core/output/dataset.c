@@ -36,6 +36,9 @@ struct AsDataset {
     size_t n, cap;
     int64_t next_id;
     size_t pending;
+    char **newdirs; /* masks/NAME folders made since the last commit: removed
+                       (when still empty) if the additions are dropped */
+    size_t nnew;
 };
 
 static const struct {
@@ -291,6 +294,83 @@ out:
     return rc;
 }
 
+/* ---- peeking (read only) ---- */
+
+void as_dataset_free_names(char **names)
+{
+    for (size_t i = 0; names && names[i]; i++)
+        free(names[i]);
+    free(names);
+}
+
+int as_dataset_peek(const char *dir, AsClass tab[AS_DATASET_MAX_CLASS + 1], char ***names,
+                    AsError *err)
+{
+    memset(tab, 0, sizeof(AsClass) * (AS_DATASET_MAX_CLASS + 1));
+    if (names)
+        *names = NULL;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : ".", AS_DATASET_INDEX) >=
+        (int)sizeof path)
+        return as_error_set(err, AS_ERR_ARG, "%s: output path too long", dir);
+    if (access(path, F_OK) != 0)
+        return 0; /* no dataset yet */
+    AsJson *j = NULL;
+    int rc = as_json_read_file(path, &j, err);
+    if (rc)
+        return rc;
+    const AsJson *cl = as_json_get(j, "classes"), *ims = as_json_get(j, "images");
+    char **nm = NULL;
+    if (!cl || cl->type != AS_JSON_ARRAY || !ims || ims->type != AS_JSON_ARRAY) {
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: classes or images missing", path);
+        goto out;
+    }
+    for (size_t i = 0; i < cl->count; i++) {
+        const AsJson *c = cl->items[i], *rgb = as_json_get(c, "color");
+        double id = as_json_num(as_json_get(c, "id"), -1);
+        const char *name = as_json_str(as_json_get(c, "name"), NULL);
+        if (id < 1 || id > AS_DATASET_MAX_CLASS || id != (int)id || !name ||
+            as_dataset_check_class_name(name, NULL) || tab[(int)id].name[0] || !rgb ||
+            rgb->type != AS_JSON_ARRAY || rgb->count != 3) {
+            rc = as_error_set(err, AS_ERR_FORMAT, "%s: class %zu is not valid", path, i);
+            goto out;
+        }
+        AsClass *k = &tab[(int)id];
+        k->id = (int)id;
+        snprintf(k->name, sizeof k->name, "%s", name);
+        for (int t = 0; t < 3; t++) {
+            double v = as_json_num(rgb->items[t], 0);
+            k->rgb[t] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    if (names) {
+        nm = calloc(ims->count + 1, sizeof *nm);
+        if (!nm) {
+            rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+            goto out;
+        }
+        for (size_t i = 0; i < ims->count; i++) {
+            const char *n = as_json_str(as_json_get(ims->items[i], "name"), NULL);
+            if (!n || !*n) {
+                rc = as_error_set(err, AS_ERR_FORMAT, "%s: image %zu is not valid", path, i);
+                goto out;
+            }
+            if (!(nm[i] = strdup(n))) {
+                rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
+                goto out;
+            }
+        }
+        *names = nm;
+        nm = NULL;
+    }
+out:
+    as_dataset_free_names(nm);
+    if (rc)
+        memset(tab, 0, sizeof(AsClass) * (AS_DATASET_MAX_CLASS + 1));
+    as_json_free(j);
+    return rc;
+}
+
 /* ---- opening ---- */
 
 static int sub(const AsDataset *d, char *buf, size_t len, const char *fmt, const char *a,
@@ -386,8 +466,16 @@ int as_dataset_open(const char *dir, const AsExportOptions *o, AsDataset **out, 
 
 /* ---- classes ---- */
 
-int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t *rgb, int *id,
-                     AsError *err)
+int as_class_table_find(const AsClass tab[AS_DATASET_MAX_CLASS + 1], const char *name)
+{
+    for (int k = 1; name && k <= AS_DATASET_MAX_CLASS; k++)
+        if (tab[k].name[0] && !strcmp(tab[k].name, name))
+            return k;
+    return 0;
+}
+
+int as_class_table_add(AsClass tab[AS_DATASET_MAX_CLASS + 1], const char *name, int want_id,
+                       const uint8_t *rgb, int *id, AsError *err)
 {
     *id = 0;
     if (name && !strcmp(name, "background"))
@@ -395,20 +483,19 @@ int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t 
     int st = as_dataset_check_class_name(name, err);
     if (st)
         return st;
-    for (int k = 1; k <= AS_DATASET_MAX_CLASS; k++)
-        if (!strcmp(d->cls[k].name, name)) {
-            *id = k;
-            return 0;
-        }
-    int k = want_id >= 1 && want_id <= AS_DATASET_MAX_CLASS && !d->cls[want_id].name[0] ? want_id
-                                                                                         : 0;
+    int k = as_class_table_find(tab, name);
+    if (k) {
+        *id = k;
+        return 0;
+    }
+    k = want_id >= 1 && want_id <= AS_DATASET_MAX_CLASS && !tab[want_id].name[0] ? want_id : 0;
     for (int t = 1; !k && t <= AS_DATASET_MAX_CLASS; t++)
-        if (!d->cls[t].name[0])
+        if (!tab[t].name[0])
             k = t;
     if (!k)
-        return as_error_set(err, AS_ERR_ARG, "%s: class '%s': the dataset has %d classes already",
-                            d->dir, name, AS_DATASET_MAX_CLASS);
-    AsClass *c = &d->cls[k];
+        return as_error_set(err, AS_ERR_ARG, "class '%s': the table has %d classes already", name,
+                            AS_DATASET_MAX_CLASS);
+    AsClass *c = &tab[k];
     c->id = k;
     snprintf(c->name, sizeof c->name, "%s", name);
     if (rgb) {
@@ -419,6 +506,43 @@ int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t 
         memcpy(c->rgb, pal + 3 * k, 3);
     }
     *id = k;
+    return 0;
+}
+
+int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t *rgb, int *id,
+                     AsError *err)
+{
+    int st = as_class_table_add(d->cls, name, want_id, rgb, id, err);
+    if (st)
+        as_error_prefix(err, "%s: ", d->dir);
+    return st;
+}
+
+int as_dataset_map_groups(AsDataset *d, const AsClass *tab, int ngroups, const char *const *names,
+                          const bool *visible, bool hidden_ignore, int *group_class,
+                          AsError *err)
+{
+    for (int g = 0; g < ngroups; g++) {
+        const char *n = names && names[g] && names[g][0] ? names[g] : NULL;
+        int rc = 0;
+        group_class[g] = 0;
+        if (visible && !visible[g]) {
+            if (hidden_ignore) {
+                /* asks for the last id when the table has none, so that
+                 * prototype_<g> keeps g+1 */
+                int t = tab ? as_class_table_find(tab, "ignore") : 0;
+                rc = as_dataset_class(d, "ignore", t ? t : AS_DATASET_MAX_CLASS,
+                                      t ? tab[t].rgb : NULL, &group_class[g], err);
+            }
+        } else if (n) {
+            int t = tab ? as_class_table_find(tab, n) : 0;
+            rc = as_dataset_class(d, n, t, t ? tab[t].rgb : NULL, &group_class[g], err);
+        } else {
+            group_class[g] = AS_DATASET_PROTOTYPE;
+        }
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
@@ -560,9 +684,16 @@ static int stage_files(AsDataset *d, Img *g, const Img *old, const uint8_t *cls,
     }
     if (f & AS_EXPORT_MASKS) {
         snprintf(path, sizeof path, "%s/masks/%s", d->dir, g->name);
+        bool existed = access(path, F_OK) == 0;
         int st = as_export_mkdirs(path, err);
         if (st)
             return st;
+        char **nd = existed ? NULL : realloc(d->newdirs, (d->nnew + 1) * sizeof *nd);
+        if (nd) {
+            d->newdirs = nd;
+            if ((nd[d->nnew] = strdup(path)) != NULL)
+                d->nnew++;
+        }
         uint8_t *m = malloc(npx);
         if (!m)
             return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
@@ -632,11 +763,11 @@ int as_dataset_add(AsDataset *d, const char *name, const char *image_path, const
     for (int g = 0; g < ngroups; g++) {
         if (group_class) {
             gc[g] = group_class[g];
-            if (gc[g] < 0 || gc[g] > AS_DATASET_MAX_CLASS)
+            if (gc[g] < AS_DATASET_PROTOTYPE || gc[g] > AS_DATASET_MAX_CLASS)
                 return as_error_set(err, AS_ERR_ARG, "%s: group %d: no class %d in the dataset",
                                     name, g, gc[g]);
         } else {
-            gc[g] = -1; /* "prototype_<g>", created when the group has pixels */
+            gc[g] = AS_DATASET_PROTOTYPE; /* created when the group has pixels */
         }
     }
     const size_t npx = (size_t)w * h;
@@ -935,6 +1066,18 @@ static int write_voc_lists(AsDataset *d, AsError *err)
     return rc;
 }
 
+static void forget_newdirs(AsDataset *d, bool remove)
+{
+    for (size_t i = d->nnew; i-- > 0;) {
+        if (remove)
+            rmdir(d->newdirs[i]); /* only when empty */
+        free(d->newdirs[i]);
+    }
+    free(d->newdirs);
+    d->newdirs = NULL;
+    d->nnew = 0;
+}
+
 static int cmp_img(const void *a, const void *b)
 {
     const Img *x = a, *y = b;
@@ -953,10 +1096,12 @@ int as_dataset_commit(AsDataset *d, AsError *err)
         rc = write_index(d, err); /* staged last: renamed last */
     if (!rc)
         rc = as_atomic_batch_commit(d->batch, err);
-    if (rc)
+    if (rc) {
         as_atomic_batch_discard(d->batch);
-    else
+    } else {
         d->pending = 0;
+        forget_newdirs(d, false);
+    }
     return rc;
 }
 
@@ -965,6 +1110,7 @@ void as_dataset_free(AsDataset *d)
     if (!d)
         return;
     as_atomic_batch_free(d->batch);
+    forget_newdirs(d, true); /* dropped additions leave no empty folders */
     for (size_t i = 0; i < d->n; i++)
         img_free(&d->img[i]);
     free(d->img);

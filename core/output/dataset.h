@@ -26,6 +26,8 @@
  * with the same options number their classes alike. Names: 1..63 bytes, no
  * '/', ':', ',' or control bytes, not starting with '.'. Group numbers start
  * at 0 everywhere (group g is "prototype_<g>" in files and in the UI).
+ * Hidden groups (the viewer's legend) are background or, when asked, the
+ * class "ignore"; as_dataset_map_groups holds the rule.
  *
  * Images. NAME (the image file name without extension) is the key: adding an
  * image whose NAME is in the dataset replaces all its entries in every format
@@ -89,6 +91,42 @@ int as_dataset_class(AsDataset *d, const char *name, int want_id, const uint8_t 
 /* The class table indexed by id: *n = AS_DATASET_MAX_CLASS + 1 entries,
  * those with an empty name are free (entry 0 is never used). */
 const AsClass *as_dataset_classes(const AsDataset *d, size_t *n);
+/* A class table outside a dataset (the viewer's, before it opens one):
+ * tab[id] as as_dataset_classes gives, entry 0 unused. The class called name
+ * in tab, added when new by the dataset's rule (asks for want_id when free,
+ * else the smallest free id; colour rgb or, when NULL, the VOC palette colour
+ * of its id). "background" gives 0 and adds nothing. as_dataset_class uses
+ * the same rule on the dataset's own table. */
+int as_class_table_add(AsClass tab[AS_DATASET_MAX_CLASS + 1], const char *name, int want_id,
+                       const uint8_t *rgb, int *id, AsError *err);
+/* Id of the class called name in tab, 0 if none (or "background"). */
+int as_class_table_find(const AsClass tab[AS_DATASET_MAX_CLASS + 1], const char *name);
+/* Read the class table and the image names of the dataset in dir without
+ * opening it for writing (nothing is created or changed): tab receives the
+ * classes (all free when dir holds no dataset), *names (may be NULL) a
+ * NULL-terminated array of the images' NAMEs to free with
+ * as_dataset_free_names. 0, or an error naming the index file. */
+int as_dataset_peek(const char *dir, AsClass tab[AS_DATASET_MAX_CLASS + 1], char ***names,
+                    AsError *err);
+void as_dataset_free_names(char **names);
+
+/* The class of each group of one export, by one rule for the viewer and
+ * `alignseg export`:
+ *   hidden (visible[g] false; visible NULL = all shown): background, or the
+ *     class "ignore" when hidden_ignore (its id in tab, else the last id
+ *     AS_DATASET_MAX_CLASS when free);
+ *   named "background": background;
+ *   named (names[g] non-empty): that class, created when new with the id and
+ *     colour it has in tab (tab may be NULL);
+ *   unnamed (names NULL or names[g] NULL/""): AS_DATASET_PROTOTYPE, the class
+ *     "prototype_<g>" (id g+1 when free) created only if the group has pixels.
+ * Groups without pixels are never exported (as_dataset_add). group_class
+ * receives ngroups entries for as_dataset_add. */
+#define AS_DATASET_PROTOTYPE (-1)
+int as_dataset_map_groups(AsDataset *d, const AsClass *tab, int ngroups, const char *const *names,
+                          const bool *visible, bool hidden_ignore, int *group_class,
+                          AsError *err);
+
 /* Validate a class name (see above); 0 or an AS_ERR_ARG naming it. */
 int as_dataset_check_class_name(const char *name, AsError *err);
 /* Images, by id. */
@@ -97,8 +135,9 @@ int as_dataset_image(const AsDataset *d, size_t i, AsDatasetImage *out);
 /* Index of the image called name, or -1. */
 long as_dataset_find(const AsDataset *d, const char *name);
 /* Stage one image: labels w x h, values 0..ngroups-1 or AS_LABEL_BACKGROUND;
- * group_class[g] is the class id of group g (0 = not exported: background),
- * or group_class NULL: group g is class "prototype_<g>". Groups without
+ * group_class[g] is the class id of group g (0 = not exported: background,
+ * AS_DATASET_PROTOTYPE: class "prototype_<g>"), or group_class NULL: every
+ * group g is class "prototype_<g>". Groups without
  * pixels are not exported. image_path: the source, for labelme's imagePath
  * and COCO's file_name. in_w/in_h: model input size (0 = unknown). */
 int as_dataset_add(AsDataset *d, const char *name, const char *image_path, const int32_t *labels,

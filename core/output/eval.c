@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,74 +32,125 @@ void as_eval_free(AsEval *e)
     e->conf = NULL;
 }
 
-int as_eval_add(AsEval *e, const int32_t *pred, const uint8_t *gt, size_t n, AsError *err)
+int as_eval_confusion(const AsEval *e, const int32_t *pred, const uint8_t *gt, size_t n,
+                      AsEvalConfusion *c, AsError *err)
 {
+    c->cells = NULL;
+    c->n = 0;
     const int P = e->num_pred, C = AS_EVAL_CLASSES;
     for (size_t i = 0; i < n; i++)
         if (gt[i] != e->ignore && (pred[i] < 0 || pred[i] >= P))
             return as_error_set(err, AS_ERR_ARG, "eval: predicted label %d at pixel %zu is not a "
                                 "cluster (0..%d)", (int)pred[i], i, P - 1);
     int64_t *m = calloc((size_t)P * C, sizeof *m);
-    int64_t *row = calloc((size_t)P, sizeof *row);
-    int *map = malloc(sizeof(int) * (size_t)P);
-    if (!m || !row || !map) {
-        free(m);
-        free(row);
-        free(map);
+    if (!m)
         return as_error_set(err, AS_ERR_NOMEM, "eval: out of memory");
-    }
-    int64_t col[AS_EVAL_CLASSES] = { 0 }, valid = 0;
+    size_t nz = 0;
     for (size_t i = 0; i < n; i++) {
         if (gt[i] == e->ignore)
             continue;
-        m[(size_t)pred[i] * C + gt[i]]++;
-        row[pred[i]]++;
-        col[gt[i]]++;
-        valid++;
+        if (m[(size_t)pred[i] * C + gt[i]]++ == 0)
+            nz++;
     }
-    for (size_t k = 0; k < (size_t)P * C; k++)
-        e->conf[k] += m[k];
-    for (int c = 0; c < C; c++)
-        e->gt_pixels[c] += col[c];
-    e->valid_pixels += valid;
-    e->nimages++;
-    if (valid > 0) {
-        /* many-to-one: each cluster -> the present class it overlaps most */
-        int64_t tp[AS_EVAL_CLASSES] = { 0 }, pc[AS_EVAL_CLASSES] = { 0 };
-        for (int p = 0; p < P; p++) {
-            map[p] = -1;
-            if (row[p] == 0)
-                continue;
-            int best = -1;
-            for (int c = 0; c < C; c++) {
-                if (col[c] == 0)
-                    continue;
-                if (best < 0 || m[(size_t)p * C + c] > m[(size_t)p * C + best])
-                    best = c;
-            }
-            map[p] = best;
-            tp[best] += m[(size_t)p * C + best];
-            pc[best] += row[p];
+    if (nz > 0) {
+        c->cells = malloc(nz * sizeof *c->cells);
+        if (!c->cells) {
+            free(m);
+            return as_error_set(err, AS_ERR_NOMEM, "eval: out of memory");
         }
-        double sum = 0;
-        int present = 0;
-        for (int c = 0; c < C; c++) {
-            if (col[c] == 0)
-                continue;
-            double iou = (double)tp[c] / (double)(col[c] + pc[c] - tp[c]);
-            sum += iou;
-            present++;
-            e->class_iou_sum[c] += iou;
-            e->class_images[c]++;
-            e->ref_correct += tp[c];
-        }
-        e->sum_image_miou += sum / present;
-        e->nscored++;
+        for (size_t k = 0; k < (size_t)P * C; k++)
+            if (m[k] > 0)
+                c->cells[c->n++] = (AsEvalCell){ (int32_t)(k / C), (int32_t)(k % C), m[k] };
     }
     free(m);
-    free(row);
-    free(map);
     return 0;
+}
+
+void as_eval_confusion_free(AsEvalConfusion *c)
+{
+    free(c->cells);
+    c->cells = NULL;
+    c->n = 0;
+}
+
+/* Pixels one image may bring (eval maps are at most 4096 x 4096). */
+#define MAX_IMAGE_PIXELS ((int64_t)1 << 31)
+
+int as_eval_add_confusion(AsEval *e, const AsEvalConfusion *c, AsError *err)
+{
+    const int P = e->num_pred, C = AS_EVAL_CLASSES;
+    int64_t col[AS_EVAL_CLASSES] = { 0 }, valid = 0;
+    for (size_t k = 0; k < c->n; k++) {
+        const AsEvalCell *x = &c->cells[k];
+        if (x->pred < 0 || x->pred >= P)
+            return as_error_set(err, AS_ERR_FORMAT, "eval: confusion cell %zu: cluster %d is not "
+                                "in 0..%d", k, (int)x->pred, P - 1);
+        if (x->cls < 0 || x->cls >= C || x->cls == e->ignore)
+            return as_error_set(err, AS_ERR_FORMAT, "eval: confusion cell %zu: class %d is not a "
+                                "scored class (0..255, not the ignore value %d)", k, (int)x->cls,
+                                e->ignore);
+        if (k > 0 && (x->pred < x[-1].pred || (x->pred == x[-1].pred && x->cls <= x[-1].cls)))
+            return as_error_set(err, AS_ERR_FORMAT, "eval: confusion cell %zu (%d, %d) is out of "
+                                "order or repeated", k, (int)x->pred, (int)x->cls);
+        if (x->count < 1 || x->count > MAX_IMAGE_PIXELS - valid)
+            return as_error_set(err, AS_ERR_FORMAT, "eval: confusion cell %zu: count %lld outside "
+                                "1..%lld pixels per image", k, (long long)x->count,
+                                (long long)(MAX_IMAGE_PIXELS - valid));
+        col[x->cls] += x->count;
+        valid += x->count;
+    }
+    if (e->valid_pixels > INT64_MAX / 4 - valid)
+        return as_error_set(err, AS_ERR_FORMAT, "eval: more than %lld pixels in all",
+                            (long long)(INT64_MAX / 4));
+    for (size_t k = 0; k < c->n; k++)
+        e->conf[(size_t)c->cells[k].pred * C + c->cells[k].cls] += c->cells[k].count;
+    for (int k = 0; k < C; k++)
+        e->gt_pixels[k] += col[k];
+    e->valid_pixels += valid;
+    e->nimages++;
+    if (valid == 0)
+        return 0;
+    /* many-to-one: each cluster -> the present class it overlaps most (ties:
+     * the smallest class; every class a cell names is present) */
+    int64_t tp[AS_EVAL_CLASSES] = { 0 }, pc[AS_EVAL_CLASSES] = { 0 };
+    for (size_t k = 0; k < c->n;) {
+        size_t best = k;
+        int64_t row = 0;
+        size_t j = k;
+        for (; j < c->n && c->cells[j].pred == c->cells[k].pred; j++) {
+            row += c->cells[j].count;
+            if (c->cells[j].count > c->cells[best].count)
+                best = j;
+        }
+        tp[c->cells[best].cls] += c->cells[best].count;
+        pc[c->cells[best].cls] += row;
+        k = j;
+    }
+    double sum = 0;
+    int present = 0;
+    for (int k = 0; k < C; k++) {
+        if (col[k] == 0)
+            continue;
+        double iou = (double)tp[k] / (double)(col[k] + pc[k] - tp[k]);
+        sum += iou;
+        present++;
+        e->class_iou_sum[k] += iou;
+        e->class_images[k]++;
+        e->ref_correct += tp[k];
+    }
+    e->sum_image_miou += sum / present;
+    e->nscored++;
+    return 0;
+}
+
+int as_eval_add(AsEval *e, const int32_t *pred, const uint8_t *gt, size_t n, AsError *err)
+{
+    AsEvalConfusion c;
+    int rc = as_eval_confusion(e, pred, gt, n, &c, err);
+    if (rc == 0)
+        rc = as_eval_add_confusion(e, &c, err);
+    as_eval_confusion_free(&c);
+    return rc;
 }
 
 int as_hungarian_max(const int64_t *w, int rows, int cols, int *row_to_col, int64_t *total,
@@ -314,6 +366,29 @@ int as_eval_report_json(const AsEvalReport *r, const char *path, AsError *err)
     int rc = as_jw_write_file(&jw, path, err);
     as_jw_free(&jw);
     return rc;
+}
+
+void as_eval_report_print(const AsEvalReport *r, FILE *f)
+{
+    fprintf(f, "protocol        %s\n", r->protocol == AS_EVAL_HUNGARIAN ? "hungarian" : "reference");
+    fprintf(f, "images          %lld (%lld with labelled pixels)\n", (long long)r->nimages,
+            (long long)r->nscored);
+    fprintf(f, "mIoU            %.4f\n", r->miou);
+    fprintf(f, "pixel accuracy  %.4f\n", r->pixel_acc);
+    fprintf(f, "per-class IoU:\n");
+    for (int c = 0; c < r->nclasses; c++)
+        if (!isnan(r->class_iou[c]))
+            fprintf(f, "  class %3d     %.4f\n", c, r->class_iou[c]);
+    if (r->match) {
+        fprintf(f, "matching (cluster -> class):");
+        for (int p = 0; p < r->num_pred; p++) {
+            if (r->match[p] >= 0)
+                fprintf(f, " %d->%d", p, r->match[p]);
+            else
+                fprintf(f, " %d->none", p);
+        }
+        fprintf(f, "\n");
+    }
 }
 
 /* PIL: running sums in double, truncated (the sums are never negative). */

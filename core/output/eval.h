@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -66,12 +67,41 @@ typedef struct {
 
 int as_eval_init(AsEval *e, int num_pred, int ignore, AsError *err);
 void as_eval_free(AsEval *e);
-/* Add one image: pred (n) cluster ids 0..num_pred-1, gt (n) class values. */
+/* Add one image: pred (n) cluster ids 0..num_pred-1, gt (n) class values.
+ * The same as as_eval_confusion followed by as_eval_add_confusion. */
 int as_eval_add(AsEval *e, const int32_t *pred, const uint8_t *gt, size_t n, AsError *err);
+
+/* One image's confusion: the pixel count of every (cluster, GT class) pair
+ * that occurs among its valid pixels, in increasing (pred, cls) order. It is
+ * all that as_eval_add keeps of an image, so images evaluated in several
+ * processes (alignseg eval --shard, core/output/evalshard.h) and added here in
+ * the same order give exactly the scores of one run. */
+typedef struct {
+    int32_t pred, cls;
+    int64_t count; /* > 0 */
+} AsEvalCell;
+
+typedef struct {
+    AsEvalCell *cells;
+    size_t n;
+} AsEvalConfusion;
+
+/* c = the confusion of one image (e gives the cluster count and the ignore
+ * value; e itself is not changed). Free with as_eval_confusion_free. */
+int as_eval_confusion(const AsEval *e, const int32_t *pred, const uint8_t *gt, size_t n,
+                      AsEvalConfusion *c, AsError *err);
+/* Add one image given by its confusion. c may come from a file: cells out of
+ * order or repeated, a cluster outside 0..num_pred-1, the ignore class, a
+ * count < 1 or totals that would overflow are refused (e unchanged). */
+int as_eval_add_confusion(AsEval *e, const AsEvalConfusion *c, AsError *err);
+void as_eval_confusion_free(AsEvalConfusion *c);
 int as_eval_report(const AsEval *e, AsEvalProtocol p, AsEvalReport *r, AsError *err);
 void as_eval_report_free(AsEvalReport *r);
 /* Write the report as JSON (miou, pixel_accuracy, per-class IoU, matching). */
 int as_eval_report_json(const AsEvalReport *r, const char *path, AsError *err);
+/* Print the report as `alignseg eval` does (protocol, images, mIoU, pixel
+ * accuracy, per-class IoU, the matching). */
+void as_eval_report_print(const AsEvalReport *r, FILE *f);
 
 /* Maximum-weight assignment on a rows x cols matrix w (row-major, weights
  * >= 0): row_to_col[i] is the column of row i or -1 (when rows > cols).

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 
 #include "activations.h"
 #include "fgmask.h"
@@ -122,49 +121,22 @@ void as_pairing_source(AsPairing p, int batch, int nlocal, int b, int i, int *im
     *img = k % batch;
 }
 
-typedef struct {
-    const AsEncoder *enc;
-    const float *crops;
-    AsTrainCrops *tc;
-    AsVitWorkspace *ws;
-    float mass;
-    int first, step, total; /* crops first, first+step, ... < total */
-    int batch, lo, hi;      /* job index j is crop j / (hi - lo) of image lo + j % (hi - lo) */
-    const AsHooks *hooks;
-    int rc;
-    AsError err;
-} EncodeJob;
+/* Crops encoded per batched pass: enough rows (16 x 197 at 224) that every
+ * product keeps both threads busy, few enough that the pass's activations
+ * (about 4 MB per 224 crop) stay small next to the batch's tokens. */
+#define ENCODE_CHUNK 16
 
-static void *encode_worker(void *arg)
+/* The tokens and foreground mask of crop k (pass image i) into tc. */
+static int keep_crop(AsTrainCrops *tc, const AsVitWorkspace *ws, int i, size_t k, float mass,
+                     float *mean, AsError *err)
 {
-    EncodeJob *j = arg;
-    AsTrainCrops *tc = j->tc;
-    const size_t S = (size_t)tc->size, n = (size_t)tc->n, D = (size_t)tc->dim;
-    float *mean = malloc(n * sizeof(float));
-    if (!mean) {
-        j->rc = as_error_set(&j->err, AS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    for (int jk = j->first; jk < j->total; jk += j->step) {
-        const int per = j->hi - j->lo;
-        const int k = (jk / per) * j->batch + j->lo + jk % per;
-        if (as_hooks_cancelled(j->hooks)) {
-            j->rc = as_error_set(&j->err, AS_ERR_CANCELLED, "cancelled");
-            break;
-        }
-        j->rc = as_vit_forward(j->enc, j->crops + (size_t)k * 3 * S * S, (int)S, (int)S, j->ws,
-                               NULL, &j->err);
-        if (j->rc)
-            break;
-        memcpy(tc->tokens + (size_t)k * n * D, j->ws->tokens, n * D * sizeof(float));
-        as_attn_head_mean(j->ws->cls_attn, j->ws->heads, (int)n, mean);
-        if (as_foreground_mask(mean, tc->gh, tc->gw, j->mass, tc->fg + (size_t)k * n)) {
-            j->rc = as_error_set(&j->err, AS_ERR_NOMEM, "out of memory (foreground mask)");
-            break;
-        }
-    }
-    free(mean);
-    return NULL;
+    const size_t n = (size_t)tc->n, D = (size_t)tc->dim;
+    memcpy(tc->tokens + k * n * D, ws->x + ((size_t)i * ws->ntok + 1) * D,
+           n * D * sizeof(float));
+    as_attn_head_mean(ws->cls_attn + (size_t)i * ws->heads * n, ws->heads, (int)n, mean);
+    if (as_foreground_mask(mean, tc->gh, tc->gw, mass, tc->fg + k * n))
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory (foreground mask)");
+    return 0;
 }
 
 void as_train_crops_init(AsTrainCrops *tc)
@@ -172,14 +144,10 @@ void as_train_crops_init(AsTrainCrops *tc)
     memset(tc, 0, sizeof *tc);
 }
 
-#define MAX_ENCODE_THREADS 16
-
 static void free_workspaces(AsTrainCrops *tc)
 {
-    AsVitWorkspace *ws = tc->ws;
-    for (int i = 0; ws && i < MAX_ENCODE_THREADS; i++)
-        as_vit_workspace_free(&ws[i]);
-    free(ws);
+    as_vit_workspace_free(tc->ws);
+    free(tc->ws);
     tc->ws = NULL;
 }
 
@@ -203,10 +171,6 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
                             "crops: need a global and at least one local crop of a size that "
                             "is a multiple of the patch %d (got %d crops of %d)",
                             p, ncrops, size);
-    if (threads < 1)
-        threads = 1;
-    if (threads > MAX_ENCODE_THREADS)
-        threads = MAX_ENCODE_THREADS;
     const int g = size / p, n = g * g, D = enc->cfg.dim, nl = ncrops - 1;
     if (tc->batch != batch || tc->ncrops != ncrops || tc->size != size || tc->dim != D) {
         free(tc->tokens);
@@ -228,66 +192,52 @@ int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *c
         tc->dim = D;
     }
     if (!tc->ws) {
-        tc->ws = calloc(MAX_ENCODE_THREADS, sizeof(AsVitWorkspace));
+        tc->ws = calloc(1, sizeof(AsVitWorkspace));
         if (!tc->ws)
             return as_error_set(err, AS_ERR_NOMEM, "out of memory");
-        for (int i = 0; i < MAX_ENCODE_THREADS; i++)
-            as_vit_workspace_init(&((AsVitWorkspace *)tc->ws)[i]);
+        as_vit_workspace_init(tc->ws);
     }
+    AsVitWorkspace *ws = tc->ws;
     double t0 = as_train_clock();
     const bool part = tc->world > 1 && tc->bounds && tc->share;
     const int lo = part ? tc->bounds[tc->rank] : 0, hi = part ? tc->bounds[tc->rank + 1] : batch;
-    const int total = ncrops * (hi - lo);
-    if (threads > total)
-        threads = total > 0 ? total : 1;
-    EncodeJob jobs[MAX_ENCODE_THREADS];
-    pthread_t tid[MAX_ENCODE_THREADS];
-    int started = 0;
-    for (int i = 0; i < threads; i++) {
-        EncodeJob *j = &jobs[i];
-        memset(j, 0, sizeof *j);
-        j->enc = enc;
-        j->crops = crops;
-        j->tc = tc;
-        j->ws = &((AsVitWorkspace *)tc->ws)[i];
-        j->mass = mass_threshold;
-        j->first = i;
-        j->step = threads;
-        j->total = total;
-        j->batch = batch;
-        j->lo = lo;
-        j->hi = hi;
-        j->hooks = hooks;
-        int rc = as_vit_workspace_prepare(j->ws, enc, size, size, err);
-        if (rc)
-            return rc;
-    }
-    for (int i = 1; i < threads; i++)
-        if (pthread_create(&tid[i], NULL, encode_worker, &jobs[i]) == 0)
-            started = i;
-        else
+    const int per = hi - lo, total = ncrops * per;
+    const size_t S = (size_t)size;
+    float *mean = malloc((size_t)n * sizeof(float));
+    if (!mean)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory");
+    const int pool_before = as_threads();
+    if (threads >= 1 && threads != pool_before)
+        as_pool_set_threads(threads);
+    int rc = 0;
+    /* passes of up to ENCODE_CHUNK crops in the order crop-major (crop kind,
+     * image): job j is crop kind j / per of image lo + j % per */
+    for (int j0 = 0; j0 < total && !rc; j0 += ENCODE_CHUNK) {
+        const int cnt = total - j0 < ENCODE_CHUNK ? total - j0 : ENCODE_CHUNK;
+        if (as_hooks_cancelled(hooks)) {
+            rc = as_error_set(err, AS_ERR_CANCELLED, "cancelled");
             break;
-    if (started < threads - 1) { /* could not start them all: run serially */
-        for (int i = 1; i <= started; i++)
-            pthread_join(tid[i], NULL);
-        jobs[0].step = 1;
-        jobs[0].first = 0;
-        started = 0;
-        threads = 1;
-    }
-    encode_worker(&jobs[0]);
-    for (int i = 1; i <= started; i++)
-        pthread_join(tid[i], NULL);
-    tc->time_encoder += as_train_clock() - t0;
-    for (int i = 0; i < threads; i++)
-        if (jobs[i].rc) {
-            if (err)
-                *err = jobs[i].err;
-            return jobs[i].rc;
         }
+        const float *in[ENCODE_CHUNK];
+        size_t kk[ENCODE_CHUNK];
+        for (int i = 0; i < cnt; i++) {
+            const int j = j0 + i;
+            kk[i] = (size_t)(j / per) * batch + lo + j % per;
+            in[i] = crops + kk[i] * 3 * S * S;
+        }
+        /* sized for the first (largest) pass; later ones reuse it */
+        rc = as_vit_forward_batch(enc, in, cnt, size, size, ws, NULL, err);
+        for (int i = 0; i < cnt && !rc; i++)
+            rc = keep_crop(tc, ws, i, kk[i], mass_threshold, mean, err);
+    }
+    free(mean);
+    if (threads >= 1 && threads != pool_before)
+        as_pool_set_threads(pool_before);
+    tc->time_encoder += as_train_clock() - t0;
+    if (rc)
+        return rc;
     if (part) {
-        int rc = tc->share(tc->share_user, tc->tokens, tc->fg, ncrops, batch, n, D, tc->bounds,
-                           err);
+        rc = tc->share(tc->share_user, tc->tokens, tc->fg, ncrops, batch, n, D, tc->bounds, err);
         if (rc)
             return rc;
     }

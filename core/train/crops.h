@@ -48,10 +48,12 @@ void as_train_crops_init(AsTrainCrops *tc);
 void as_train_crops_free(AsTrainCrops *tc);
 /* Run the frozen encoder on every crop: crops (ncrops, B, 3, size, size),
  * crop 0 the global one; tokens, foreground masks (mass threshold t), and
- * the batch view in the given pairing. threads > 1 encodes crops in
- * parallel, each thread with its own workspace (set OpenBLAS to one thread
- * meanwhile: as_pool_set_threads(1)). hooks (may be NULL): cancel stops
- * early with AS_ERR_CANCELLED (checked before each crop); no progress calls. */
+ * the batch view in the given pairing. The crops go through the encoder in
+ * batched passes (as_vit_forward_batch) on the pool's threads: threads >= 1
+ * sets the pool to that many for the call (as_pool_set_threads, restored
+ * after), 0 keeps it. Each crop's tokens are those of as_vit_forward on it
+ * alone, whatever the batch and threads. hooks (may be NULL): cancel stops
+ * early with AS_ERR_CANCELLED (checked before each pass); no progress calls. */
 int as_train_crops_encode(AsTrainCrops *tc, const AsEncoder *enc, const float *crops,
                           int ncrops, int batch, int size, AsPairing pairing,
                           float mass_threshold, int threads, const AsHooks *hooks,

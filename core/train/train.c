@@ -327,7 +327,7 @@ static void decoder_forward(AsTrainer *t)
     /* cross-attention: q = Q0 Wq^T + bq and its fold with the key projection
      * are shared by all instances; then attention per instance, the value
      * projection on all rows at once */
-    AsLinear lq = { (float *)W, (float *)bias, D, D, NULL };
+    AsLinear lq = { (float *)W, (float *)bias, D, D, NULL, NULL };
     as_linear(dec->queries, Q, &lq, c->qc);
     as_cross_fold_queries(c->qc, Q, D, heads, W + (size_t)D * D, c->qk);
     for (int k = 0; k < c->ninst; k++) {

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,8 +137,55 @@ static int list_images(const char *dir, ImageList *l, AsError *err)
     return rc;
 }
 
-/* Image i, or false after reporting it (once) as unreadable. */
-static bool load_image(const Run *r, ImageList *l, int i, AsImage *img)
+/* One batch being gathered, perhaps on the producer thread while the
+ * previous batch trains: its crops, the image cursor and crop sampler before
+ * and after it, and what gathering found (images to mark unreadable,
+ * messages), which the main thread applies when it takes the batch. The
+ * gatherer only reads the image list, whose marks the main thread changes
+ * only between gatherings. */
+typedef struct {
+    const Run *r;
+    const AsTrainOptions *o;
+    ImageList *imgs;
+    const int *order;
+    int cursor, cursor_after;
+    AsRng rng, rng_after;
+    float *crops;   /* (ncrops, B, 3, S, S) */
+    int *bounds;    /* world + 1: the rank split while cropping */
+    int nb;         /* images gathered; -1: a crop failed in a split run (err) */
+    AsError err;
+    int *bad;       /* images found unreadable, nbad of them */
+    int nbad;
+    char *notes;    /* messages, one per line */
+    size_t notes_len, notes_cap;
+} Batch;
+
+static void batch_note(Batch *b, const char *fmt, ...) AS_PRINTF(2, 3);
+static void batch_note(Batch *b, const char *fmt, ...)
+{
+    char line[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    const size_t len = strlen(line);
+    if (b->notes_len + len + 2 > b->notes_cap) {
+        const size_t cap = (b->notes_len + len + 2) * 2;
+        char *n = realloc(b->notes, cap);
+        if (!n)
+            return; /* out of memory: the message is dropped, the mark kept */
+        b->notes = n;
+        b->notes_cap = cap;
+    }
+    memcpy(b->notes + b->notes_len, line, len);
+    b->notes_len += len;
+    b->notes[b->notes_len++] = '\n';
+    b->notes[b->notes_len] = 0;
+}
+
+/* Image i, or false after reporting it (once) as unreadable: now, or, with
+ * defer, when the main thread takes the batch. */
+static bool load_image(const Run *r, ImageList *l, int i, AsImage *img, Batch *defer)
 {
     AsError e = { 0 };
     if (l->bad[i])
@@ -145,6 +193,11 @@ static bool load_image(const Run *r, ImageList *l, int i, AsImage *img)
     if (as_image_load(l->paths[i], img, &e) == 0)
         return true;
     const bool named = strstr(e.msg, l->paths[i]) != NULL;
+    if (defer) {
+        batch_note(defer, "skipping %s%s%s", named ? "" : l->paths[i], named ? "" : ": ", e.msg);
+        defer->bad[defer->nbad++] = i;
+        return false;
+    }
     note(r, "skipping %s%s%s", named ? "" : l->paths[i], named ? "" : ": ", e.msg);
     l->bad[i] = true;
     l->nbad++;
@@ -244,7 +297,7 @@ static int kmeans_prototypes(const Run *r, const AsTrainOptions *o, const AsHook
         if (as_hooks_cancelled(hooks))
             rc = as_error_set(err, AS_ERR_CANCELLED, "cancelled during the k-means prototypes");
         AsImage img = { 0, 0, NULL };
-        if (rc || !load_image(r, imgs, i, &img))
+        if (rc || !load_image(r, imgs, i, &img, NULL))
             continue;
         AsBox all = { 0, 0, img.w, img.h };
         AsError e = { 0 };
@@ -344,43 +397,57 @@ static int save(const AsTrainOptions *o, const AsModel *m, const AsTrainer *t,
 
 /* ---- the run ---- */
 
-/* Up to B readable images of the epoch's order from rs->cursor on, cropped
- * into crops (ncrops, B, 3, S, S), the crop kinds packed for the images
- * found. Returns the number of images. */
-static int gather(const Run *r, const AsTrainOptions *o, ImageList *imgs, const int *order,
-                  AsTrainState *rs, float *crops, AsError *err)
+/* Up to B readable images of the epoch's order from b->cursor on, cropped
+ * into b->crops (ncrops, B, 3, S, S), the crop kinds packed for the images
+ * found; b->nb their number. Touches nothing outside b but reads the image
+ * list. */
+static void gather(Batch *b)
 {
+    const Run *r = b->r;
+    const AsTrainOptions *o = b->o;
+    const ImageList *imgs = b->imgs;
     const int B = o->batch, nc = 1 + o->local_crops, S = o->crop_size;
     const size_t crop_floats = (size_t)3 * S * S;
+    float *crops = b->crops;
+    int cursor = b->cursor;
+    AsRng rng = b->rng;
+    b->nbad = 0;
+    b->notes_len = 0;
+    if (b->notes)
+        b->notes[0] = 0;
+    memset(&b->err, 0, sizeof b->err);
     int nb = 0;
-    while (nb < B && rs->cursor < imgs->count) {
-        int idx = order[rs->cursor++];
+    while (nb < B && cursor < imgs->count) {
+        int idx = b->order[cursor++];
         AsImage img = { 0, 0, NULL };
-        if (!load_image(r, imgs, idx, &img))
+        if (!load_image(r, b->imgs, idx, &img, b))
             continue;
         AsBox boxes[17];
-        as_sample_multicrop(&rs->crop_rng, img.w, img.h, nc - 1, MIN_INTERSECTION, boxes);
+        as_sample_multicrop(&rng, img.w, img.h, nc - 1, MIN_INTERSECTION, boxes);
         int rc = 0;
         if (r->split) { /* only this rank's positions of the full batch are cropped */
-            as_train_share_bounds(B, B, r->world, r->bounds);
-            const bool mine = nb >= r->bounds[r->rank] && nb < r->bounds[r->rank + 1];
+            as_train_share_bounds(B, B, r->world, b->bounds);
+            const bool mine = nb >= b->bounds[r->rank] && nb < b->bounds[r->rank + 1];
             for (int c = 0; c < nc && !rc && mine; c++)
                 rc = as_crop_normalized(&img, &boxes[c], S,
-                                        crops + ((size_t)c * B + nb) * crop_floats, err);
+                                        crops + ((size_t)c * B + nb) * crop_floats, &b->err);
             as_image_free(&img);
-            if (rc) /* the other ranks cannot know: no skipping here */
-                return -1;
+            if (rc) { /* the other ranks cannot know: no skipping here */
+                b->nb = -1;
+                b->cursor_after = cursor;
+                b->rng_after = rng;
+                return;
+            }
             nb++;
             continue;
         }
         for (int c = 0; c < nc && !rc; c++)
             rc = as_crop_normalized(&img, &boxes[c], S,
-                                    crops + ((size_t)c * B + nb) * crop_floats, err);
+                                    crops + ((size_t)c * B + nb) * crop_floats, &b->err);
         as_image_free(&img);
         if (rc) {
-            note(r, "skipping %s: %s", imgs->paths[idx], err->msg);
-            imgs->bad[idx] = true;
-            imgs->nbad++;
+            batch_note(b, "skipping %s: %s", imgs->paths[idx], b->err.msg);
+            b->bad[b->nbad++] = idx;
             continue;
         }
         nb++;
@@ -389,7 +456,43 @@ static int gather(const Run *r, const AsTrainOptions *o, ImageList *imgs, const 
         for (int c = 1; c < nc; c++)
             memmove(crops + (size_t)c * nb * crop_floats, crops + (size_t)c * B * crop_floats,
                     (size_t)nb * crop_floats * sizeof(float));
-    return nb;
+    b->nb = nb;
+    b->cursor_after = cursor;
+    b->rng_after = rng;
+}
+
+static void *gather_thread(void *arg)
+{
+    gather(arg);
+    return NULL;
+}
+
+/* The main thread takes a gathered batch: its marks and messages. */
+static void batch_apply(const Run *r, ImageList *imgs, Batch *b)
+{
+    for (int i = 0; i < b->nbad; i++)
+        if (!imgs->bad[b->bad[i]]) {
+            imgs->bad[b->bad[i]] = true;
+            imgs->nbad++;
+        }
+    for (char *line = b->notes; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = 0;
+        note(r, "%s", line);
+        line = end ? end + 1 : line + strlen(line);
+    }
+    b->nbad = 0;
+    b->notes_len = 0;
+}
+
+static void batch_free(Batch *b)
+{
+    free(b->crops);
+    free(b->bounds);
+    free(b->bad);
+    free(b->notes);
+    memset(b, 0, sizeof *b);
 }
 
 /* One step on nb gathered images: encoder, cached step, the data-parallel
@@ -406,11 +509,8 @@ static int train_step(const Run *r, const AsTrainOptions *o, const AsHooks *hook
         tc->share = r->ev->share;
         tc->share_user = r->ev->user;
     }
-    as_pool_set_threads(1);
     int rc = as_train_crops_encode(tc, &m->enc, crops, 1 + o->local_crops, nb, o->crop_size,
-                                   o->pairing, (float)o->mass_threshold, o->threads, hooks,
-                                   err);
-    as_pool_set_threads(o->threads);
+                                   o->pairing, (float)o->mass_threshold, 0, hooks, err);
     if (!rc)
         rc = as_train_forward_backward(t, &tc->batch_view, L, err);
     if (!rc && r->ev && r->ev->world > 1 && r->ev->reduce)
@@ -445,7 +545,8 @@ int as_train_run(const AsTrainOptions *opts, const AsHooks *hooks, const AsTrain
     as_train_crops_init(&tc);
     AsTrainState rs;
     memset(&rs, 0, sizeof rs);
-    float *crops = NULL;
+    Batch bt[2];
+    memset(bt, 0, sizeof bt);
     int *order = NULL;
     FILE *csv = NULL;
     char path[4096];
@@ -479,9 +580,20 @@ int as_train_run(const AsTrainOptions *opts, const AsHooks *hooks, const AsTrain
     if ((rc = setup(&r, &o, hooks, &imgs, &m, &t, &rs, err)))
         goto done;
     const int B = o.batch, nc = 1 + o.local_crops, S = o.crop_size;
-    crops = malloc((size_t)nc * B * 3 * S * S * sizeof(float));
     order = malloc((size_t)imgs.count * sizeof(int));
-    if (!crops || !order) {
+    bool alloc_ok = order != NULL;
+    for (int i = 0; i < 2; i++) { /* one batch trains while the other is gathered */
+        Batch *b = &bt[i];
+        b->r = &r;
+        b->o = &o;
+        b->imgs = &imgs;
+        b->order = order;
+        b->crops = malloc((size_t)nc * B * 3 * S * S * sizeof(float));
+        b->bounds = malloc((size_t)(r.world + 1) * sizeof(int));
+        b->bad = malloc((size_t)imgs.count * sizeof(int));
+        alloc_ok = alloc_ok && b->crops && b->bounds && b->bad;
+    }
+    if (!alloc_ok) {
         rc = as_error_set(err, AS_ERR_NOMEM, "out of memory for a batch of %d x %d crops of %d "
                           "pixels", B, nc, S);
         goto done;
@@ -514,6 +626,8 @@ int as_train_run(const AsTrainOptions *opts, const AsHooks *hooks, const AsTrain
         int step_in_epoch = rs.cursor / B;
         const bool whole_epoch = rs.cursor == 0;
         long epoch_images = 0;
+        int cur = 0;
+        bool ready = false; /* bt[cur] already gathered from rs by the producer */
         while (rs.cursor < imgs.count) {
             if (as_hooks_cancelled(hooks)) {
                 sum->stopped = "interrupted";
@@ -526,18 +640,45 @@ int as_train_run(const AsTrainOptions *opts, const AsHooks *hooks, const AsTrain
             const double d0 = as_train_clock();
             const int cursor_before = rs.cursor;
             const AsRng rng_before = rs.crop_rng;
-            const int nb = gather(&r, &o, &imgs, order, &rs, crops, err);
+            Batch *b = &bt[cur];
+            if (!ready) {
+                b->cursor = rs.cursor;
+                b->rng = rs.crop_rng;
+                gather(b);
+            }
+            ready = false;
+            batch_apply(&r, &imgs, b);
+            rs.cursor = b->cursor_after;
+            rs.crop_rng = b->rng_after;
+            const int nb = b->nb;
             if (nb < 0) {
                 rc = AS_ERR_IO;
+                *err = b->err;
                 as_error_prefix(err, "rank %d of %d: ", r.rank, r.world);
                 goto done;
             }
             if (nb == 0)
                 break;
             epoch_images += nb;
+            /* the producer gathers the next batch while this one trains */
+            pthread_t producer;
+            bool producing = false;
+            if (rs.cursor < imgs.count && !(o.max_steps && sum->steps + 1 >= o.max_steps)) {
+                Batch *next = &bt[1 - cur];
+                next->cursor = rs.cursor;
+                next->rng = rs.crop_rng;
+                producing = pthread_create(&producer, NULL, gather_thread, next) == 0;
+            }
             sum->time_data += as_train_clock() - d0;
             AsTrainLosses L;
-            rc = train_step(&r, &o, hooks, m, &t, &tc, crops, nb, &L, err);
+            rc = train_step(&r, &o, hooks, m, &t, &tc, b->crops, nb, &L, err);
+            if (producing) {
+                const double w0 = as_train_clock();
+                pthread_join(producer, NULL);
+                sum->time_data += as_train_clock() - w0;
+                ready = true;
+                cur = 1 - cur;
+            }
             if (rc == AS_ERR_CANCELLED) { /* redo this batch after a resume */
                 rs.cursor = cursor_before;
                 rs.crop_rng = rng_before;
@@ -620,7 +761,8 @@ done:
     as_train_crops_free(&tc);
     as_model_free(m);
     free_images(&imgs);
-    free(crops);
+    batch_free(&bt[0]);
+    batch_free(&bt[1]);
     free(order);
     free(r.bounds);
     return rc;
