@@ -301,6 +301,9 @@ int main(int argc, char **argv)
           "  edit.paint((X,Y)), edit.fill((X,Y))  a brush dab, a region reassigned, at photo pixel X,Y\n"
           "  edit.undo, edit.redo, edit.clear      undo/redo (Ctrl+Z, Ctrl+Shift+Z), drop all corrections\n"
           "  edit.save-labels('FILE')     the corrected label map as a grey PNG\n"
+          "  tiles.detail('MAP')          the Map page: attention:mean, attention:H,\n"
+          "                               similarity:K or cross-attention:K over the photo\n"
+          "  tiles.shared-scale(true)     one colour scale for all maps of a view\n"
           "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
           "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);
