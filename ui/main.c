@@ -296,14 +296,14 @@ int main(int argc, char **argv)
           "  win.export-formats('LIST')   voc,masks,coco,labelme (default all)\n"
           "  win.export-replace(true)     replace images the dataset has without asking\n"
           "  win.export, win.class-menu(G)  the export dialog, group G's class menu\n"
+          "  tiles.detail('MAP')          open a map over the photo: attention:mean, attention:H,\n"
+          "                               similarity:K, cross-attention:K\n"
+          "  tiles.shared-scale(true)     one colour scale for all map tiles\n"
           "  edit.tool('NAME')            move, brush, eraser or region (click to reassign)\n"
           "  edit.class(G), edit.size(PX) the class a correction paints, the brush diameter\n"
           "  edit.paint((X,Y)), edit.fill((X,Y))  a brush dab, a region reassigned, at photo pixel X,Y\n"
           "  edit.undo, edit.redo, edit.clear      undo/redo (Ctrl+Z, Ctrl+Shift+Z), drop all corrections\n"
           "  edit.save-labels('FILE')     the corrected label map as a grey PNG\n"
-          "  tiles.detail('MAP')          the Map page: attention:mean, attention:H,\n"
-          "                               similarity:K or cross-attention:K over the photo\n"
-          "  tiles.shared-scale(true)     one colour scale for all maps of a view\n"
           "Example: alignseg-viewer -m MODEL.pth --action 'win.mass-kept(0.3)' "
           "--view attention --screenshot shot.png photo.jpg"));
     g_signal_connect(app, "startup", G_CALLBACK(startup), NULL);
