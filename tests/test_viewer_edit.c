@@ -282,6 +282,17 @@ static void test_keep_rule(void)
     CHECK(le_clear(e) && le_correction_count(e) == 0, "clear");
     CHECK(le_undo(e) && le_labels(e)[12] == 0, "clear undone");
     le_free(e);
+    /* a drop keeps only the layer before it: a one-pixel dab costs a step plus
+     * 2 x 4 bytes, clearing the 20-pixel map a step plus 20 x 4 (not 2 x 80) */
+    e = fresh(1 << 20);
+    if (!e)
+        return;
+    le_dab(e, 0.5, 0.5, 0.0, 1);
+    size_t dab = le_undo_bytes(e);
+    CHECK(le_clear(e), "cleared");
+    CHECK(le_undo_bytes(e) - dab == dab - 8 + 80, "a drop step holds %zu bytes, expected %zu",
+          le_undo_bytes(e) - dab, dab - 8 + 80);
+    le_free(e);
 }
 
 static void test_bad_sizes(void)

@@ -19,6 +19,7 @@
 #   - maps a person can read: tiles.detail opens the Map page (state view=map)
 #     on a named map, an unknown name exits 2; 'the same colour scale for all
 #     maps' changes the attention tiles' colours;
+#   - --help documents the edit.* and tiles.* actions;
 #   - no run writes a GLib WARNING or CRITICAL.
 # Usage: test_viewer_edit_gui.sh VIEWER_BINARY  (env: ALIGNSEG_TESTDATA, GSETTINGS_SCHEMA_DIR)
 # Skips (exit 77) without xvfb-run or Debian's python3-pil.
@@ -63,6 +64,13 @@ run() { # run NAME ACTION...: screenshot $TMP/NAME.png, labels $TMP/NAME.labels.
         echo "FAIL: GLib warnings in run $name"; fail=1
     fi
 }
+
+# --help documents the actions of this test
+help=$(LANGUAGE= LC_ALL=C.UTF-8 "$VIEWER" --help-all 2>&1)
+for want in "edit.tool('NAME')" "edit.paint((X,Y))" "edit.fill((X,Y))" "edit.undo" \
+    "edit.save-labels('FILE')" "tiles.detail('MAP')" "tiles.shared-scale(true)"; do
+    printf '%s\n' "$help" | grep -qF -- "$want" || { echo "FAIL: --help does not mention $want"; fail=1; }
+done
 
 # actions contain no spaces, so the list above splits on them
 run base

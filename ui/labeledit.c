@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One undo step: the correction layer inside a rectangle, before and after. */
+/* One undo step: the correction layer inside a rectangle, before and after
+ * (after NULL: no corrections there, as after a drop). */
 typedef struct {
     int x, y, w, h;
     int32_t *before, *after;
@@ -36,7 +37,7 @@ struct LabelEdit {
 
 static size_t step_bytes(const Step *s)
 {
-    return sizeof *s + 2 * (size_t)s->w * s->h * sizeof(int32_t);
+    return sizeof *s + (s->after ? 2 : 1) * (size_t)s->w * s->h * sizeof(int32_t);
 }
 
 static void step_free(Step *s)
@@ -403,7 +404,8 @@ static void apply_step(LabelEdit *e, const Step *s, bool after)
     const int32_t *src = after ? s->after : s->before;
     for (int y = 0; y < s->h; y++)
         for (int x = 0; x < s->w; x++)
-            set_corr(e, (size_t)(s->y + y) * e->w + s->x + x, src[(size_t)y * s->w + x]);
+            set_corr(e, (size_t)(s->y + y) * e->w + s->x + x,
+                     src ? src[(size_t)y * s->w + x] : LE_NONE);
 }
 
 bool le_undo(LabelEdit *e)
@@ -443,8 +445,8 @@ static bool drop_all(LabelEdit *e, const int32_t *map, int nmap)
     if (!e->ncorr)
         return false;
     size_t n = (size_t)e->w * e->h;
-    Step s = { 0, 0, e->w, e->h, malloc(n * sizeof(int32_t)), malloc(n * sizeof(int32_t)) };
-    if (!s.before || !s.after) {
+    Step s = { 0, 0, e->w, e->h, malloc(n * sizeof(int32_t)), NULL };
+    if (!s.before) {
         step_free(&s);
         /* no memory for the step: drop anyway (the labels must follow the grouping) */
         for (size_t i = 0; i < n; i++)
@@ -454,7 +456,6 @@ static bool drop_all(LabelEdit *e, const int32_t *map, int nmap)
     for (size_t i = 0; i < n; i++) {
         int32_t v = e->corr[i];
         s.before[i] = map && v >= 0 && v < nmap ? map[v] : v;
-        s.after[i] = LE_NONE;
         set_corr(e, i, LE_NONE);
     }
     push_step(e, s);
@@ -485,7 +486,7 @@ static void remap_all(LabelEdit *e, const int32_t *map, int nmap)
             for (size_t i = 0; i < area; i++) {
                 if (s->before[i] >= 0 && s->before[i] < nmap)
                     s->before[i] = map[s->before[i]];
-                if (s->after[i] >= 0 && s->after[i] < nmap)
+                if (s->after && s->after[i] >= 0 && s->after[i] < nmap)
                     s->after[i] = map[s->after[i]];
             }
         }

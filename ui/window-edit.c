@@ -365,19 +365,33 @@ static void do_fill(ViewerWindow *w, double x, double y)
     edit_changed(w);
 }
 
+/* Bring the Correct tools into view in the side panel's scroller (a tick
+ * callback: two frames after opening them, their size is known). */
+static gboolean scroll_to_tools(GtkWidget *panel, GdkFrameClock *clock, gpointer data)
+{
+    ViewerWindow *w = data;
+    (void)clock;
+    if (++w->edit_scroll_frames < 2)
+        return G_SOURCE_CONTINUE;
+    GtkWidget *sc = gtk_widget_get_ancestor(panel, GTK_TYPE_SCROLLED_WINDOW);
+    double x, y;
+    if (sc && gtk_widget_translate_coordinates(w->edit_expander, panel, 0, 0, &x, &y)) {
+        GtkAdjustment *va = gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(sc));
+        gtk_adjustment_set_value(va, y - 8);
+    }
+    w->edit_scroll_tick = 0;
+    w->edit_scroll_frames = 0;
+    return G_SOURCE_REMOVE;
+}
+
 static void set_tool(ViewerWindow *w, int tool)
 {
     w->edit_tool = tool;
     if (tool != TOOL_MOVE && w->edit_expander) {
         gtk_expander_set_expanded(GTK_EXPANDER(w->edit_expander), TRUE);
-        /* bring the tools into view in the side panel's scroller */
-        GtkWidget *sc = gtk_widget_get_ancestor(w->side_panel, GTK_TYPE_SCROLLED_WINDOW);
-        double x, y;
-        if (sc && gtk_widget_translate_coordinates(w->edit_expander, w->side_panel, 0, 0, &x, &y)) {
-            GtkAdjustment *va = gtk_scrolled_window_get_vadjustment(GTK_SCROLLED_WINDOW(sc));
-            if (y > gtk_adjustment_get_value(va) + gtk_adjustment_get_page_size(va) / 2)
-                gtk_adjustment_set_value(va, y);
-        }
+        if (!w->edit_scroll_tick) /* once the opened tools are laid out */
+            w->edit_scroll_tick =
+                gtk_widget_add_tick_callback(w->side_panel, scroll_to_tools, w, NULL);
     }
     for (int t = 0; t < NTOOLS; t++)
         if (w->edit_tool_buttons[t])

@@ -121,6 +121,8 @@ struct _ViewerWindow {
     LabelEdit *edit;                /* at the photo's size, NULL until the first one */
     char *edit_path;                /* the photo they belong to */
     GHashTable *edit_kept;          /* path -> LabelEdit of the other photos corrected */
+    guint edit_scroll_tick;         /* scrolling the tools into view, 0 if not */
+    int edit_scroll_frames;
     cairo_surface_t *edit_surface;  /* the corrections' colours, photo size (ARGB32) */
     cairo_surface_t *edit_mask;     /* where there are corrections (A8) */
     GBytes *edit_base_key;          /* what the editor's base was computed for */
