@@ -10,7 +10,9 @@
  *
  * Several files that must change together (an export's images and its index
  * files, one image's segment outputs): a batch stages every file as a
- * temporary, then writes a journal ROOT/.alignseg-journal.PID-START.SEQ (itself
+ * temporary (written without a per-file fsync; the commit makes them all
+ * durable at once: one syncfs(2) of the folder's file system for 8 or more
+ * files, an fsync each for fewer), then writes a journal ROOT/.alignseg-journal.PID-START.SEQ (itself
  * atomically) listing the renames and removals, performs them, and removes the
  * journal. Before the journal exists the batch changed nothing; once it exists
  * the batch is complete: a run killed in between is finished ("rolled
