@@ -225,6 +225,83 @@ static void test_batch(const char *dir)
     }
 }
 
+/* the same with enough files in enough folders that the commit syncs the
+ * file system once (syncfs) instead of each file and folder: killed while
+ * staging, the old files; killed after the journal, every new file after
+ * recovery; not killed, every new file at once, nothing left behind */
+#define MANY 12
+static void test_batch_many(const char *dir)
+{
+    char root[600], p[700], want[64];
+    snprintf(root, sizeof root, "%s/many", dir);
+    mkdir(root, 0777);
+    for (int k = 0; k < MANY; k++) {
+        snprintf(p, sizeof p, "%s/d%d", root, k);
+        mkdir(p, 0777);
+        snprintf(p, sizeof p, "%s/d%d/f.txt", root, k);
+        put(p, "old");
+    }
+    for (int stage = 0; stage < 3; stage++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            AsAtomicBatch *b = NULL;
+            AsError err;
+            char rel[64], text[64];
+            if (as_atomic_batch_open(root, &b, &err))
+                _exit(3);
+            for (int k = 0; k < MANY; k++) {
+                snprintf(rel, sizeof rel, "d%d/f.txt", k);
+                snprintf(text, sizeof text, "new %d %d", stage, k);
+                if (as_atomic_batch_put(b, rel, text, strlen(text), &err))
+                    _exit(5);
+                snprintf(rel, sizeof rel, "d%d/g.txt", k);
+                if (as_atomic_batch_put(b, rel, text, strlen(text), &err))
+                    _exit(5);
+            }
+            if (stage == 0)
+                raise(SIGKILL); /* before the journal */
+            if (stage == 1)
+                as_atomic_test_hook = hook_kill;
+            int rc = as_atomic_batch_commit(b, &err);
+            as_atomic_batch_free(b);
+            _exit(rc ? 6 : 0);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (stage < 2)
+            CHECK(WIFSIGNALED(st), "many, stage %d: killed", stage);
+        else
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "many: committed (status %d)", st);
+        AsAtomicBatch *b = NULL;
+        AsError err;
+        CHECK(as_atomic_batch_open(root, &b, &err) == 0, "%s", err.msg);
+        as_atomic_batch_free(b);
+        int good = 0;
+        for (int k = 0; k < MANY; k++) {
+            snprintf(p, sizeof p, "%s/d%d", root, k);
+            as_atomic_clean_dir(p, true);
+            CHECK(count_named(p, AS_ATOMIC_TMP_MARK) == 0, "many, stage %d: d%d no temporaries",
+                  stage, k);
+            snprintf(p, sizeof p, "%s/d%d/f.txt", root, k);
+            if (stage == 0) {
+                good += same(p, "old");
+                snprintf(p, sizeof p, "%s/d%d/g.txt", root, k);
+                good += access(p, F_OK) != 0;
+            } else {
+                snprintf(want, sizeof want, "new %d %d", stage, k);
+                good += same(p, want);
+                snprintf(p, sizeof p, "%s/d%d/g.txt", root, k);
+                good += same(p, want);
+            }
+        }
+        CHECK(good == 2 * MANY, "many, stage %d: %d of %d files as expected (%s)", stage, good,
+              2 * MANY, stage == 0 ? "old" : "new");
+        CHECK(count_named(root, AS_ATOMIC_JOURNAL_PREFIX) == 0 &&
+                  count_named(root, AS_ATOMIC_TMP_MARK) == 0,
+              "many, stage %d: no journal left", stage);
+    }
+}
+
 /* stale temporaries: a dead pid's are removed, a live one's kept; a hostile
  * journal cannot rename or remove outside its folder */
 static void test_stale(const char *dir)
@@ -269,6 +346,7 @@ int main(void)
     test_fsize(dir);
     test_full_disk(dir);
     test_batch(dir);
+    test_batch_many(dir);
     test_stale(dir);
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -659,6 +659,9 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
     /* committed: from here on a kill is finished by the next batch on root */
     if (as_atomic_test_hook)
         as_atomic_test_hook();
+    /* many changes: one syncfs after all of them rather than an fsync per
+     * folder switch (an export's files alternate between folders) */
+    bool many = b->n >= AS_ATOMIC_SYNCFS_MIN;
     char path[PATH_MAX], dir[PATH_MAX], pending[PATH_MAX] = "";
     for (size_t i = 0; i < b->n && rc == 0; i++) {
         rc = join(b->root, b->ch[i].rel, path, sizeof path, err);
@@ -671,7 +674,7 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
                 free(b->ch[i].tmp);
                 b->ch[i].tmp = NULL;
                 dir_of(path, dir, sizeof dir);
-                if (strcmp(dir, pending)) { /* sync each folder once its renames are done */
+                if (!many && strcmp(dir, pending)) { /* sync each folder once its renames are done */
                     if (pending[0])
                         fsync_dir(pending);
                     snprintf(pending, sizeof pending, "%s", dir);
@@ -683,6 +686,20 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
     }
     if (pending[0])
         fsync_dir(pending);
+    if (many) { /* the renames and removals are durable before the journal goes */
+        int fd = open(b->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) != 0)
+            for (size_t i = 0; i < b->n; i++) /* fall back: every folder touched */
+                if (join(b->root, b->ch[i].rel, path, sizeof path, NULL) == 0) {
+                    dir_of(path, dir, sizeof dir);
+                    if (strcmp(dir, pending)) {
+                        fsync_dir(dir);
+                        snprintf(pending, sizeof pending, "%s", dir);
+                    }
+                }
+        if (fd >= 0)
+            close(fd);
+    }
     if (rc == 0) {
         unlink(jpath);
         fsync_dir(b->root);
