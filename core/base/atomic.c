@@ -348,7 +348,10 @@ static int join(const char *root, const char *rel, char *buf, size_t len, AsErro
     return 0;
 }
 
-/* journal lines: "R <len>:<tmp-rel> <len>:<rel>\n" or "D <len>:<rel>\n" */
+/* journal lines: "R <len>:<tmp-rel> <len>:<rel>\n" or "D <len>:<rel>\n".
+ * A journal is at most this long (replay reads it whole): a merge of COCO's
+ * 118k images lists ~700k renames, ~100 MB. */
+#define AS_ATOMIC_JOURNAL_MAX ((off_t)1 << 30)
 static bool jr_field(const char **p, const char *end, char *out, size_t outlen)
 {
     char *e;
@@ -373,7 +376,7 @@ static void replay_journal(const char *root, const char *jpath)
     if (fd < 0)
         return;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20)) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > AS_ATOMIC_JOURNAL_MAX) {
         close(fd);
         return;
     }
@@ -646,6 +649,12 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
     if (!ok) {
         free(j);
         return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", b->root);
+    }
+    if ((off_t)jlen > AS_ATOMIC_JOURNAL_MAX) { /* one that recovery would not read */
+        free(j);
+        drop_changes(b, true);
+        return as_error_set(err, AS_ERR_ARG, "%s: too many files for one change (%zu)",
+                            b->root, b->n);
     }
     char jpath[PATH_MAX];
     snprintf(jpath, sizeof jpath, "%s/" AS_ATOMIC_JOURNAL_PREFIX "%ld-%llu.%lu", b->root,
