@@ -122,7 +122,7 @@ BEGIN {
     printf "| the same + `alignseg merge` | %.1f s | %.2f |\n\n", tb + tm, n / (tb + tm)
     printf "Start-up of one process (model load; from the export of one photo): %.1f s; steady %.3f s per image with 2 threads, %.3f s per image in each of 2 one-thread tasks (%.2f images/s for the node). ", start, per, per1, 2 / per1
     printf "Slurm: %.1f s (1 task) and %.1f s (array) from sbatch to the job'"'"'s start. ", lata, latb
-    printf "Sharding into 2 tasks and merging: %+.1f s against the 1-task job (each task loads the model: +%.1f s of CPU per extra task); the merge took %.2f s for %d images (%.3f s per image, mostly fsync: every file is written atomically). ", tb + tm - ta, start, tm, n, tm / n
+    printf "Sharding into 2 tasks and merging: %+.1f s against the 1-task job (each task loads the model: +%.1f s of CPU per extra task); the merge took %.2f s for %d images (%.3f s per image, I/O-bound: staged, synced once (syncfs) and renamed, core/base/atomic.h). ", tb + tm - ta, start, tm, n, tm / n
     printf "Merged 2-task export identical to the 1-task export (diff -r): %s.\n\n", same
     printf "### Training (random ViT-S/16 encoder, crops of 224, batch 8, %d steps)\n\n", steps
     printf "| run | images/s (alignseg train) |\n|---|---|\n"
