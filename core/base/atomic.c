@@ -582,11 +582,49 @@ static bool jr_append(char **buf, size_t *len, size_t *cap, const char *fmt, con
 /* Make every staged temporary durable before the journal names it. Staging
  * wrote them without fsync (one fsync per file costs a journal commit of the
  * file system each: ~40 ms a file on a loaded disk, docs/SCALING.md). A few
- * files: reopen and fsync each. Many: one syncfs(2) of root's file system,
+ * files: reopen and fsync each. Many: one syncfs(2) of each file system that
+ * the batch's folders lie on (usually only root's),
  * which writes back every dirty page and the metadata (the temporaries'
  * folder entries included) and, since Linux 5.8, reports a write-back error
  * of any file there. On failure nothing is renamed (the caller discards). */
 #define AS_ATOMIC_SYNCFS_MIN 8
+/* syncfs every file system that holds a folder of a change (root's, and any
+ * other a subfolder of root is mounted from or links to); on failure *failed
+ * names the folder and the return is the errno */
+static int sync_filesystems(const AsAtomicBatch *b, char *failed, size_t flen)
+{
+    dev_t done[16];
+    size_t ndone = 0;
+    char path[PATH_MAX], dir[PATH_MAX];
+    for (size_t i = 0; i <= b->n; i++) {
+        if (i == b->n)
+            snprintf(dir, sizeof dir, "%s", b->root);
+        else if (join(b->root, b->ch[i].rel, path, sizeof path, NULL) == 0)
+            dir_of(path, dir, sizeof dir);
+        else
+            continue;
+        struct stat st;
+        if (stat(dir, &st) != 0)
+            continue; /* the rename or put named it: reported there */
+        bool seen = false;
+        for (size_t k = 0; k < ndone; k++)
+            seen |= done[k] == st.st_dev;
+        if (seen)
+            continue;
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int e = fd < 0 || syncfs(fd) != 0 ? errno : 0;
+        if (fd >= 0)
+            close(fd);
+        if (e) {
+            snprintf(failed, flen, "%s", dir);
+            return e;
+        }
+        if (ndone < sizeof done / sizeof done[0])
+            done[ndone++] = st.st_dev;
+    }
+    return 0;
+}
+
 static int sync_staged(AsAtomicBatch *b, AsError *err)
 {
     size_t ntmp = 0;
@@ -595,16 +633,11 @@ static int sync_staged(AsAtomicBatch *b, AsError *err)
     if (ntmp == 0)
         return 0;
     if (ntmp >= AS_ATOMIC_SYNCFS_MIN) {
-        int fd = open(b->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-            return as_error_set(err, AS_ERR_IO, "%s: cannot open the folder: %s", b->root,
-                                strerror(errno));
-        int rc = syncfs(fd);
-        int e = errno;
-        close(fd);
-        if (rc != 0)
+        char failed[PATH_MAX];
+        int e = sync_filesystems(b, failed, sizeof failed);
+        if (e)
             return as_error_set(err, AS_ERR_IO,
-                                "%s: write failed (%s); the previous files are kept", b->root,
+                                "%s: write failed (%s); the previous files are kept", failed,
                                 strerror(e));
         return 0;
     }
@@ -696,8 +729,8 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
     if (pending[0])
         fsync_dir(pending);
     if (many) { /* the renames and removals are durable before the journal goes */
-        int fd = open(b->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || syncfs(fd) != 0)
+        char failed[PATH_MAX];
+        if (sync_filesystems(b, failed, sizeof failed) != 0)
             for (size_t i = 0; i < b->n; i++) /* fall back: every folder touched */
                 if (join(b->root, b->ch[i].rel, path, sizeof path, NULL) == 0) {
                     dir_of(path, dir, sizeof dir);
@@ -706,8 +739,6 @@ int as_atomic_batch_commit(AsAtomicBatch *b, AsError *err)
                         snprintf(pending, sizeof pending, "%s", dir);
                     }
                 }
-        if (fd >= 0)
-            close(fd);
     }
     if (rc == 0) {
         unlink(jpath);
