@@ -19,6 +19,7 @@
 #include "npy.h"
 #include "polygon.h"
 #include "rle.h"
+#include "shards.h"
 
 /* The IoU every label of every test map reaches with the default tolerance. */
 #define LABELME_IOU_BOUND 0.99
@@ -1333,6 +1334,44 @@ static void test_dataset_hostile_index(void)
     CHECK(test_run(cmd) == 0, "cleanup");
 }
 
+/* A shard's count of 1e300 in alignseg-export.json (a hand-edited or hostile
+ * export shard given to `alignseg merge`) is refused as "not a shard" without
+ * converting it to int first (undefined behaviour: the sanitizer build of
+ * .ci/run stops on it); a valid count in the same file gets past that check. */
+static void test_shards_hostile_count(void)
+{
+    char dir[] = "/tmp/alignseg_hostile_shard_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    static const char *counts[] = { "1e300", "-1e300", "3e9", "1" };
+    char sh[600], out[600], p[700], text[256];
+    snprintf(sh, sizeof sh, "%s/s0", dir);
+    snprintf(out, sizeof out, "%s/merged", dir);
+    CHECK(mkdir(sh, 0755) == 0, "mkdir %s", sh);
+    snprintf(p, sizeof p, "%s/" AS_DATASET_INDEX, sh);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        snprintf(text, sizeof text,
+                 "{\"format_version\": 2, \"shard\": {\"index\": 0, \"count\": %s},"
+                 " \"formats\": [\"coco\"], \"classes\": [], \"images\": []}",
+                 counts[i]);
+        test_write_file(p, text, strlen(text));
+        const char *dirs[1] = { sh };
+        AsError err = { 0 };
+        int rc = as_shards_merge(out, dirs, 1, &err);
+        if (i + 1 < sizeof counts / sizeof counts[0])
+            CHECK(rc == AS_ERR_ARG && strstr(err.msg, "is not a shard"),
+                  "count %s refused as not a shard: %d %s", counts[i], rc, err.msg);
+        else
+            CHECK(rc != 0 && !strstr(err.msg, "is not a shard"),
+                  "count 1 is a shard (refused later for its formats): %s", err.msg);
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "cli")) {
@@ -1350,5 +1389,6 @@ int main(int argc, char **argv)
     test_provenance();
     test_dataset();
     test_dataset_hostile_index();
+    test_shards_hostile_count();
     return check_report("export");
 }
