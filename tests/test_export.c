@@ -19,6 +19,7 @@
 #include "npy.h"
 #include "polygon.h"
 #include "rle.h"
+#include "shards.h"
 
 /* The IoU every label of every test map reaches with the default tolerance. */
 #define LABELME_IOU_BOUND 0.99
@@ -1262,6 +1263,115 @@ static void test_dataset(void)
     CHECK(test_run(cmd) == 0, "cleanup");
 }
 
+/* An existing dataset's index is hostile input (found by fuzz_dataset_index):
+ * numbers the writer never stores (a colour of 256, a size of 1e300, an
+ * image id or shard past every int) are refused naming the index, never
+ * converted to a narrower type (undefined behaviour). The template is first
+ * accepted as written, so each refusal is the one field changed. */
+static void test_dataset_hostile_index(void)
+{
+    static const char *tmpl =
+        "{\"format_version\": 2, \"generator\": \"alignseg\", \"model\": null,"
+        " \"settings\": null, %s \"formats\": [\"voc\"],"
+        " \"classes\": [{\"id\": 1, \"name\": \"cat\", \"color\": %s}],"
+        " \"next_image_id\": %s,"
+        " \"images\": [{\"id\": 1, \"name\": \"a\", \"file\": \"a.png\", \"size\": %s,"
+        " \"input_size\": %s, \"model\": null, \"untrained\": false, \"classes\": [1]}]}";
+    static const struct {
+        const char *shard, *color, *next, *size, *in;
+        int ok;
+    } cases[] = {
+        { "", "[128, 0, 0]", "2", "[8, 6]", "[64, 64]", 1 },
+        { "", "[128, 0, 0]", "2", "[8, 6]", "null", 1 },
+        { "\"shard\": {\"index\": 1, \"count\": 2},", "[128, 0, 0]", "2", "[8, 6]", "null", 1 },
+        { "", "[256, 0, 0]", "2", "[8, 6]", "null", 0 },
+        { "", "[-1, 0, 0]", "2", "[8, 6]", "null", 0 },
+        { "", "[0.5, 0, 0]", "2", "[8, 6]", "null", 0 },
+        { "", "{\"r\": 1, \"g\": 2, \"b\": 3}", "2", "[8, 6]", "null", 0 },
+        { "", "[128, 0, 0]", "1e300", "[8, 6]", "null", 0 },
+        { "", "[128, 0, 0]", "2", "[1e300, 6]", "null", 0 },
+        { "", "[128, 0, 0]", "2", "[8, -6]", "null", 0 },
+        { "", "[128, 0, 0]", "2", "[8, 6]", "[3e9, 64]", 0 },
+        { "\"shard\": {\"index\": 1e300, \"count\": 2},", "[128, 0, 0]", "2", "[8, 6]", "null", 0 },
+        { "\"shard\": {\"index\": 1, \"count\": 1e300},", "[128, 0, 0]", "2", "[8, 6]", "null", 0 },
+    };
+    char dir[] = "/tmp/alignseg_hostile_index_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char p[600], text[1024];
+    snprintf(p, sizeof p, "%s/" AS_DATASET_INDEX, dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, tmpl, cases[i].shard, cases[i].color, cases[i].next,
+                 cases[i].size, cases[i].in);
+        test_write_file(p, text, strlen(text));
+        AsExportOptions o;
+        as_export_options_default(&o);
+        o.formats = AS_EXPORT_VOC;
+        if (cases[i].shard[0]) {
+            o.shard_index = 1;
+            o.shard_count = 2;
+        }
+        AsDataset *d = NULL;
+        AsError err = { 0 };
+        int rc = as_dataset_open(dir, &o, &d, &err);
+        if (cases[i].ok)
+            CHECK(rc == 0 && as_dataset_image_count(d) == 1, "case %zu accepted: %s", i, err.msg);
+        else
+            CHECK(rc == AS_ERR_FORMAT && strstr(err.msg, AS_DATASET_INDEX),
+                  "case %zu (%s %s %s %s %s) refused naming the index: %d %s", i,
+                  cases[i].shard, cases[i].color, cases[i].next, cases[i].size, cases[i].in, rc,
+                  err.msg);
+        as_dataset_free(d);
+        /* the same bytes through the in-memory check (fuzz_dataset_index) */
+        rc = as_dataset_check_mem(&o, (const uint8_t *)text, strlen(text), NULL, 0, p, &err);
+        CHECK(cases[i].ok ? rc == 0 : rc == AS_ERR_FORMAT, "case %zu from memory: %d %s", i, rc,
+              err.msg);
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
+}
+
+/* A shard's count of 1e300 in alignseg-export.json (a hand-edited or hostile
+ * export shard given to `alignseg merge`) is refused as "not a shard" without
+ * converting it to int first (undefined behaviour: the sanitizer build of
+ * .ci/run stops on it); a valid count in the same file gets past that check. */
+static void test_shards_hostile_count(void)
+{
+    char dir[] = "/tmp/alignseg_hostile_shard_XXXXXX";
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    static const char *counts[] = { "1e300", "-1e300", "3e9", "1" };
+    char sh[600], out[600], p[700], text[256];
+    snprintf(sh, sizeof sh, "%s/s0", dir);
+    snprintf(out, sizeof out, "%s/merged", dir);
+    CHECK(mkdir(sh, 0755) == 0, "mkdir %s", sh);
+    snprintf(p, sizeof p, "%s/" AS_DATASET_INDEX, sh);
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        snprintf(text, sizeof text,
+                 "{\"format_version\": 2, \"shard\": {\"index\": 0, \"count\": %s},"
+                 " \"formats\": [\"coco\"], \"classes\": [], \"images\": []}",
+                 counts[i]);
+        test_write_file(p, text, strlen(text));
+        const char *dirs[1] = { sh };
+        AsError err = { 0 };
+        int rc = as_shards_merge(out, dirs, 1, &err);
+        if (i + 1 < sizeof counts / sizeof counts[0])
+            CHECK(rc == AS_ERR_ARG && strstr(err.msg, "is not a shard"),
+                  "count %s refused as not a shard: %d %s", counts[i], rc, err.msg);
+        else
+            CHECK(rc != 0 && !strstr(err.msg, "is not a shard"),
+                  "count 1 is a shard (refused later for its formats): %s", err.msg);
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(test_run(cmd) == 0, "cleanup");
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "cli")) {
@@ -1278,5 +1388,7 @@ int main(int argc, char **argv)
     test_exporter();
     test_provenance();
     test_dataset();
+    test_dataset_hostile_index();
+    test_shards_hostile_count();
     return check_report("export");
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "file.h"
 #include "image.h"
 #include "json.h"
 #include "jsonw.h"
@@ -16,6 +17,7 @@
 #include "rle.h"
 
 #define FORMAT_VERSION 2
+#define MAX_JSON_FILE ((uint64_t)1 << 30) /* the JSON reader's file limit (json.c) */
 
 typedef struct {
     int64_t id;
@@ -125,6 +127,16 @@ static bool append_line(char **s, const char *t, size_t n)
     return true;
 }
 
+/* a whole JSON number in [lo, hi] (what the writer stores): numbers outside
+ * it are refused before any conversion to a narrower type */
+static bool whole_in(const AsJson *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!v || v->type != AS_JSON_NUMBER || !v->is_int || v->i < lo || v->i > hi)
+        return false;
+    *out = v->i;
+    return true;
+}
+
 static long find_id(const AsDataset *d, int64_t id)
 {
     for (size_t i = 0; i < d->n; i++)
@@ -133,16 +145,32 @@ static long find_id(const AsDataset *d, int64_t id)
     return -1;
 }
 
+static int read_coco_mem(AsDataset *d, const uint8_t *data, size_t len, const char *path,
+                         AsError *err);
+
 /* coco/annotations.json: keep each image's annotations (re-encoded compactly) */
 static int read_coco(AsDataset *d, const char *path, AsError *err)
 {
-    AsJson *root = NULL;
     if (access(path, F_OK) != 0)
         return d->n ? as_error_set(err, AS_ERR_FORMAT,
                                    "%s: missing, although %s/" AS_DATASET_INDEX " lists images",
                                    path, d->dir)
                     : 0;
-    int st = as_json_read_file(path, &root, err);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int st = as_file_read_all(path, MAX_JSON_FILE, 1, &buf, &len, err);
+    if (st)
+        return st;
+    st = read_coco_mem(d, buf, len, path, err);
+    free(buf);
+    return st;
+}
+
+static int read_coco_mem(AsDataset *d, const uint8_t *data, size_t len, const char *path,
+                         AsError *err)
+{
+    AsJson *root = NULL;
+    int st = as_json_parse((const char *)data, len, path, &root, err);
     if (st)
         return st;
     const AsJson *anns = as_json_get(root, "annotations");
@@ -170,10 +198,26 @@ static int read_coco(AsDataset *d, const char *path, AsError *err)
     return rc;
 }
 
+static int read_index_mem(AsDataset *d, const uint8_t *data, size_t len, const char *path,
+                          AsError *err);
+
 static int read_index(AsDataset *d, const char *path, AsError *err)
 {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int st = as_file_read_all(path, MAX_JSON_FILE, 1, &buf, &len, err);
+    if (st)
+        return st;
+    st = read_index_mem(d, buf, len, path, err);
+    free(buf);
+    return st;
+}
+
+static int read_index_mem(AsDataset *d, const uint8_t *data, size_t len, const char *path,
+                          AsError *err)
+{
     AsJson *j = NULL;
-    int st = as_json_read_file(path, &j, err);
+    int st = as_json_parse((const char *)data, len, path, &j, err);
     if (st)
         return st;
     int rc = 0;
@@ -213,9 +257,12 @@ static int read_index(AsDataset *d, const char *path, AsError *err)
         const AsJson *c = cl->items[i], *rgb = as_json_get(c, "color");
         double id = as_json_num(as_json_get(c, "id"), -1);
         const char *name = as_json_str(as_json_get(c, "name"), NULL);
+        int64_t col[3] = { 0, 0, 0 };
+        bool col_ok = rgb && rgb->type == AS_JSON_ARRAY && rgb->count == 3;
+        for (int t = 0; t < 3 && col_ok; t++)
+            col_ok = whole_in(rgb->items[t], 0, 255, &col[t]);
         if (id < 1 || id > AS_DATASET_MAX_CLASS || id != (int)id || !name ||
-            as_dataset_check_class_name(name, err) || d->cls[(int)id].name[0] || !rgb ||
-            rgb->count != 3) {
+            as_dataset_check_class_name(name, err) || d->cls[(int)id].name[0] || !col_ok) {
             rc = as_error_set(err, AS_ERR_FORMAT, "%s: class %zu is not valid", path, i);
             break;
         }
@@ -223,15 +270,22 @@ static int read_index(AsDataset *d, const char *path, AsError *err)
         k->id = (int)id;
         snprintf(k->name, sizeof k->name, "%s", name);
         for (int t = 0; t < 3; t++)
-            k->rgb[t] = (uint8_t)as_json_num(rgb->items[t], 0);
+            k->rgb[t] = (uint8_t)col[t];
     }
+    if (rc)
+        goto out;
     const AsJson *sh = as_json_get(j, "shard");
-    int si = (int)as_json_num(as_json_get(sh, "index"), 0),
-        sc = (int)as_json_num(as_json_get(sh, "count"), 0);
-    if (!rc && (si != d->opt.shard_index || sc != d->opt.shard_count)) {
+    int64_t si = 0, sc = 0;
+    if (sh && (!whole_in(as_json_get(sh, "count"), 1, INT32_MAX, &sc) ||
+               !whole_in(as_json_get(sh, "index"), 0, sc - 1, &si))) {
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: \"shard\" is not an index below a count",
+                          path);
+        goto out;
+    }
+    if (si != d->opt.shard_index || sc != d->opt.shard_count) {
         char what[64];
         if (sc)
-            snprintf(what, sizeof what, "shard %d/%d", si, sc);
+            snprintf(what, sizeof what, "shard %lld/%lld", (long long)si, (long long)sc);
         else
             snprintf(what, sizeof what, "an export made without --shard");
         rc = as_error_set(err, AS_ERR_ARG,
@@ -240,17 +294,27 @@ static int read_index(AsDataset *d, const char *path, AsError *err)
                           path, what);
         goto out;
     }
-    d->next_id = (int64_t)as_json_num(as_json_get(j, "next_image_id"), 1);
+    if (!whole_in(as_json_get(j, "next_image_id"), 1, INT64_MAX / AS_DATASET_ANN_STRIDE + 1,
+                  &d->next_id)) {
+        rc = as_error_set(err, AS_ERR_FORMAT, "%s: next_image_id is not a valid image id", path);
+        goto out;
+    }
     for (size_t i = 0; i < ims->count && !rc; i++) {
         const AsJson *m = ims->items[i], *size = as_json_get(m, "size"),
                      *in = as_json_get(m, "input_size"), *pc = as_json_get(m, "classes");
         const AsJson *jid = as_json_get(m, "id");
+        int64_t sw = 0, sh_ = 0, iw = 0, ih = 0;
         const char *name = as_json_str(as_json_get(m, "name"), NULL),
                    *file = as_json_str(as_json_get(m, "file"), NULL);
         if (!jid || !jid->is_int || jid->i < 1 || jid->i >= d->next_id ||
             jid->i > INT64_MAX / AS_DATASET_ANN_STRIDE || find_id(d, jid->i) >= 0 || !name ||
-            !*name || strchr(name, '/') || !file || !size || size->count != 2 || !pc ||
-            pc->type != AS_JSON_ARRAY || as_dataset_find(d, name) >= 0) {
+            !*name || strchr(name, '/') || !file || !size || size->type != AS_JSON_ARRAY ||
+            size->count != 2 || !whole_in(size->items[0], 1, AS_IMAGE_MAX_SIDE, &sw) ||
+            !whole_in(size->items[1], 1, AS_IMAGE_MAX_SIDE, &sh_) ||
+            (in && in->type != AS_JSON_NULL && (in->type != AS_JSON_ARRAY || in->count != 2 ||
+                    !whole_in(in->items[0], 0, AS_IMAGE_MAX_SIDE, &iw) ||
+                    !whole_in(in->items[1], 0, AS_IMAGE_MAX_SIDE, &ih))) ||
+            !pc || pc->type != AS_JSON_ARRAY || as_dataset_find(d, name) >= 0) {
             rc = as_error_set(err, AS_ERR_FORMAT, "%s: image %zu is not valid", path, i);
             break;
         }
@@ -272,12 +336,10 @@ static int read_index(AsDataset *d, const char *path, AsError *err)
         g->model = dupe(as_json_str(as_json_get(m, "model"), NULL));
         const AsJson *ut = as_json_get(m, "untrained");
         g->untrained = ut && ut->type == AS_JSON_BOOL && ut->b;
-        g->w = (int)as_json_num(size->items[0], 0);
-        g->h = (int)as_json_num(size->items[1], 0);
-        if (in && in->count == 2) {
-            g->in_w = (int)as_json_num(in->items[0], 0);
-            g->in_h = (int)as_json_num(in->items[1], 0);
-        }
+        g->w = (int)sw;
+        g->h = (int)sh_;
+        g->in_w = (int)iw;
+        g->in_h = (int)ih;
         d->n++;
         if (!g->name || !g->file)
             rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", path);
@@ -315,8 +377,24 @@ int as_dataset_peek(const char *dir, AsClass tab[AS_DATASET_MAX_CLASS + 1], char
         return as_error_set(err, AS_ERR_ARG, "%s: output path too long", dir);
     if (access(path, F_OK) != 0)
         return 0; /* no dataset yet */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = as_file_read_all(path, MAX_JSON_FILE, 1, &buf, &len, err);
+    if (rc)
+        return rc;
+    rc = as_dataset_peek_mem(buf, len, path, tab, names, err);
+    free(buf);
+    return rc;
+}
+
+int as_dataset_peek_mem(const uint8_t *data, size_t len, const char *path,
+                        AsClass tab[AS_DATASET_MAX_CLASS + 1], char ***names, AsError *err)
+{
+    memset(tab, 0, sizeof(AsClass) * (AS_DATASET_MAX_CLASS + 1));
+    if (names)
+        *names = NULL;
     AsJson *j = NULL;
-    int rc = as_json_read_file(path, &j, err);
+    int rc = as_json_parse((const char *)data, len, path, &j, err);
     if (rc)
         return rc;
     const AsJson *cl = as_json_get(j, "classes"), *ims = as_json_get(j, "images");
@@ -368,6 +446,26 @@ out:
     if (rc)
         memset(tab, 0, sizeof(AsClass) * (AS_DATASET_MAX_CLASS + 1));
     as_json_free(j);
+    return rc;
+}
+
+int as_dataset_check_mem(const AsExportOptions *o, const uint8_t *index, size_t index_len,
+                         const uint8_t *coco, size_t coco_len, const char *name, AsError *err)
+{
+    AsDataset *d = calloc(1, sizeof *d);
+    if (!d)
+        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", name);
+    if (o)
+        d->opt = *o;
+    else
+        as_export_options_default(&d->opt);
+    if (!d->opt.formats)
+        d->opt.formats = AS_EXPORT_ALL;
+    d->next_id = 1;
+    int rc = read_index_mem(d, index, index_len, name, err);
+    if (!rc && coco)
+        rc = read_coco_mem(d, coco, coco_len, name, err);
+    as_dataset_free(d);
     return rc;
 }
 

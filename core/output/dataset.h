@@ -109,6 +109,16 @@ int as_class_table_find(const AsClass tab[AS_DATASET_MAX_CLASS + 1], const char 
 int as_dataset_peek(const char *dir, AsClass tab[AS_DATASET_MAX_CLASS + 1], char ***names,
                     AsError *err);
 void as_dataset_free_names(char **names);
+/* as_dataset_peek of the index file's bytes already in memory (path: the
+ * file, for messages); the folder variant reads through base/file. */
+int as_dataset_peek_mem(const uint8_t *data, size_t len, const char *path,
+                        AsClass tab[AS_DATASET_MAX_CLASS + 1], char ***names, AsError *err);
+/* What as_dataset_open checks of an existing dataset, on bytes in memory and
+ * without a folder: the index (with the formats and --shard of o) and, when
+ * coco != NULL, coco/annotations.json. Nothing is written. 0 or the error
+ * as_dataset_open would give (name: the file, for messages). */
+int as_dataset_check_mem(const AsExportOptions *o, const uint8_t *index, size_t index_len,
+                         const uint8_t *coco, size_t coco_len, const char *name, AsError *err);
 
 /* The class of each group of one export, by one rule for the viewer and
  * `alignseg export`:

@@ -7,12 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "json.h"
 #include "jsonw.h"
 
 /* bounds of what a shard file may hold */
 #define MAX_STR 8192           /* header strings, image names, error messages */
 #define MAX_IMAGES 10000000    /* images in one list */
+#define MAX_FILE ((uint64_t)1 << 30) /* the JSON reader's file limit (json.c) */
 
 void as_eval_shard_init(AsEvalShard *s)
 {
@@ -239,8 +241,22 @@ int as_eval_shard_read(const char *dir, AsEvalShard *s, AsError *err)
     int rc = shard_path(dir, p, sizeof p, err);
     if (rc)
         return rc;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if ((rc = as_file_read_all(p, MAX_FILE, 1, &buf, &len, err)))
+        return rc;
+    rc = as_eval_shard_read_mem(buf, len, p, s, err);
+    free(buf);
+    return rc;
+}
+
+int as_eval_shard_read_mem(const uint8_t *data, size_t len, const char *p, AsEvalShard *s,
+                           AsError *err)
+{
+    as_eval_shard_init(s);
     AsJson *j = NULL;
-    if ((rc = as_json_read_file(p, &j, err)))
+    int rc = as_json_parse((const char *)data, len, p, &j, err);
+    if (rc)
         return rc;
     int64_t v = 0;
     const AsJson *fmt = as_json_get(j, "format");

@@ -70,6 +70,10 @@ size_t as_eval_shard_failed(const AsEvalShard *s);
 int as_eval_shard_write(const AsEvalShard *s, const char *dir, AsError *err);
 /* Read and check DIR/alignseg-eval-shard.json into s (initialised here). */
 int as_eval_shard_read(const char *dir, AsEvalShard *s, AsError *err);
+/* The same check of a shard file's bytes already in memory (name: the file,
+ * for messages); the file variant reads through base/file and calls it. */
+int as_eval_shard_read_mem(const uint8_t *data, size_t len, const char *name, AsEvalShard *s,
+                           AsError *err);
 /* DIR holds a shard file (it may still be unreadable). */
 bool as_eval_shard_exists(const char *dir);
 /* What makes b a shard of another run than a: "alignseg version", "model

@@ -150,7 +150,8 @@ int as_shards_merge(const char *out, const char *const *dirs, int n, AsError *er
         const AsJson *sh = as_json_get(s[i].index, "shard");
         double idx = as_json_num(as_json_get(sh, "index"), -1),
                cnt = as_json_num(as_json_get(sh, "count"), -1);
-        if (!sh || idx < 0 || cnt < 1 || idx >= cnt || idx != (int)idx || cnt != (int)cnt) {
+        if (!sh || idx < 0 || cnt < 1 || cnt > INT_MAX || idx >= cnt || idx != (int)idx ||
+            cnt != (int)cnt) {
             rc = as_error_set(err, AS_ERR_ARG, "%s is not a shard (exported without --shard)",
                               dirs[i]);
             break;
