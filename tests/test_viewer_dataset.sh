@@ -88,11 +88,13 @@ if ! diff -r "$TMP/after-two" "$DS" >/dev/null; then
     echo "FAIL: an export replaced an image without the user's consent"; exit 1
 fi
 # sitting four: export the whole folder at 896 px (seconds on the worker) and
-# cancel it at the next frame: nothing of it may reach the folder (win.rerun
-# queues a job behind the export, so the run ends after the export's outcome)
+# cancel it at the next frame: nothing of it may reach the folder. The cancel
+# reaches the export either running ("Export cancelled: ...") or still queued
+# behind the 896 px segmentation (then the window's own "Cancelled: ..."
+# notice); a later re-run would hide either, so the run ends here.
 sitting four --action "win.input-size(896)" --action "win.export-replace(true)" \
-    --action "win.export-all('$DS')" --action win.cancel --action win.rerun
-if ! grep -q 'notice="Export cancelled' "$TMP/four.out"; then
+    --action "win.export-all('$DS')" --action win.cancel
+if ! grep -qE 'notice="(Export cancelled|Cancelled)' "$TMP/four.out"; then
     echo "FAIL: the export was not cancelled:"; cat "$TMP/four.out"; exit 1
 fi
 if ! diff -r "$TMP/after-two" "$DS"; then

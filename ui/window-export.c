@@ -326,7 +326,11 @@ typedef struct {
     gboolean hidden_ignore;
     char **paths; /* NULL-terminated */
     int n, current; /* index of the current image in paths, -1 */
-    int32_t *labels; /* the current image's */
+    int32_t *labels; /* the current image's (NULL: computed by the worker from the copies below) */
+    float *assign;    /* (gh*gw, q) copy of the result's assignment, for the relabel */
+    int32_t *group;   /* (q) copy of the grouping */
+    uint8_t *fg;      /* (gh*gw) copy of the fg mask, or NULL */
+    int gh, gw, q;
     bool cur_empty[AS_MAX_GROUPS]; /* its groups the legend shows at 0 % (not exported) */
     int lw, lh, lgroups, in_w, in_h;
     ViewerModel *model;
@@ -379,6 +383,9 @@ static void task_free(gpointer data)
         g_free(t->names[g]);
     g_strfreev(t->paths);
     g_free(t->labels);
+    g_free(t->assign);
+    g_free(t->group);
+    g_free(t->fg);
     viewer_model_unref(t->model);
     g_free(t->error);
     g_free(t);
@@ -452,7 +459,15 @@ static void task_run(gpointer data, const volatile int *cancel)
         int lw = t->lw, lh = t->lh, ng = t->lgroups, in_w = t->in_w, in_h = t->in_h;
         AsError e1 = { 0 };
         int st = 0;
-        if (i != t->current) {
+        if (i == t->current && !t->labels) {
+            /* the shown image at full size, off the main thread (same call as
+             * vw_export_labels) */
+            own = g_try_new(int32_t, (size_t)lw * lh);
+            st = !own ? as_error_set(&e1, AS_ERR_NOMEM, "%s: out of memory", path)
+                      : as_relabel(t->assign, t->gh, t->gw, t->q, t->group, ng, t->fg, lh, lw,
+                                   NULL, own, &e1);
+            labels = own;
+        } else if (i != t->current) {
             st = t->model ? segment_one(t, path, cancel, &own, &lw, &lh, &ng, &in_w, &in_h, &e1)
                           : as_error_set(&e1, AS_ERR_ARG, "%s: no model", path);
             labels = own;
@@ -504,6 +519,9 @@ static void task_run(gpointer data, const volatile int *cancel)
     memset(copy->names, 0, sizeof copy->names);
     copy->paths = NULL;
     copy->labels = NULL;
+    copy->assign = NULL;
+    copy->group = NULL;
+    copy->fg = NULL;
     copy->model = NULL;
     t->w = NULL; /* the copy carries the window's reference */
     g_idle_add_full(G_PRIORITY_DEFAULT, done_idle, copy, NULL);
@@ -609,20 +627,39 @@ static void start_export(ViewerWindow *w, const char *dir, char **paths)
     t->paths = paths;
     t->n = (int)g_strv_length(paths);
     t->current = -1;
-    int lw = 0, lh = 0;
-    const int32_t *cur = w->image ? vw_export_labels(w, &lw, &lh) : NULL;
-    for (int i = 0; cur && i < t->n; i++)
+    /* the shown image's labels: the corrected map is copied, the model's are
+     * computed by the worker from copies (a full-size relabel takes seconds) */
+    for (int i = 0; w->image && w->result && w->group && w->ngroups > 0 && i < t->n; i++)
         if (!strcmp(paths[i], w->image->path)) {
+            const AsResult *r = &w->result->r;
+            int iw = w->image->img.w, ih = w->image->img.h;
+            const int32_t *corrected = vw_edit_export_labels(w, iw, ih);
+            size_t np = (size_t)r->gh * r->gw;
+            if (corrected) {
+                t->labels = g_try_malloc((size_t)iw * ih * sizeof *corrected);
+                if (!t->labels)
+                    break;
+                memcpy(t->labels, corrected, (size_t)iw * ih * sizeof *corrected);
+            } else {
+                if (!r->assign)
+                    break;
+                gboolean fg_only = gtk_check_button_get_active(GTK_CHECK_BUTTON(w->fg_check));
+                t->assign = g_memdup2(r->assign, np * r->q * sizeof *r->assign);
+                t->group = g_memdup2(w->group, (gsize)r->q * sizeof *w->group);
+                t->fg = fg_only && w->fg ? g_memdup2(w->fg, np) : NULL;
+                t->gh = r->gh;
+                t->gw = r->gw;
+                t->q = r->q;
+                /* the model's labels (not corrected ones, which the shares do not count) */
+                for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS; g++)
+                    t->cur_empty[g] = w->share && w->share[g] <= 0;
+            }
             t->current = i;
-            t->labels = g_memdup2(cur, (gsize)lw * lh * sizeof *cur);
-            t->lw = lw;
-            t->lh = lh;
+            t->lw = iw;
+            t->lh = ih;
             t->lgroups = w->ngroups;
-            t->in_w = w->result->r.in_w;
-            t->in_h = w->result->r.in_h;
-            /* the model's labels (not corrected ones, which the shares do not count) */
-            for (int g = 0; g < w->ngroups && g < AS_MAX_GROUPS && cur == e->labels; g++)
-                t->cur_empty[g] = w->share && w->share[g] <= 0;
+            t->in_w = r->in_w;
+            t->in_h = r->in_h;
             break;
         }
     t->model = viewer_model_ref(w->model);
