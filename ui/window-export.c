@@ -28,18 +28,7 @@
 #include "export.h"
 #include "image.h"
 
-typedef struct VwExport {
-    char *names[AS_MAX_GROUPS];            /* class name of group g, NULL: prototype_<g> */
-    AsClass classes[AS_DATASET_MAX_CLASS + 1]; /* the class table (by id, name[0] 0: free) */
-    char *table_dir;                       /* the folder the table was read from */
-    char *dir;                             /* destination chosen last */
-    unsigned formats;
-    gboolean hidden_ignore, replace_ok;
-    guint job;                             /* the running export, 0: none */
-    int32_t *labels;                       /* vw_export_labels' buffer */
-    size_t labels_cap;
-    GtkWidget *dialog;
-} VwExport;
+#include "window-export.h"
 
 static void exp_free(gpointer p)
 {
@@ -54,7 +43,7 @@ static void exp_free(gpointer p)
     g_free(e);
 }
 
-static VwExport *get_exp(ViewerWindow *w)
+VwExport *vw_export_state(ViewerWindow *w)
 {
     VwExport *e = g_object_get_data(G_OBJECT(w), "vw-export");
     if (!e) {
@@ -69,7 +58,7 @@ static VwExport *get_exp(ViewerWindow *w)
  * reported when exporting. */
 static void load_table(ViewerWindow *w, const char *dir)
 {
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     if (!dir || !g_strcmp0(e->table_dir, dir))
         return;
     AsClass tab[AS_DATASET_MAX_CLASS + 1];
@@ -86,9 +75,9 @@ static void load_table(ViewerWindow *w, const char *dir)
     e->table_dir = g_strdup(dir);
 }
 
-static const char *default_dir(ViewerWindow *w)
+const char *vw_export_default_dir(ViewerWindow *w)
 {
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     if (!e->dir) {
         char *last = vw_settings_get_path(w, "last-export-folder");
         if (last && g_file_test(last, G_FILE_TEST_IS_DIR))
@@ -101,189 +90,11 @@ static const char *default_dir(ViewerWindow *w)
     return e->dir;
 }
 
-/* ---------------------------------------------------------------- names */
-
-const char *vw_group_class(ViewerWindow *w, int g)
-{
-    VwExport *e = get_exp(w);
-    return g >= 0 && g < AS_MAX_GROUPS ? e->names[g] : NULL;
-}
-
-char *vw_group_label(ViewerWindow *w, int g, const char *members)
-{
-    VwExport *e = get_exp(w);
-    const char *n = vw_group_class(w, g);
-    if (!vw_group_visible(w, g))
-        return e->hidden_ignore ? g_strdup_printf(_("ignore (%s, hidden)"), members)
-                                : g_strdup_printf(_("not exported (%s, hidden)"), members);
-    if (w->share && g < w->ngroups && w->share[g] <= 0)
-        return g_strdup_printf(_("not exported (%s, empty)"), members);
-    if (n && !strcmp(n, "background"))
-        return g_strdup_printf(_("background (%s)"), members);
-    if (n)
-        return g_strdup_printf("%s (%s)", n, members);
-    return g_strdup_printf("prototype_%d (%s)", g, members);
-}
-
-static void set_group_class(ViewerWindow *w, int g, const char *name)
-{
-    VwExport *e = get_exp(w);
-    if (g < 0 || g >= AS_MAX_GROUPS)
-        return;
-    AsError err = { 0 };
-    int id = 0;
-    /* a new class asks for g+1, the id prototype_<g> would have had */
-    if (name && *name && strcmp(name, "background") &&
-        as_class_table_add(e->classes, name, g + 1, NULL, &id, &err) != 0) {
-        vw_show_error(w, err.msg);
-        return;
-    }
-    g_free(e->names[g]);
-    e->names[g] = name && *name ? g_strdup(name) : NULL;
-    vw_schedule_relabel(w); /* the legend shows the name */
-}
-
-static void class_chosen(GtkButton *b, gpointer data)
-{
-    ViewerWindow *w = data;
-    int g = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(b), "group"));
-    const char *name = g_object_get_data(G_OBJECT(b), "class");
-    GtkWidget *pop = gtk_widget_get_ancestor(GTK_WIDGET(b), GTK_TYPE_POPOVER);
-    if (pop)
-        gtk_popover_popdown(GTK_POPOVER(pop));
-    set_group_class(w, g, name);
-}
-
-static void class_entered(GtkEntry *en, gpointer data)
-{
-    ViewerWindow *w = data;
-    int g = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(en), "group"));
-    char *name = g_strstrip(g_strdup(gtk_editable_get_text(GTK_EDITABLE(en))));
-    AsError err = { 0 };
-    if (*name && strcmp(name, "background") && as_dataset_check_class_name(name, &err) != 0) {
-        gtk_widget_set_tooltip_text(GTK_WIDGET(en), err.msg);
-        gtk_widget_add_css_class(GTK_WIDGET(en), "error");
-        g_free(name);
-        return;
-    }
-    GtkWidget *pop = gtk_widget_get_ancestor(GTK_WIDGET(en), GTK_TYPE_POPOVER);
-    if (pop)
-        gtk_popover_popdown(GTK_POPOVER(pop));
-    set_group_class(w, g, name);
-    g_free(name);
-}
-
-static void swatch_draw(GtkDrawingArea *a, cairo_t *cr, int wd, int ht, gpointer data)
-{
-    (void)a;
-    const uint8_t *rgb = data;
-    cairo_set_source_rgb(cr, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0);
-    cairo_rectangle(cr, 1, 1, wd - 2, ht - 2);
-    cairo_fill_preserve(cr);
-    cairo_set_source_rgba(cr, 0, 0, 0, 0.4);
-    cairo_set_line_width(cr, 1);
-    cairo_stroke(cr);
-}
-
-static GtkWidget *class_button(ViewerWindow *w, int g, const char *name, const char *text,
-                               const uint8_t *rgb)
-{
-    GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 8);
-    if (rgb) {
-        GtkWidget *sw = gtk_drawing_area_new();
-        gtk_drawing_area_set_content_width(GTK_DRAWING_AREA(sw), 14);
-        gtk_drawing_area_set_content_height(GTK_DRAWING_AREA(sw), 14);
-        gtk_widget_set_valign(sw, GTK_ALIGN_CENTER);
-        gtk_drawing_area_set_draw_func(GTK_DRAWING_AREA(sw), swatch_draw, g_memdup2(rgb, 3),
-                                       g_free);
-        gtk_box_append(GTK_BOX(box), sw);
-    }
-    GtkWidget *l = gtk_label_new(text);
-    gtk_label_set_xalign(GTK_LABEL(l), 0);
-    gtk_box_append(GTK_BOX(box), l);
-    GtkWidget *b = gtk_button_new();
-    gtk_button_set_child(GTK_BUTTON(b), box);
-    gtk_button_set_has_frame(GTK_BUTTON(b), FALSE);
-    g_object_set_data(G_OBJECT(b), "group", GINT_TO_POINTER(g));
-    g_object_set_data_full(G_OBJECT(b), "class", g_strdup(name), g_free);
-    g_signal_connect(b, "clicked", G_CALLBACK(class_chosen), w);
-    return b;
-}
-
-/* The pencil menu's content, built each time it opens (the table changes). */
-static void class_menu_show(GtkPopover *pop, gpointer data)
-{
-    ViewerWindow *w = data;
-    VwExport *e = get_exp(w);
-    int g = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(pop), "group"));
-    default_dir(w);
-    GtkWidget *box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 2);
-    char *title = g_strdup_printf(_("Class of group %d (prototype_%d)"), g, g);
-    GtkWidget *t = gtk_label_new(title);
-    g_free(title);
-    gtk_widget_add_css_class(t, "heading");
-    gtk_label_set_xalign(GTK_LABEL(t), 0);
-    gtk_box_append(GTK_BOX(box), t);
-    GtkWidget *en = gtk_entry_new();
-    gtk_entry_set_placeholder_text(GTK_ENTRY(en), _("New class name, Enter"));
-    gtk_entry_set_max_length(GTK_ENTRY(en), AS_DATASET_NAME_MAX - 1);
-    if (e->names[g])
-        gtk_editable_set_text(GTK_EDITABLE(en), e->names[g]);
-    g_object_set_data(G_OBJECT(en), "group", GINT_TO_POINTER(g));
-    g_signal_connect(en, "activate", G_CALLBACK(class_entered), w);
-    gtk_box_append(GTK_BOX(box), en);
-    int listed = 0;
-    for (int k = 1; k <= AS_DATASET_MAX_CLASS; k++) {
-        if (!e->classes[k].name[0])
-            continue;
-        if (!listed++) {
-            GtkWidget *h = gtk_label_new(_("Classes of the dataset"));
-            gtk_label_set_xalign(GTK_LABEL(h), 0);
-            gtk_widget_add_css_class(h, "dim-label");
-            gtk_widget_set_margin_top(h, 6);
-            gtk_box_append(GTK_BOX(box), h);
-        }
-        char *txt = g_strdup_printf("%s  (id %d)", e->classes[k].name, k);
-        gtk_box_append(GTK_BOX(box),
-                       class_button(w, g, e->classes[k].name, txt, e->classes[k].rgb));
-        g_free(txt);
-    }
-    GtkWidget *sep = gtk_separator_new(GTK_ORIENTATION_HORIZONTAL);
-    gtk_widget_set_margin_top(sep, 4);
-    gtk_box_append(GTK_BOX(box), sep);
-    static const uint8_t black[3] = { 0, 0, 0 };
-    gtk_box_append(GTK_BOX(box), class_button(w, g, "background",
-                                              _("background (not exported, id 0)"), black));
-    char *unnamed = g_strdup_printf(_("No name (exported as prototype_%d)"), g);
-    gtk_box_append(GTK_BOX(box), class_button(w, g, "", unnamed, NULL));
-    g_free(unnamed);
-    gtk_popover_set_child(pop, box);
-    gtk_widget_grab_focus(en);
-}
-
-GtkWidget *vw_class_button_new(ViewerWindow *w, int g)
-{
-    GtkWidget *mb = gtk_menu_button_new();
-    gtk_menu_button_set_icon_name(GTK_MENU_BUTTON(mb), "document-edit-symbolic");
-    gtk_menu_button_set_has_frame(GTK_MENU_BUTTON(mb), FALSE);
-    gtk_widget_set_tooltip_text(mb, _("Name this group's class for the export"));
-    gtk_widget_set_valign(mb, GTK_ALIGN_CENTER);
-    gtk_widget_add_css_class(mb, "legend-class");
-    GtkWidget *pop = gtk_popover_new();
-    g_object_set_data(G_OBJECT(pop), "group", GINT_TO_POINTER(g));
-    g_signal_connect(pop, "show", G_CALLBACK(class_menu_show), w);
-    gtk_menu_button_set_popover(GTK_MENU_BUTTON(mb), pop);
-    char *n = g_strdup_printf("class-menu-%d", g);
-    gtk_widget_set_name(mb, n);
-    g_free(n);
-    return mb;
-}
-
 /* ---------------------------------------------------------------- labels */
 
 const int32_t *vw_export_labels(ViewerWindow *w, int *width, int *height)
 {
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     *width = *height = 0;
     if (!w->result || !w->image || !w->group || w->ngroups <= 0)
         return NULL;
@@ -353,7 +164,7 @@ typedef struct {
 static gboolean progress_idle(gpointer data)
 {
     Progress *p = data;
-    VwExport *e = get_exp(p->w);
+    VwExport *e = vw_export_state(p->w);
     if (p->w->worker && e->job)
         vw_progress_show(p->w, p->text, p->fraction);
     g_object_unref(p->w);
@@ -546,7 +357,7 @@ static gboolean done_idle(gpointer data)
 {
     Task *t = data;
     ViewerWindow *w = t->w;
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     e->job = 0; /* one export at a time */
     if (w->worker) { /* the window is still there */
         if (t->done > 0) {
@@ -604,7 +415,7 @@ typedef enum { SCOPE_IMAGE, SCOPE_ALL, SCOPE_LIST } Scope;
 
 static void start_export(ViewerWindow *w, const char *dir, char **paths)
 {
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     if (w->relabel_idle) { /* a slider or legend change not yet applied */
         g_source_remove(w->relabel_idle);
         w->relabel_idle = 0;
@@ -722,7 +533,7 @@ static void replace_response(GtkDialog *d, int response, gpointer data)
  * unless replacing was allowed. Takes paths. */
 static void export_paths(ViewerWindow *w, const char *dir, char **paths, gboolean ask)
 {
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     if (!paths) {
         vw_show_error(w, _("Nothing to export yet: open an image and a model first."));
         return;
@@ -820,7 +631,7 @@ static void dlg_free(gpointer p)
 static void dlg_update(Dlg *d)
 {
     ViewerWindow *w = d->w;
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     char *shown = d->dir ? g_filename_display_name(d->dir) : g_strdup(_("(choose a folder)"));
     gtk_label_set_text(GTK_LABEL(d->folder_label), shown);
     g_free(shown);
@@ -904,7 +715,7 @@ static void dlg_export(GtkButton *b, gpointer data)
     (void)b;
     Dlg *d = data;
     ViewerWindow *w = d->w;
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     if (!d->dir) {
         dlg_choose_folder(NULL, d);
         return;
@@ -965,14 +776,14 @@ static GtkWidget *heading(const char *text)
 
 static void show_dialog(ViewerWindow *w)
 {
-    VwExport *e = get_exp(w);
+    VwExport *e = vw_export_state(w);
     if (e->dialog) {
         gtk_window_present(GTK_WINDOW(e->dialog));
         return;
     }
     Dlg *d = g_new0(Dlg, 1);
     d->w = w;
-    d->dir = g_strdup(default_dir(w));
+    d->dir = g_strdup(vw_export_default_dir(w));
     GtkWidget *win = d->win = gtk_window_new();
     e->dialog = win;
     g_object_add_weak_pointer(G_OBJECT(win), (gpointer *)&e->dialog); /* closed any way */
@@ -1124,7 +935,7 @@ static void act_group_class(GtkWidget *widget, const char *action, GVariant *par
     int g = 0;
     const char *name = NULL;
     g_variant_get(param, "(i&s)", &g, &name);
-    set_group_class(VIEWER_WINDOW(widget), g, name);
+    vw_set_group_class(VIEWER_WINDOW(widget), g, name);
 }
 
 /* Open group g's class menu in the legend (the pencil). */
@@ -1148,14 +959,14 @@ static void act_export_hidden(GtkWidget *widget, const char *action, GVariant *p
 {
     (void)action;
     ViewerWindow *w = VIEWER_WINDOW(widget);
-    get_exp(w)->hidden_ignore = g_variant_get_boolean(param);
+    vw_export_state(w)->hidden_ignore = g_variant_get_boolean(param);
     vw_schedule_relabel(w);
 }
 
 static void act_export_replace(GtkWidget *widget, const char *action, GVariant *param)
 {
     (void)action;
-    get_exp(VIEWER_WINDOW(widget))->replace_ok = g_variant_get_boolean(param);
+    vw_export_state(VIEWER_WINDOW(widget))->replace_ok = g_variant_get_boolean(param);
 }
 
 static void act_export_formats(GtkWidget *widget, const char *action, GVariant *param)
@@ -1167,7 +978,7 @@ static void act_export_formats(GtkWidget *widget, const char *action, GVariant *
     if (as_export_parse_formats(g_variant_get_string(param, NULL), &f, &err) != 0)
         vw_show_error(w, err.msg);
     else
-        get_exp(w)->formats = f;
+        vw_export_state(w)->formats = f;
 }
 
 void vw_export_class_init(GtkWidgetClass *wc)

@@ -16,40 +16,7 @@
 #include "merge.h"
 #include "rle.h"
 
-#define FORMAT_VERSION 2
-#define MAX_JSON_FILE ((uint64_t)1 << 30) /* the JSON reader's file limit (json.c) */
-
-typedef struct {
-    int64_t id;
-    char *name, *file, *model;
-    bool untrained;
-    int w, h, in_w, in_h;
-    uint8_t present[AS_DATASET_MAX_CLASS + 1]; /* class ids with pixels */
-    char *coco; /* compact COCO annotations, one per line */
-} Img;
-
-struct AsDataset {
-    char *dir;
-    AsExportOptions opt;
-    char *generator, *model, *settings; /* owned copies of opt's strings */
-    AsAtomicBatch *batch;
-    AsClass cls[AS_DATASET_MAX_CLASS + 1]; /* by id; name[0] == 0: free */
-    Img *img;
-    size_t n, cap;
-    int64_t next_id;
-    size_t pending;
-    char **newdirs; /* masks/NAME folders made since the last commit: removed
-                       (when still empty) if the additions are dropped */
-    size_t nnew;
-};
-
-static const struct {
-    unsigned bit;
-    const char *name;
-} fmt_names[] = { { AS_EXPORT_VOC, "voc" },
-                  { AS_EXPORT_MASKS, "masks" },
-                  { AS_EXPORT_COCO, "coco" },
-                  { AS_EXPORT_LABELME, "labelme" } };
+#include "dataset_impl.h"
 
 int as_dataset_check_class_name(const char *name, AsError *err)
 {
@@ -693,7 +660,7 @@ size_t as_dataset_pending(const AsDataset *d)
 
 /* ---- adding an image ---- */
 
-static int put(AsDataset *d, const char *rel, const void *data, size_t len, AsError *err)
+int dataset_put(AsDataset *d, const char *rel, const void *data, size_t len, AsError *err)
 {
     return as_atomic_batch_put(d->batch, rel, data, len, err);
 }
@@ -774,7 +741,7 @@ static int stage_files(AsDataset *d, Img *g, const Img *old, const uint8_t *cls,
         snprintf(path, sizeof path, "%s/%s", d->dir, rel);
         rc = as_export_voc_encode(path, cls, g->w, g->h, pal, &buf, &len, err);
         if (!rc)
-            rc = put(d, rel, buf, len, err);
+            rc = dataset_put(d, rel, buf, len, err);
         free(buf);
         buf = NULL;
         if (rc)
@@ -809,7 +776,7 @@ static int stage_files(AsDataset *d, Img *g, const Img *old, const uint8_t *cls,
             snprintf(path, sizeof path, "%s/%s", d->dir, rel);
             rc = as_png_encode_gray(path, m, g->w, g->h, &buf, &len, err);
             if (!rc)
-                rc = put(d, rel, buf, len, err);
+                rc = dataset_put(d, rel, buf, len, err);
             free(buf);
             buf = NULL;
         }
@@ -839,7 +806,7 @@ static int stage_files(AsDataset *d, Img *g, const Img *old, const uint8_t *cls,
                                           err);
         free(lab);
         if (!rc)
-            rc = put(d, rel, t, len, err);
+            rc = dataset_put(d, rel, t, len, err);
         free(t);
         if (rc)
             return rc;
@@ -950,220 +917,6 @@ fail:
 
 /* ---- the index files ---- */
 
-static bool class_used(const AsDataset *d, int c)
-{
-    for (size_t i = 0; i < d->n; i++)
-        if (d->img[i].present[c])
-            return true;
-    return false;
-}
-
-static int put_text(AsDataset *d, const char *rel, AsJsonW *jw, AsError *err)
-{
-    int rc = as_jw_finish(jw, rel, err);
-    if (!rc && !as_jw_append_newline(jw))
-        rc = as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", rel);
-    if (!rc)
-        rc = put(d, rel, jw->buf, jw->len, err);
-    as_jw_free(jw);
-    return rc;
-}
-
-static int write_coco(AsDataset *d, AsError *err)
-{
-    AsJsonW jw;
-    as_jw_init(&jw, 2);
-    as_jw_object_begin(&jw);
-    as_jw_key(&jw, "info");
-    as_jw_object_begin(&jw);
-    as_jw_key(&jw, "description");
-    as_jw_string(&jw, d->opt.untrained
-                          ? "AlignSeg prototype segmentation exported by alignseg; UNTRAINED "
-                            "model (random weights): the labels mean nothing"
-                          : "AlignSeg prototype segmentation exported by alignseg");
-    if (d->model) {
-        as_jw_key(&jw, "alignseg_model");
-        as_jw_string(&jw, d->model);
-    }
-    as_jw_key(&jw, "alignseg_untrained");
-    as_jw_bool(&jw, d->opt.untrained);
-    as_jw_object_end(&jw);
-    as_jw_key(&jw, "licenses");
-    as_jw_array_begin(&jw);
-    as_jw_array_end(&jw);
-    as_jw_key(&jw, "images");
-    as_jw_array_begin(&jw);
-    for (size_t i = 0; i < d->n; i++) {
-        as_jw_object_begin(&jw);
-        as_jw_key(&jw, "id");
-        as_jw_int(&jw, d->img[i].id);
-        as_jw_key(&jw, "file_name");
-        as_jw_string(&jw, d->img[i].file);
-        as_jw_key(&jw, "width");
-        as_jw_int(&jw, d->img[i].w);
-        as_jw_key(&jw, "height");
-        as_jw_int(&jw, d->img[i].h);
-        as_jw_object_end(&jw);
-    }
-    as_jw_array_end(&jw);
-    as_jw_key(&jw, "categories");
-    as_jw_array_begin(&jw);
-    for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++) {
-        if (!d->cls[c].name[0] || !class_used(d, c))
-            continue;
-        as_jw_object_begin(&jw);
-        as_jw_key(&jw, "id");
-        as_jw_int(&jw, c);
-        as_jw_key(&jw, "name");
-        as_jw_string(&jw, d->cls[c].name);
-        as_jw_key(&jw, "supercategory");
-        as_jw_string(&jw, "alignseg");
-        as_jw_object_end(&jw);
-    }
-    as_jw_array_end(&jw);
-    as_jw_key(&jw, "annotations");
-    as_jw_array_begin(&jw);
-    for (size_t i = 0; i < d->n; i++)
-        for (const char *p = d->img[i].coco; p && *p;) {
-            const char *e = strchr(p, '\n');
-            size_t n = e ? (size_t)(e - p) : strlen(p);
-            as_jw_raw_value(&jw, p, n);
-            p += n + (e ? 1 : 0);
-        }
-    as_jw_array_end(&jw);
-    as_jw_object_end(&jw);
-    return put_text(d, "coco/annotations.json", &jw, err);
-}
-
-static int write_index(AsDataset *d, AsError *err)
-{
-    AsJsonW jw;
-    as_jw_init(&jw, 2);
-    as_jw_object_begin(&jw);
-    as_jw_key(&jw, "format_version");
-    as_jw_int(&jw, FORMAT_VERSION);
-    as_jw_key(&jw, "generator");
-    as_jw_string(&jw, d->generator);
-    as_jw_key(&jw, "model");
-    if (d->model)
-        as_jw_string(&jw, d->model);
-    else
-        as_jw_null(&jw);
-    as_jw_key(&jw, "untrained");
-    as_jw_bool(&jw, d->opt.untrained);
-    if (d->opt.untrained) {
-        as_jw_key(&jw, "warning");
-        as_jw_string(&jw, "the model's weights are a random initialisation: these labels mean "
-                          "nothing and are for trying the tools only");
-    }
-    as_jw_key(&jw, "settings");
-    if (d->settings)
-        as_jw_string(&jw, d->settings);
-    else
-        as_jw_null(&jw);
-    if (d->opt.shard_count > 0) {
-        as_jw_key(&jw, "shard");
-        as_jw_object_begin(&jw);
-        as_jw_key(&jw, "index");
-        as_jw_int(&jw, d->opt.shard_index);
-        as_jw_key(&jw, "count");
-        as_jw_int(&jw, d->opt.shard_count);
-        as_jw_object_end(&jw);
-    }
-    as_jw_key(&jw, "formats");
-    as_jw_array_begin_inline(&jw);
-    for (size_t i = 0; i < sizeof fmt_names / sizeof fmt_names[0]; i++)
-        if (d->opt.formats & fmt_names[i].bit)
-            as_jw_string(&jw, fmt_names[i].name);
-    as_jw_array_end(&jw);
-    as_jw_key(&jw, "classes");
-    as_jw_array_begin(&jw);
-    for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++) {
-        if (!d->cls[c].name[0])
-            continue;
-        as_jw_object_begin(&jw);
-        as_jw_key(&jw, "id");
-        as_jw_int(&jw, c);
-        as_jw_key(&jw, "name");
-        as_jw_string(&jw, d->cls[c].name);
-        as_jw_key(&jw, "color");
-        as_jw_array_begin_inline(&jw);
-        for (int t = 0; t < 3; t++)
-            as_jw_int(&jw, d->cls[c].rgb[t]);
-        as_jw_array_end(&jw);
-        as_jw_object_end(&jw);
-    }
-    as_jw_array_end(&jw);
-    as_jw_key(&jw, "next_image_id");
-    as_jw_int(&jw, d->next_id);
-    as_jw_key(&jw, "images");
-    as_jw_array_begin(&jw);
-    for (size_t i = 0; i < d->n; i++) {
-        const Img *im = &d->img[i];
-        as_jw_object_begin(&jw);
-        as_jw_key(&jw, "id");
-        as_jw_int(&jw, im->id);
-        as_jw_key(&jw, "name");
-        as_jw_string(&jw, im->name);
-        as_jw_key(&jw, "file");
-        as_jw_string(&jw, im->file);
-        as_jw_key(&jw, "size");
-        as_jw_array_begin_inline(&jw);
-        as_jw_int(&jw, im->w);
-        as_jw_int(&jw, im->h);
-        as_jw_array_end(&jw);
-        as_jw_key(&jw, "input_size");
-        if (im->in_w > 0 && im->in_h > 0) {
-            as_jw_array_begin_inline(&jw);
-            as_jw_int(&jw, im->in_w);
-            as_jw_int(&jw, im->in_h);
-            as_jw_array_end(&jw);
-        } else {
-            as_jw_null(&jw);
-        }
-        as_jw_key(&jw, "model");
-        if (im->model)
-            as_jw_string(&jw, im->model);
-        else
-            as_jw_null(&jw);
-        as_jw_key(&jw, "untrained");
-        as_jw_bool(&jw, im->untrained);
-        as_jw_key(&jw, "classes");
-        as_jw_array_begin_inline(&jw);
-        for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++)
-            if (im->present[c])
-                as_jw_int(&jw, c);
-        as_jw_array_end(&jw);
-        as_jw_object_end(&jw);
-    }
-    as_jw_array_end(&jw);
-    as_jw_object_end(&jw);
-    return put_text(d, AS_DATASET_INDEX, &jw, err);
-}
-
-static int write_voc_lists(AsDataset *d, AsError *err)
-{
-    size_t cap = 64 + (size_t)AS_DATASET_MAX_CLASS * (AS_DATASET_NAME_MAX + 20);
-    for (size_t i = 0; i < d->n; i++)
-        cap += strlen(d->img[i].name) + 1;
-    char *t = malloc(cap);
-    if (!t)
-        return as_error_set(err, AS_ERR_NOMEM, "%s: out of memory", d->dir);
-    size_t n = (size_t)sprintf(t, "# label:color_rgb:parts:actions\nbackground:0,0,0::\n");
-    for (int c = 1; c <= AS_DATASET_MAX_CLASS; c++)
-        if (d->cls[c].name[0] && class_used(d, c))
-            n += (size_t)sprintf(t + n, "%s:%d,%d,%d::\n", d->cls[c].name, d->cls[c].rgb[0],
-                                 d->cls[c].rgb[1], d->cls[c].rgb[2]);
-    int rc = put(d, "voc/labelmap.txt", t, n, err);
-    n = 0;
-    for (size_t i = 0; i < d->n; i++)
-        n += (size_t)sprintf(t + n, "%s\n", d->img[i].name);
-    if (!rc)
-        rc = put(d, "voc/ImageSets/Segmentation/default.txt", t, n, err);
-    free(t);
-    return rc;
-}
-
 static void forget_newdirs(AsDataset *d, bool remove)
 {
     for (size_t i = d->nnew; i-- > 0;) {
@@ -1187,11 +940,11 @@ int as_dataset_commit(AsDataset *d, AsError *err)
     qsort(d->img, d->n, sizeof *d->img, cmp_img);
     int rc = 0;
     if (d->opt.formats & AS_EXPORT_VOC)
-        rc = write_voc_lists(d, err);
+        rc = dataset_write_voc_lists(d, err);
     if (!rc && (d->opt.formats & AS_EXPORT_COCO))
-        rc = write_coco(d, err);
+        rc = dataset_write_coco(d, err);
     if (!rc)
-        rc = write_index(d, err); /* staged last: renamed last */
+        rc = dataset_write_index(d, err); /* staged last: renamed last */
     if (!rc)
         rc = as_atomic_batch_commit(d->batch, err);
     if (rc) {
