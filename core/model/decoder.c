@@ -80,7 +80,8 @@ static void layer_forward(const AsDecoderLayer *L, const AsDecoderConfig *c, con
     const long qd = (long)q * d;
     /* cross-attention: query = q_in, key = value = tokens */
     const AsLinear wq = linear_rows(&L->cross.in_proj, 0, d);
-    const AsLinear wkv = linear_rows(&L->cross.in_proj, d, 2 * d);
+    AsLinear wkv = linear_rows(&L->cross.in_proj, d, 2 * d);
+    wkv.packed = L->cross_kv_packed;
     as_linear(q_in, q, &wq, ws->qp);
     as_linear(tokens, n, &wkv, ws->kv);
     as_mha(ws->qp, d, ws->kv, 2 * d, ws->kv + d, 2 * d, q, n, d, c->heads, ws->cross_attn,

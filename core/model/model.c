@@ -342,6 +342,27 @@ static int pack_encoder(AsModel *m, AsError *err)
     return 0;
 }
 
+/* The decoder's key/value projections packed once (AsDecoderLayer.cross_kv_packed):
+ * packing them on every call cost a third of the decoder's time at 224. */
+static int pack_decoder(AsModel *m, AsError *err)
+{
+    AsDecoder *dc = &m->dec;
+    const int d = dc->cfg.dim, L = dc->cfg.layers;
+    const size_t per = round16(as_gemm_packed_floats(2 * d, d));
+    if (L <= 0 || per == 0)
+        return 0;
+    m->packed_dec = aligned_alloc(64, (size_t)L * per * sizeof(float));
+    if (!m->packed_dec)
+        return as_error_set(err, AS_ERR_NOMEM, "out of memory packing the decoder");
+    for (int j = 0; j < L; j++) {
+        AsDecoderLayer *ly = &dc->layers[j];
+        float *dst = m->packed_dec + (size_t)j * per;
+        as_gemm_pack(ly->cross.in_proj.w + (size_t)d * d, 2 * d, d, dst);
+        ly->cross_kv_packed = dst;
+    }
+    return 0;
+}
+
 int as_model_use_bf16(AsModel *m, AsError *err)
 {
     if (!as_gemm_bf16_available())
@@ -402,6 +423,8 @@ int as_model_from_tensors(AsTensorMap *map, const AsModelOptions *opt, AsModel *
     if (!rc && as_tmap_find(&m->weights, as_decoder_param_table[AS_DP_QUERIES].pattern)) {
         m->has_decoder = true;
         rc = build_decoder(&m->weights, opt, m->enc.cfg.dim, &m->dec, err);
+        if (!rc)
+            rc = pack_decoder(m, err);
     }
     if (rc) {
         as_model_free(m);
@@ -418,6 +441,7 @@ void as_model_free(AsModel *m)
     free(m->enc.blocks);
     free(m->dec.layers);
     free(m->packed);
+    free(m->packed_dec);
     free(m->packed_bf16);
     as_tmap_free(&m->weights);
     free(m->source);

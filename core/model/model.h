@@ -57,6 +57,11 @@ typedef struct {
     AsAttnLayer cross, self;
     AsLinear linear1, linear2; /* (H,D), (D,H) */
     AsNorm ffn_norm;
+    /* rows D..3D of cross.in_proj (the key/value projection of the patch
+     * tokens, most of the decoder's arithmetic) packed for gemm.h at load, in
+     * AsModel.packed_dec; NULL once a trainer may change the weights
+     * (as_trainer_init), and the decoder then packs them on every call */
+    const float *cross_kv_packed;
 } AsDecoderLayer;
 
 typedef struct {
@@ -73,6 +78,7 @@ typedef struct {
     AsTensorMap weights; /* owns every tensor the structs point into */
     float *packed;       /* the encoder's linear weights packed for gemm.h (or NULL) */
     uint16_t *packed_bf16; /* their bfloat16 copies (--precision bf16), or NULL */
+    float *packed_dec;   /* the decoder layers' cross_kv_packed (or NULL) */
     char *source;        /* human-readable origin (file names) */
 } AsModel;
 

@@ -40,6 +40,9 @@ int as_trainer_init(AsTrainer *t, AsDecoder *dec, const AsTrainHyper *h, AsError
 {
     memset(t, 0, sizeof *t);
     t->dec = dec;
+    /* the weights will change: the decoder's packed copies would go stale */
+    for (int j = 0; j < dec->cfg.layers; j++)
+        dec->layers[j].cross_kv_packed = NULL;
     if (h)
         t->hyper = *h;
     else
