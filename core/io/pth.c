@@ -407,11 +407,9 @@ void as_pth_free(AsPth *p)
 
 /* ---- writing ---- */
 
-int as_pth_write_mem(const char *archive_name, const AsPValue *root, uint8_t **out, size_t *out_len,
-                     AsError *err)
+/* The archive's entries into w (in memory or streaming). */
+static int pth_build(const char *archive_name, const AsPValue *root, AsZipWriter *w, AsError *err)
 {
-    *out = NULL;
-    *out_len = 0;
     if (!archive_name || !archive_name[0] || strchr(archive_name, '/') || strlen(archive_name) > 200)
         return as_error_set(err, AS_ERR_ARG, "pth writer: bad archive name");
     uint8_t *pkl;
@@ -421,24 +419,33 @@ int as_pth_write_mem(const char *archive_name, const AsPValue *root, uint8_t **o
     int rc = as_pickle_write(root, &pkl, &pkl_len, &tensors, &nt, err);
     if (rc)
         return rc;
-    AsZipWriter w;
-    as_zipw_init(&w);
     char name[300];
     snprintf(name, sizeof name, "%s/data.pkl", archive_name);
-    rc = as_zipw_add(&w, name, pkl, pkl_len, 64, err);
+    rc = as_zipw_add(w, name, pkl, pkl_len, 64, err);
     free(pkl);
     for (size_t i = 0; !rc && i < nt; i++) {
         const AsPTensor *t = tensors[i];
         snprintf(name, sizeof name, "%s/data/%zu", archive_name, i);
         const void *d = t->f32 ? (const void *)t->f32 : (const void *)t->i64;
         size_t bytes = (size_t)t->numel * (t->f32 ? 4 : 8);
-        rc = as_zipw_add(&w, name, d, bytes, 64, err);
+        rc = as_zipw_add(w, name, d, bytes, 64, err);
     }
     free(tensors);
     if (!rc) {
         snprintf(name, sizeof name, "%s/version", archive_name);
-        rc = as_zipw_add(&w, name, "3\n", 2, 64, err);
+        rc = as_zipw_add(w, name, "3\n", 2, 64, err);
     }
+    return rc;
+}
+
+int as_pth_write_mem(const char *archive_name, const AsPValue *root, uint8_t **out, size_t *out_len,
+                     AsError *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    AsZipWriter w;
+    as_zipw_init(&w);
+    int rc = pth_build(archive_name, root, &w, err);
     if (!rc)
         rc = as_zipw_finish(&w, out, out_len, err);
     as_zipw_free(&w);
@@ -462,12 +469,23 @@ int as_pth_write(const char *path, const char *archive_name, const AsPValue *roo
             snprintf(derived, sizeof derived, "archive");
         archive_name = derived;
     }
-    uint8_t *buf;
-    size_t len;
-    int rc = as_pth_write_mem(archive_name, root, &buf, &len, err);
+    /* streamed into the temporary: the tensors are written from where they
+     * are, with no copy of the whole archive in memory */
+    AsAtomicFile a;
+    int rc = as_atomic_begin(&a, path, err);
     if (rc)
+        return rc;
+    AsZipWriter w;
+    as_zipw_init_stream(&w, a.f);
+    rc = pth_build(archive_name, root, &w, err);
+    uint8_t *none = NULL;
+    size_t len = 0;
+    if (!rc)
+        rc = as_zipw_finish(&w, &none, &len, err);
+    as_zipw_free(&w);
+    if (rc) {
+        as_atomic_abort(&a);
         return as_error_prefix(err, "%s: ", path);
-    rc = as_atomic_write_file(path, buf, len, err);
-    free(buf);
-    return rc;
+    }
+    return as_atomic_commit(&a, err);
 }

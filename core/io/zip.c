@@ -1,6 +1,7 @@
 /* zip: see zip.h */
 #include "zip.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -323,6 +324,33 @@ void as_zipw_init(AsZipWriter *w)
     memset(w, 0, sizeof *w);
 }
 
+void as_zipw_init_stream(AsZipWriter *w, FILE *f)
+{
+    memset(w, 0, sizeof *w);
+    w->out = f;
+}
+
+/* the archive offset of the next byte */
+static uint64_t wpos(const AsZipWriter *w)
+{
+    return w->flushed + w->len;
+}
+
+/* streaming: the buffered bytes, then data (len bytes, may be NULL), to the file */
+static int wflush(AsZipWriter *w, const void *data, size_t len, AsError *err)
+{
+    if (!w->out)
+        return AS_OK;
+    if ((w->len && fwrite(w->buf, 1, w->len, w->out) != w->len) ||
+        (len && fwrite(data, 1, len, w->out) != len)) {
+        w->failed = true;
+        return as_error_set(err, AS_ERR_IO, "write failed: %s", strerror(errno));
+    }
+    w->flushed += w->len + len;
+    w->len = 0;
+    return AS_OK;
+}
+
 void as_zipw_free(AsZipWriter *w)
 {
     if (!w)
@@ -368,12 +396,14 @@ int as_zipw_add(AsZipWriter *w, const char *name, const void *data, size_t len, 
     size_t nlen = strlen(name);
     if (nlen > 0xFFFF)
         return as_error_set(err, AS_ERR_ARG, "zip entry name too long");
-    if (len >= 0xFFFFFFFFu || w->len >= 0xFFFFFFFFu - len - 0x20000)
+    if (w->failed)
+        return as_error_set(err, AS_ERR_IO, "zip entry '%s': an earlier write failed", name);
+    if (len >= 0xFFFFFFFFu || wpos(w) >= 0xFFFFFFFFu - len - 0x20000)
         return as_error_set(err, AS_ERR_UNSUPPORTED, "zip entry '%s': archives of 4 GiB or more are "
                             "not supported by the writer", name);
     if (align == 0)
         align = 1;
-    size_t base = w->len + 30 + nlen;
+    size_t base = (size_t)wpos(w) + 30 + nlen;
     size_t pad = 0;
     if (align > 1) {
         pad = (align - (base + 4) % align) % align;
@@ -387,7 +417,7 @@ int as_zipw_add(AsZipWriter *w, const char *name, const void *data, size_t len, 
         w->entries = ne;
         w->cap_entries = nc;
     }
-    int rc = wreserve(w, 30 + nlen + xlen + len, err);
+    int rc = wreserve(w, 30 + nlen + xlen + (w->out ? 0 : len), err);
     if (rc)
         return rc;
     char *nm = strdup(name);
@@ -404,7 +434,7 @@ int as_zipw_add(AsZipWriter *w, const char *name, const void *data, size_t len, 
     }
     struct AsZipWEntry *e = &w->entries[w->count++];
     e->name = nm;
-    e->lhoff = w->len;
+    e->lhoff = wpos(w);
     e->size = len;
     e->crc = crc;
     w32(w, SIG_LOCAL);
@@ -426,6 +456,8 @@ int as_zipw_add(AsZipWriter *w, const char *name, const void *data, size_t len, 
         memset(w->buf + w->len, 'Z', pad);
         w->len += pad;
     }
+    if (w->out)
+        return wflush(w, data, len, err);
     if (len)
         memcpy(w->buf + w->len, data, len);
     w->len += len;
@@ -444,7 +476,9 @@ int as_zipw_finish(AsZipWriter *w, uint8_t **out, size_t *out_len, AsError *err)
     int rc = wreserve(w, need, err);
     if (rc)
         return rc;
-    size_t cd_off = w->len;
+    const uint64_t cd_off = wpos(w);
+    if (w->failed)
+        return as_error_set(err, AS_ERR_IO, "zip: an earlier write failed");
     if (cd_off >= 0xFFFFFFFFu - need)
         return as_error_set(err, AS_ERR_UNSUPPORTED, "zip: archives of 4 GiB or more are not supported");
     for (size_t i = 0; i < w->count; i++) {
@@ -470,7 +504,7 @@ int as_zipw_finish(AsZipWriter *w, uint8_t **out, size_t *out_len, AsError *err)
         memcpy(w->buf + w->len, e->name, nlen);
         w->len += nlen;
     }
-    size_t cd_size = w->len - cd_off;
+    const uint64_t cd_size = wpos(w) - cd_off;
     w32(w, SIG_EOCD);
     w16(w, 0);
     w16(w, 0);
@@ -479,6 +513,13 @@ int as_zipw_finish(AsZipWriter *w, uint8_t **out, size_t *out_len, AsError *err)
     w32(w, (uint32_t)cd_size);
     w32(w, (uint32_t)cd_off);
     w16(w, 0);
+    if (w->out) {
+        rc = wflush(w, NULL, 0, err);
+        if (rc)
+            return rc;
+        *out_len = (size_t)w->flushed;
+        return AS_OK;
+    }
     *out = w->buf;
     *out_len = w->len;
     w->buf = NULL;
