@@ -156,7 +156,7 @@ typedef struct {
 } PackedAttn;
 
 /* item: image item / heads, head item % heads */
-static void pk_pack(void *ctx, int item, int tid)
+__attribute__((target("avx2,fma"))) static void pk_pack(void *ctx, int item, int tid)
 {
     (void)tid;
     const PackedAttn *j = ctx;
@@ -164,8 +164,26 @@ static void pk_pack(void *ctx, int item, int tid)
     const float *kimg = j->k + (size_t)img * j->nk * j->ldk;
     const float *vimg = j->v + (size_t)img * j->nk * j->ldv;
     float *kp = j->kp + (size_t)item * j->nkp * PK_HD;
+    const __m256 eighth = _mm256_set1_ps(0.125f);
     for (int p = 0; p < j->nkp / 16; p++) {
         float *panel = kp + (size_t)p * PK_HD * 16;
+        if (p * 16 + 16 <= j->nk) { /* 16 keys: 8x8 transposes, 8 depths at a time */
+            const float *k0 = kimg + (size_t)p * 16 * j->ldk + (size_t)h * PK_HD;
+            for (int d = 0; d < PK_HD; d += 8) {
+                __m256 lo[8], hi[8];
+                for (int jj = 0; jj < 8; jj++) {
+                    lo[jj] = _mm256_loadu_ps(k0 + (size_t)jj * j->ldk + d);
+                    hi[jj] = _mm256_loadu_ps(k0 + (size_t)(8 + jj) * j->ldk + d);
+                }
+                transpose8(lo);
+                transpose8(hi);
+                for (int q = 0; q < 8; q++) {
+                    _mm256_storeu_ps(panel + (d + q) * 16, _mm256_mul_ps(lo[q], eighth));
+                    _mm256_storeu_ps(panel + (d + q) * 16 + 8, _mm256_mul_ps(hi[q], eighth));
+                }
+            }
+            continue;
+        }
         for (int jj = 0; jj < 16; jj++) {
             const int key = p * 16 + jj;
             const float *kr = kimg + (size_t)key * j->ldk + (size_t)h * PK_HD;
