@@ -411,7 +411,14 @@ held() { # held WIDGET KEY... : click WIDGET's centre, press the keys; state in 
     b=$(sed -n "s/^ready:.* $widget=\([0-9,-]*\).*/\1/p" "$TMP/out")
     x=$(echo "$b" | awk -F, '{print int($1 + $3 / 2)}')
     y=$(echo "$b" | awk -F, '{print int($2 + $4 / 2)}')
-    win=$(xdotool search --onlyvisible --class alignseg-viewer | head -1)
+    # the window may be mapped a moment after the ready line (a loaded machine)
+    win=
+    i=0
+    while [ -z "$win" ] && [ $i -lt 50 ] && kill -0 $pid 2>/dev/null; do
+        win=$(xdotool search --onlyvisible --class alignseg-viewer 2>/dev/null | head -1)
+        [ -n "$win" ] || sleep 0.2
+        i=$((i + 1))
+    done
     if [ -n "$b" ] && [ -n "$win" ]; then
         xdotool windowfocus --sync "$win" mousemove --window "$win" "$x" "$y" click 1
         [ $# -gt 0 ] && xdotool key "$@"

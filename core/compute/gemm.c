@@ -162,17 +162,14 @@ typedef struct {
  * may both run as tid 0 when one finds the pool busy) */
 static _Thread_local float g_abuf[GEMM_MC_MAX * KC + 64] __attribute__((aligned(64)));
 
-static void packed_item(void *ctx, int item, int tid)
+/* Rows [r_begin, r_end) of the product (r_begin a multiple of the tile's rows). */
+static void packed_rows(const PackedJob *j, int r_begin, int r_end)
 {
-    (void)tid;
-    const PackedJob *j = ctx;
     const GemmKernels *kn = j->kn;
     const int mr_full = kn->mr, np = kn->np, mcb = kn->mc;
     float *abuf = g_abuf;
     const int panels = (j->out + NR - 1) / NR;
     const size_t bs = (size_t)j->in * NR; /* floats between weight panels */
-    int r_begin, r_end;
-    block_rows(item, j->items, j->n, mr_full, &r_begin, &r_end);
     const int passes = (j->in + KC - 1) / KC;
     const int kc_even = (j->in + passes - 1) / passes; /* equal depths, at most KC */
     for (int r0 = r_begin; r0 < r_end; r0 += mcb) {
@@ -207,7 +204,32 @@ static void packed_item(void *ctx, int item, int tid)
     }
 }
 
+static void packed_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const PackedJob *j = ctx;
+    int r_begin, r_end;
+    block_rows(item, j->items, j->n, j->kn->mr, &r_begin, &r_end);
+    packed_rows(j, r_begin, r_end);
+}
+
 #define GEMM_PAR_FLOPS 2e6 /* below this the caller's thread does it all */
+
+/* How many row blocks n rows are split into: whole tiles, at most mc rows
+ * each, their count a multiple of the threads so that every thread gets the
+ * same share; as few as that allows (one block per thread measured 65-69 ms
+ * for the ViT-S/16 encoder at 224, two or four 71-73 ms: each block re-reads
+ * all of the weights). */
+static int row_blocks(const GemmKernels *kn, int n, int nt, int maxrows)
+{
+    const int tiles = (n + kn->mr - 1) / kn->mr;
+    int items = nt;
+    if (items > tiles)
+        items = tiles;
+    while ((tiles + items - 1) / items * kn->mr > maxrows)
+        items += nt;
+    return items;
+}
 
 void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, const float *packed,
                     int out, int in, const float *bias, AsEpilogue epi, float *y, int ldy)
@@ -218,22 +240,57 @@ void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, cons
     int nt = as_threads();
     if (2.0 * n * out * (double)in < GEMM_PAR_FLOPS)
         nt = 1;
-    /* blocks of whole tiles, at most mc rows, their count a multiple of the
-     * threads so that every thread gets the same share; as few as that allows
-     * (one block per thread measured 65-69 ms for the ViT-S/16 encoder at 224,
-     * two or four 71-73 ms: each block re-reads all of the weights) */
-    const int tiles = (n + kn->mr - 1) / kn->mr;
-    int items = nt;
-    if (items > tiles)
-        items = tiles;
-    while ((tiles + items - 1) / items * kn->mr > kn->mc)
-        items += nt;
+    const int items = row_blocks(kn, n, nt, kn->mc);
     PackedJob j = { kn, x, packed, bias, norm, n, ldx, out, in, ldy, items, epi, y };
     if (nt > 1 && items > 1)
         as_parallel_for(items, packed_item, &j);
     else
         for (int i = 0; i < items; i++)
             packed_item(&j, i, 0);
+}
+
+/* ---- a transformer MLP in one pass over the rows ---------------------------------- */
+
+#ifndef MLP_ROWS
+#define MLP_ROWS 128
+#endif
+typedef struct {
+    PackedJob fc1, fc2;
+} MlpJob;
+
+/* One row block through fc1 (+GELU) into hidden, then, while those hidden
+ * rows are still in this core's cache, through fc2 into y. Every row is
+ * reduced exactly as by the two separate products. */
+static void mlp_item(void *ctx, int item, int tid)
+{
+    (void)tid;
+    const MlpJob *j = ctx;
+    int r_begin, r_end;
+    block_rows(item, j->fc1.items, j->fc1.n, j->fc1.kn->mr, &r_begin, &r_end);
+    packed_rows(&j->fc1, r_begin, r_end);
+    packed_rows(&j->fc2, r_begin, r_end);
+}
+
+void as_gemm_packed_mlp(const float *x, int n, int in, const AsGemmNorm *norm,
+                        const float *packed1, const float *bias1, int hid, const float *packed2,
+                        const float *bias2, int out, float *hidden, float *y, int ldy)
+{
+    if (n <= 0 || out <= 0 || hid <= 0 || in <= 0)
+        return;
+    const GemmKernels *kn = kernels();
+    int nt = as_threads();
+    if (4.0 * n * hid * (double)out < GEMM_PAR_FLOPS)
+        nt = 1;
+    const int items = row_blocks(kn, n, nt, MLP_ROWS);
+    MlpJob j = {
+        { kn, x, packed1, bias1, norm, n, in, hid, in, hid, items, AS_EPI_GELU, hidden },
+        { kn, hidden, packed2, bias2, NULL, n, hid, out, hid, ldy, items, AS_EPI_ACCUMULATE, y },
+    };
+    if (nt > 1 && items > 1)
+        as_parallel_for(items, mlp_item, &j);
+    else
+        for (int i = 0; i < items; i++)
+            mlp_item(&j, i, 0);
 }
 
 /* ---- bfloat16 products ------------------------------------------------------------ */

@@ -40,6 +40,17 @@ typedef struct {
 void as_gemm_packed(const float *x, int n, int ldx, const AsGemmNorm *norm, const float *packed,
                     int out, int in, const float *bias, AsEpilogue epi, float *y, int ldy);
 
+/* y (n, out) += GELU(x' W1^T + b1) W2^T + b2, the transformer MLP with its
+ * residual: x (n, in, rows contiguous) or its LayerNorm as in as_gemm_packed,
+ * W1 (hid, in) and W2 (out, hid) packed by as_gemm_pack. hidden (n, hid)
+ * receives GELU(x' W1^T + b1). Each block of rows goes through both
+ * products on one thread, so that its hidden rows are read back from that
+ * core's cache; the numbers are those of the two separate as_gemm_packed
+ * calls. y may be x (each row is read before it is written). */
+void as_gemm_packed_mlp(const float *x, int n, int in, const AsGemmNorm *norm,
+                        const float *packed1, const float *bias1, int hid, const float *packed2,
+                        const float *bias2, int out, float *hidden, float *y, int ldy);
+
 /* ---- bfloat16 (as_model_use_bf16; not on the command line, see model.h) ----
  * The same products with both operands rounded to bfloat16 (to nearest
  * even) and float32 sums (vdpbf16ps), on CPUs with AVX512_BF16 on the

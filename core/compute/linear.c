@@ -294,6 +294,20 @@ void as_linear_norm(const float *x, int n, const AsNorm *nm, const AsLinear *l, 
         as_linear(scratch, n, l, y);
 }
 
+void as_linear_mlp(const float *x, int n, const AsNorm *nm, const AsLinear *fc1,
+                   const AsLinear *fc2, float *scratch, float *hidden, float *y)
+{
+    if (fc1->packed && fc2->packed && !fc1->packed_bf16 && !fc2->packed_bf16 &&
+        nm->dim == fc1->in && fc2->in == fc1->out) {
+        const AsGemmNorm g = { nm->w, nm->b, nm->eps };
+        as_gemm_packed_mlp(x, n, fc1->in, &g, fc1->packed, fc1->b, fc1->out, fc2->packed, fc2->b,
+                           fc2->out, hidden, y, fc2->out);
+        return;
+    }
+    as_linear_norm(x, n, nm, fc1, true, scratch, hidden);
+    as_linear_accumulate(hidden, n, fc2, y);
+}
+
 void as_sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {

@@ -36,6 +36,14 @@ void as_linear_gelu(const float *x, int n, const AsLinear *l, float *y);
 void as_linear_norm(const float *x, int n, const AsNorm *nm, const AsLinear *l, bool gelu,
                     float *scratch, float *y);
 
+/* y (n, fc2.out) += fc2(GELU(fc1(LayerNorm(x)))): a transformer MLP with
+ * its residual (y may be x). hidden (n, fc1.out) receives the GELU
+ * activations; scratch (n, in) is used only without packed weights. With
+ * packed float32 weights both products run block by block in one pass
+ * (as_gemm_packed_mlp), with the same numbers as the separate calls. */
+void as_linear_mlp(const float *x, int n, const AsNorm *nm, const AsLinear *fc1,
+                   const AsLinear *fc2, float *scratch, float *hidden, float *y);
+
 /* C (m,n) = alpha A (m,k) op(B) + beta C (row-major; op(B) = B^T when trans_b,
  * B is then (n,k)), rows of C split over as_threads() threads. */
 void as_sgemm_rows(bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
